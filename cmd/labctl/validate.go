@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+
+	"github.com/labctl/labctl/lab"
+)
+
+func init() {
+	register("validate", "check a lab spec, and its Vagrantfile with `vagrant validate`", runValidate)
+}
+
+func runValidate(ctx context.Context, args []string) error {
+	fs := newFlags("validate", "[-f lab.yaml | --preset NAME]",
+		"Checks the spec field by field. Where vagrant is installed it also renders the Vagrantfile\n"+
+			"into a temporary directory and runs `vagrant validate` on it; for VirtualBox on a host\n"+
+			"without it, through a stub VBoxManage, so that provider-setting typos are still caught.")
+	var sf specFlags
+	sf.add(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	s, err := sf.load()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("spec %s: valid (box %s, provider %s)\n", s.Name, s.BoxName(), s.ProviderFor())
+	if _, err := exec.LookPath("vagrant"); err != nil {
+		fmt.Println("vagrant validate: skipped, vagrant is not installed (`make deps` installs it)")
+		return nil
+	}
+	out, err := lab.VagrantValidate(ctx, s)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("vagrant validate (%s): %s\n", s.ProviderFor(), out)
+	return nil
+}

@@ -1,0 +1,67 @@
+#!/bin/bash
+# build-box.sh builds a libvirt Vagrant box for labctl, offline, with mmdebstrap.
+# It is run by `labctl box build` (lab/box.go), which sets every variable below;
+# the cache key of the box is derived from this file's text and those variables.
+#   RELEASE   Debian release (bullseye, bookworm, trixie)
+#   PACKAGES  space-separated packages baked into the box
+#   LAB_USER  the lab user (NOPASSWD sudo, key-only SSH)
+#   PUBKEY    path of the public key authorised for LAB_USER
+#   PRIVKEY   path of the matching private key, shipped inside the box
+#   OUT       path of the box file to write (.box)
+#   WORK      scratch directory (emptied by the caller)
+#   DISK_GB   virtual size of the root disk in GiB
+#   MIRRORS   newline-separated apt source lines ("deb URI SUITE COMPONENTS")
+set -euo pipefail
+: "${RELEASE:?} ${PACKAGES:?} ${LAB_USER:?} ${PUBKEY:?} ${PRIVKEY:?} ${OUT:?} ${WORK:?} ${DISK_GB:?} ${MIRRORS:?}"
+
+step() { printf '%s\n' "==> $*"; }
+
+rootfs="$WORK/rootfs"
+mkdir -p "$rootfs"
+mapfile -t mirrors <<<"$MIRRORS"
+
+step "mmdebstrap $RELEASE (${#mirrors[@]} apt sources from the host)"
+mmdebstrap --variant=minbase --mode=root --format=directory \
+  --include="$(tr ' ' ',' <<<"$PACKAGES")" \
+  --customize-hook='chroot "$1" useradd -m -s /bin/bash -G sudo '"$LAB_USER" \
+  --customize-hook='echo "'"$LAB_USER"' ALL=(ALL) NOPASSWD:ALL" > "$1/etc/sudoers.d/90-labctl"; chmod 0440 "$1/etc/sudoers.d/90-labctl"' \
+  --customize-hook='install -d -m 0700 "$1/home/'"$LAB_USER"'/.ssh"; install -m 0600 "'"$PUBKEY"'" "$1/home/'"$LAB_USER"'/.ssh/authorized_keys"; chroot "$1" chown -R '"$LAB_USER:$LAB_USER"' /home/'"$LAB_USER"'/.ssh' \
+  --customize-hook='printf "%s\n" "[Match]" "Name=en* eth*" "" "[Network]" "DHCP=yes" > "$1/etc/systemd/network/10-dhcp.network"; chroot "$1" systemctl enable systemd-networkd' \
+  --customize-hook='printf "UseDNS no\nPasswordAuthentication no\n" > "$1/etc/ssh/sshd_config.d/10-labctl.conf"' \
+  --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*; mkdir -p "$1/etc/systemd/system/ssh.service.d"; printf "%s\n" "[Service]" "ExecStartPre=" "ExecStartPre=/usr/bin/ssh-keygen -A" "ExecStartPre=/usr/sbin/sshd -t" > "$1/etc/systemd/system/ssh.service.d/10-hostkeys.conf"' \
+  --customize-hook='echo "/dev/vda / ext4 rw,errors=remount-ro 0 1" > "$1/etc/fstab"; echo labctl > "$1/etc/hostname"; : > "$1/etc/machine-id"' \
+  --customize-hook='chroot "$1" systemctl enable ssh qemu-guest-agent 2>/dev/null || true' \
+  --customize-hook='chroot "$1" systemctl mask lxc.service lxc-monitord.service 2>/dev/null || true' \
+  --customize-hook='copy-out /boot "'"$WORK"'"' \
+  "$RELEASE" "$rootfs" "${mirrors[@]}"
+
+step "root filesystem image (${DISK_GB} GiB sparse, ext4)"
+raw="$WORK/root.raw"
+truncate -s "${DISK_GB}G" "$raw"
+mkfs.ext4 -q -F -L labctl-root -d "$rootfs" "$raw"
+mkdir -p "$WORK/box"
+qemu-img convert -O qcow2 "$raw" "$WORK/box/box.img"
+rm -f "$raw"
+
+step "box metadata, kernel and initrd"
+cp "$(ls -1 "$WORK"/boot/vmlinuz-* | sort -V | tail -n 1)" "$WORK/box/vmlinuz"
+cp "$(ls -1 "$WORK"/boot/initrd.img-* | sort -V | tail -n 1)" "$WORK/box/initrd.img"
+chmod 0644 "$WORK/box/vmlinuz" "$WORK/box/initrd.img"
+install -m 0600 "$PRIVKEY" "$WORK/box/vagrant_key"
+printf '{"provider":"libvirt","format":"qcow2","virtual_size":%s}\n' "$DISK_GB" > "$WORK/box/metadata.json"
+cat > "$WORK/box/Vagrantfile" <<VF
+# Box Vagrantfile written by labctl's build-box.sh: direct kernel boot, the box's own key.
+Vagrant.configure("2") do |config|
+  config.ssh.username = "$LAB_USER"
+  config.ssh.private_key_path = File.expand_path("vagrant_key", __dir__)
+  config.ssh.insert_key = false
+  config.vm.provider :libvirt do |lv|
+    lv.kernel = File.expand_path("vmlinuz", __dir__)
+    lv.initrd = File.expand_path("initrd.img", __dir__)
+    lv.cmd_line = "root=/dev/vda rw console=ttyS0 net.ifnames=0"
+  end
+end
+VF
+step "packing $(du -sh "$WORK/box" | cut -f1) into $OUT"
+tar -C "$WORK/box" -cf "$OUT.part" metadata.json Vagrantfile box.img vmlinuz initrd.img vagrant_key
+mv "$OUT.part" "$OUT"

@@ -1,0 +1,24 @@
+#!/bin/bash
+# build-image.sh builds an offline LXC image (rootfs + metadata for `lxc-create -t local`)
+# with mmdebstrap. It is run by lab/image.go, which sets every variable below; the image's
+# cache key is derived from this file's text, those variables and the overlay's content.
+#   RELEASE   Debian release of the container (the guest's own)
+#   PACKAGES  space-separated packages of the container (lxc inside, for nesting)
+#   OVERLAY   directory copied over the rootfs (the renderer's files for this container)
+#   META      directory holding the metadata files (config, config-user, excludes-user, templates)
+#   OUT       directory to write rootfs.tar.xz and meta.tar.xz into
+#   MIRRORS   newline-separated apt source lines ("deb URI SUITE COMPONENTS")
+set -euo pipefail
+: "${RELEASE:?} ${PACKAGES:?} ${OVERLAY:?} ${META:?} ${OUT:?} ${MIRRORS:?}"
+mapfile -t mirrors <<<"$MIRRORS"
+echo "==> mmdebstrap $RELEASE container rootfs"
+mmdebstrap --variant=minbase --mode=root \
+  --include="$(tr ' ' ',' <<<"$PACKAGES")" \
+  --customize-hook='cp -a "'"$OVERLAY"'"/. "$1"/' \
+  --customize-hook='chroot "$1" systemctl enable systemd-networkd >/dev/null 2>&1 || true' \
+  --customize-hook='echo LXC_NAME > "$1/etc/hostname"; printf "127.0.0.1 localhost\n127.0.1.1 LXC_NAME\n" > "$1/etc/hosts"; : > "$1/etc/machine-id"' \
+  --customize-hook='chroot "$1" systemctl mask systemd-journald-audit.socket >/dev/null 2>&1 || true' \
+  --format=tar "$RELEASE" - "${mirrors[@]}" | xz -T0 -6 > "$OUT/rootfs.tar.xz.part"
+mv "$OUT/rootfs.tar.xz.part" "$OUT/rootfs.tar.xz"
+echo "==> metadata"
+tar -C "$META" -cJf "$OUT/meta.tar.xz" .

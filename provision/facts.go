@@ -1,0 +1,96 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/go-version"
+)
+
+// Facts are what the guest is, read before anything is changed: they choose the LXC dialect
+// and the way unprivileged containers are started.
+type Facts struct {
+	Kernel     string // uname -r
+	Distro     string // ID of os-release
+	Release    string // VERSION_CODENAME
+	LXCVersion string // lxc-create --version; empty when LXC is not installed
+	Cgroup     string // v1 or v2
+	AppArmor   bool   // AppArmor enabled in the kernel
+	Systemd    bool   // systemd is PID 1
+	UserNS     bool   // unprivileged user namespaces allowed
+	UID        int    // the lab user's uid
+}
+
+// factsScript prints key=value lines; every probe tolerates absence.
+const factsScript = `echo kernel=$(uname -r)
+. /etc/os-release 2>/dev/null; echo distro=$ID; echo release=$VERSION_CODENAME
+echo lxc=$(lxc-create --version 2>/dev/null)
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then echo cgroup=v2; else echo cgroup=v1; fi
+echo apparmor=$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)
+if [ -d /run/systemd/system ]; then echo systemd=yes; else echo systemd=no; fi
+echo userns_max=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null)
+echo userns_clone=$(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null)
+echo uid=$(id -u %s 2>/dev/null)`
+
+// GatherFacts reads the facts of the VM in one command.
+func GatherFacts(ctx context.Context, vm Target, user string) (Facts, error) {
+	out, err := Sh(ctx, vm, false, fmt.Sprintf(factsScript, Quote(user)))
+	if err != nil {
+		return Facts{}, fmt.Errorf("gather facts: %w", err)
+	}
+	return ParseFacts(out)
+}
+
+// ParseFacts parses the output of factsScript.
+func ParseFacts(out string) (Facts, error) {
+	kv := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+			kv[k] = strings.TrimSpace(v)
+		}
+	}
+	f := Facts{
+		Kernel: kv["kernel"], Distro: kv["distro"], Release: kv["release"], LXCVersion: kv["lxc"],
+		Cgroup: kv["cgroup"], AppArmor: kv["apparmor"] == "Y", Systemd: kv["systemd"] == "yes",
+		UserNS: kv["userns_max"] != "0" && kv["userns_clone"] != "0",
+	}
+	if f.Kernel == "" {
+		return f, fmt.Errorf("facts: no kernel version in %q", out)
+	}
+	uid, err := strconv.Atoi(kv["uid"])
+	if err != nil {
+		return f, fmt.Errorf("facts: the lab user does not exist in the guest (id -u printed %q): the box must have it", kv["uid"])
+	}
+	f.UID = uid
+	return f, nil
+}
+
+// KernelVersion is the kernel's version without its distro suffix: "6.1.0-26-amd64" parses
+// as a pre-release, and constraints never match pre-releases, so Core() is compared.
+func (f Facts) KernelVersion() (*version.Version, error) {
+	v, err := version.NewVersion(f.Kernel)
+	if err != nil {
+		return nil, fmt.Errorf("kernel version %q: %w", f.Kernel, err)
+	}
+	return v.Core(), nil
+}
+
+// LXC is the LXC version (Core), or nil when LXC is not installed.
+func (f Facts) LXC() *version.Version {
+	v, err := version.NewVersion(f.LXCVersion)
+	if err != nil {
+		return nil
+	}
+	return v.Core()
+}
+
+// Delegated reports whether unprivileged containers must be started inside a delegated
+// systemd scope (cgroup v2 under systemd).
+func (f Facts) Delegated() bool { return f.Cgroup == "v2" && f.Systemd }
+
+// String is a one-line summary.
+func (f Facts) String() string {
+	return fmt.Sprintf("kernel %s, %s %s, LXC %s, cgroup %s, apparmor %v, systemd %v", f.Kernel, f.Distro, f.Release, f.LXCVersion, f.Cgroup, f.AppArmor, f.Systemd)
+}

@@ -1,0 +1,87 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/labctl/labctl/lab"
+)
+
+// FileState compares a managed file on its target with the rendering.
+func FileState(ctx context.Context, t Target, f lab.GuestFile) (done bool, change string, err error) {
+	if f.IsLines() {
+		missing, err := MissingLines(ctx, t, f)
+		if err != nil {
+			return false, "", err
+		}
+		if len(missing) == 0 {
+			return true, "", nil
+		}
+		return false, fmt.Sprintf("append %d line(s) to %s", len(missing), f.Path), nil
+	}
+	sum := sha256.Sum256(f.Content)
+	want := fmt.Sprintf("%s %s %o", hex.EncodeToString(sum[:]), f.Owner, f.Mode)
+	line := Shf("if [ -f %s ]; then echo $(sha256sum < %s | cut -d' ' -f1) $(stat -c '%%U:%%G %%a' %s); fi", f.Path, f.Path, f.Path)
+	got, err := Sh(ctx, t, true, line)
+	if err != nil {
+		return false, "", err
+	}
+	switch {
+	case got == "":
+		return false, "create " + f.Path, nil
+	case got != want:
+		return false, "rewrite " + f.Path + " (content, owner or mode differs)", nil
+	}
+	return true, "", nil
+}
+
+// MissingLines returns the lines of f not yet in its file, each compared whole.
+func MissingLines(ctx context.Context, t Target, f lab.GuestFile) ([]string, error) {
+	r, err := Must(ctx, t, Cmd{Line: Shf("cat %s 2>/dev/null || true", f.Path), Sudo: true})
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		have[strings.TrimRight(l, " \t\r")] = true
+	}
+	var missing []string
+	for _, l := range f.Lines {
+		if !have[l] {
+			missing = append(missing, l)
+		}
+	}
+	return missing, nil
+}
+
+// WriteFile makes the file on its target exactly the rendering: a whole file is replaced
+// atomically with its owner and mode; lines are appended only when missing (so a second run
+// never duplicates them).
+func WriteFile(ctx context.Context, t Target, f lab.GuestFile) error {
+	if f.IsLines() {
+		missing, err := MissingLines(ctx, t, f)
+		if err != nil || len(missing) == 0 {
+			return err
+		}
+		// Make sure the file ends with a newline before appending.
+		line := Shf("f=%s; touch \"$f\"; if [ -s \"$f\" ] && [ \"$(tail -c1 \"$f\" | od -An -c | tr -d ' ')\" != '\\n' ]; then echo >> \"$f\"; fi; cat >> \"$f\"", f.Path)
+		_, err = Must(ctx, t, Cmd{Line: line, Sudo: true, Stdin: strings.NewReader(strings.Join(missing, "\n") + "\n")})
+		return err
+	}
+	dir := path.Dir(f.Path)
+	tmp := f.Path + ".labctl-tmp"
+	mkdir := Shf("mkdir -p %s", dir)
+	if owner := strings.SplitN(f.Owner, ":", 2)[0]; owner != "root" {
+		// created as the owner, so that no directory of the user's ends up root's
+		mkdir = Shf("runuser -u %s -- mkdir -p %s", owner, dir)
+	}
+	line := mkdir + Shf(" && cat > %s && chown %s %s && chmod %s %s && mv -f %s %s",
+		tmp, f.Owner, tmp, fmt.Sprintf("%o", f.Mode), tmp, tmp, f.Path)
+	_, err := Must(ctx, t, Cmd{Line: line, Sudo: true, Stdin: bytes.NewReader(f.Content)})
+	return err
+}

@@ -1,0 +1,36 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/labctl/labctl/lab"
+)
+
+// ConnectOptions say how to reach a lab's VM.
+type ConnectOptions struct {
+	// InsecureIgnoreHostKey skips host-key pinning (--insecure-ignore-host-key).
+	InsecureIgnoreHostKey bool
+	BootTimeout           time.Duration
+	Log                   io.Writer
+}
+
+// Connect reads the VM's `vagrant ssh-config` and opens the one pinned SSH connection to it.
+func Connect(ctx context.Context, l *lab.Lab, v *lab.Vagrant, o ConnectOptions) (*Comm, error) {
+	out, err := v.SSHConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w\nIs the VM up? Run `labctl up` (or `labctl status`).", err)
+	}
+	entries, err := ParseSSHConfig(out)
+	if err != nil {
+		return nil, err
+	}
+	e := entries[0]
+	return Dial(ctx, SSHConfig{
+		Host: e.HostName, Port: e.Port, User: e.User, IdentityFiles: e.IdentityFiles,
+		KnownHosts: l.KnownHosts(), InsecureIgnoreHostKey: o.InsecureIgnoreHostKey,
+		BootTimeout: o.BootTimeout, Log: o.Log,
+	})
+}

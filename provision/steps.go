@@ -1,0 +1,97 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Step is one idempotent provisioning step: Check says whether it is already done (and if
+// not, what would change), Apply does it, and Check runs again after Apply to verify it.
+type Step struct {
+	Name  string
+	Check func(ctx context.Context) (done bool, change string, err error)
+	Apply func(ctx context.Context) error
+	// Hint tells the user what to do when the step fails.
+	Hint string
+}
+
+// StepError is a failed step, with the hint for the user.
+type StepError struct {
+	Step string
+	Err  error
+	Hint string
+}
+
+func (e *StepError) Error() string {
+	msg := fmt.Sprintf("step %q failed: %v", e.Step, e.Err)
+	if e.Hint != "" {
+		msg += "\nhint: " + e.Hint
+	}
+	return msg
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Summary counts what a run did.
+type Summary struct {
+	Changed, OK int
+	// Changes names the steps that changed (or, in plan mode, would change).
+	Changes []string
+}
+
+func (s Summary) String() string { return fmt.Sprintf("%d changed, %d ok", s.Changed, s.OK) }
+
+// RunSteps runs steps in order, printing one line per step (ok / changed / failed, with its
+// time) and stopping at the first failure. With plan set it only checks and lists what would
+// change. It always ends with "N changed, M ok".
+func RunSteps(ctx context.Context, steps []Step, out io.Writer, plan bool) (Summary, error) {
+	var sum Summary
+	for _, st := range steps {
+		start := time.Now()
+		done, change, err := st.Check(ctx)
+		if err != nil {
+			fmt.Fprintf(out, "  %-9s %-28s %s\n", "failed", st.Name, since(start))
+			fmt.Fprintln(out, sum.String())
+			return sum, &StepError{Step: st.Name, Err: fmt.Errorf("check: %w", err), Hint: st.Hint}
+		}
+		if done {
+			sum.OK++
+			fmt.Fprintf(out, "  %-9s %-28s %s\n", "ok", st.Name, since(start))
+			continue
+		}
+		if plan {
+			sum.Changed++
+			sum.Changes = append(sum.Changes, st.Name)
+			fmt.Fprintf(out, "  %-9s %-28s %s\n", "change", st.Name, change)
+			continue
+		}
+		if err := st.Apply(ctx); err != nil {
+			fmt.Fprintf(out, "  %-9s %-28s %s\n", "failed", st.Name, since(start))
+			fmt.Fprintln(out, sum.String())
+			return sum, &StepError{Step: st.Name, Err: err, Hint: st.Hint}
+		}
+		done, _, err = st.Check(ctx)
+		if err == nil && !done {
+			err = errors.New("applied, but the check still finds it not done")
+		}
+		if err != nil {
+			fmt.Fprintf(out, "  %-9s %-28s %s\n", "failed", st.Name, since(start))
+			fmt.Fprintln(out, sum.String())
+			return sum, &StepError{Step: st.Name, Err: fmt.Errorf("verify: %w", err), Hint: st.Hint}
+		}
+		sum.Changed++
+		sum.Changes = append(sum.Changes, st.Name)
+		fmt.Fprintf(out, "  %-9s %-28s %s  (%s)\n", "changed", st.Name, since(start), change)
+	}
+	if plan {
+		fmt.Fprintf(out, "plan: %s\n", sum.String())
+	} else {
+		fmt.Fprintln(out, sum.String())
+	}
+	return sum, nil
+}
+
+func since(t time.Time) string { return time.Since(t).Round(10 * time.Millisecond).String() }
