@@ -214,8 +214,10 @@ func RenderGuest(s *Spec, in GuestInputs) ([]GuestFile, error) {
 		in := func(p, why string) GuestFile {
 			return GuestFile{Target: c.Name, Path: p, VMPath: path.Join(s.ContainerDir(c.Name), "rootfs", p), Owner: "root:root", Mode: 0o644, Why: why}
 		}
-		add(in("/etc/systemd/network/eth0.network", c.Name+"'s own address by DHCP"),
-			[]string{strings.TrimSuffix(header, "\n"), "[Match]", "Name=eth0", "", "[Network]", "DHCP=ipv4"}, nil)
+		// ifupdown + dhclient: systemd-networkd leaves links "pending" in a container whose /sys
+		// is writable but that runs no udev.
+		add(in("/etc/network/interfaces.d/eth0", c.Name+"'s own address by DHCP"),
+			[]string{strings.TrimSuffix(header, "\n"), "auto eth0", "iface eth0 inet dhcp"}, nil)
 		add(in("/etc/default/lxc-net", "no bridge inside "+c.Name),
 			[]string{strings.TrimSuffix(header, "\n"),
 				"# Deliberately no bridge inside " + c.Name + ": nested containers get no network",

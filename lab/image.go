@@ -13,11 +13,12 @@ import (
 	"time"
 )
 
-// imagePackages make a container rootfs that runs systemd, gets an address by DHCP and can
+// imagePackages make a container rootfs that runs systemd, gets an address by DHCP (ifupdown
+// and dhclient) and can
 // itself run containers (lxc, and busybox-static for the busybox template of nested ones).
 var imagePackages = []string{
 	"systemd", "systemd-sysv", "dbus", "iproute2", "kmod", "procps", "util-linux",
-	"lxc", "xz-utils", "busybox-static", "libpam-systemd",
+	"lxc", "xz-utils", "busybox-static", "libpam-systemd", "ifupdown", "isc-dhcp-client",
 }
 
 // LocalImage is an offline LXC image for `lxc-create -t local`, cached on the host.

@@ -27,13 +27,13 @@ const DiskSerial = "labctl-data"
 
 type vagrantfileData struct {
 	Lab, Box, Provider, DomainPrefix string
-	CPUs, Memory                 int
-	DiskImage, DiskSizeExpr      string
-	DiskSizeMiB                  int64
-	Controller                   string
-	Port, Device                 int
-	SSHPort                      int
-	Driver, Pool, DiskSerial     string
+	CPUs, Memory                     int
+	DiskImage, DiskSizeExpr          string
+	DiskSizeMiB                      int64
+	Controller                       string
+	Port, Device                     int
+	SSHPort                          int
+	Driver, Pool, DiskSerial         string
 }
 
 // rb quotes s as a Ruby double-quoted string literal.

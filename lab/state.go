@@ -38,7 +38,9 @@ func Open(root string, s *Spec) (*Lab, error) {
 }
 
 // Path joins parts under the lab directory.
-func (l *Lab) Path(parts ...string) string { return filepath.Join(append([]string{l.Dir}, parts...)...) }
+func (l *Lab) Path(parts ...string) string {
+	return filepath.Join(append([]string{l.Dir}, parts...)...)
+}
 
 // KnownHosts is the file where the VM's host key is pinned.
 func (l *Lab) KnownHosts() string { return l.Path("known_hosts") }

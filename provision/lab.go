@@ -168,7 +168,7 @@ func (p *Provisioner) Steps() []Step {
 		if c.Parent == "" {
 			steps = append(steps, p.createTopStep(c), p.fileStep(c.Name+" nesting config", "", path.Join(s.ContainerDir(c.Name), "config"), vm), p.startStep(c))
 			if c.Image.Type == "local" {
-				for _, f := range []string{"/etc/systemd/network/eth0.network", "/etc/default/lxc-net", "/etc/lxc/default.conf"} {
+				for _, f := range []string{"/etc/network/interfaces.d/eth0", "/etc/default/lxc-net", "/etc/lxc/default.conf"} {
 					name := c.Name + ":" + path.Base(f)
 					steps = append(steps, p.fileStep(name, c.Name, f, func() Target { return p.target(c.Name) }))
 				}
@@ -706,7 +706,7 @@ func (p *Provisioner) addressStep(c *lab.Container) Step {
 		},
 		Apply: func(ctx context.Context) error {
 			line := "for i in $(seq 1 120); do ip -4 -o addr show dev eth0 scope global | grep -q 'inet ' && exit 0; sleep 0.5; done; " +
-				"networkctl reconfigure eth0 2>/dev/null || true; for i in $(seq 1 60); do ip -4 -o addr show dev eth0 scope global | grep -q 'inet ' && exit 0; sleep 0.5; done; echo no IPv4 address on eth0 >&2; exit 1"
+				"ifup --force eth0 >/dev/null 2>&1 || true; for i in $(seq 1 60); do ip -4 -o addr show dev eth0 scope global | grep -q 'inet ' && exit 0; sleep 0.5; done; echo no IPv4 address on eth0 >&2; exit 1"
 			_, err := Must(ctx, p.target(c.Name), Cmd{Line: line})
 			return err
 		},
@@ -760,4 +760,27 @@ func (p *Provisioner) InitPID(ctx context.Context, name string) (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(strings.TrimSpace(out))
+}
+
+// ManagedFile is a file the provisioner manages, on the target that holds it.
+type ManagedFile struct {
+	Target Target
+	Path   string
+}
+
+// ManagedFiles lists every file the provisioner writes or appends to.
+func (p *Provisioner) ManagedFiles(ctx context.Context) ([]ManagedFile, error) {
+	g, err := p.render(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []ManagedFile
+	for _, f := range g {
+		var t Target = p.VM
+		if f.Target != "" {
+			t = p.target(f.Target)
+		}
+		out = append(out, ManagedFile{Target: t, Path: f.Path})
+	}
+	return out, nil
 }

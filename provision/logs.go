@@ -70,4 +70,3 @@ func CollectLogs(ctx context.Context, l *lab.Lab, vm Target, f Facts) ([]string,
 	}
 	return wrote, nil
 }
-

@@ -3,6 +3,8 @@ package provision
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +42,9 @@ type SSHConfig struct {
 	// Logger receives structured events (default: discards).
 	Logger *slog.Logger
 }
+
+// Addr is the machine's host:port.
+func (c *Comm) Addr() string { return c.cfg.Addr() }
 
 // Addr is host:port.
 func (c SSHConfig) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
@@ -343,7 +348,10 @@ func (c *Comm) Run(ctx context.Context, cmd string, opts RunOpts) (Result, error
 		s.Stdin = opts.Stdin
 	}
 	fmt.Fprintf(c.cfg.Log, "$ %s\n", cmd)
-	if err := s.Start(cmd); err != nil {
+	// The command runs under a shell whose $0 carries a marker, so that a cancelled command
+	// can be found and killed with its children: sshd refuses signals for root sessions.
+	marker := "labctl-run-" + randomID()
+	if err := s.Start("exec sh -c " + Quote(cmd) + " " + marker); err != nil {
 		return Result{ExitCode: -1}, fmt.Errorf("start `%s` on %s: %w", cmd, c.cfg.Addr(), err)
 	}
 	done := make(chan error, 1)
@@ -352,8 +360,12 @@ func (c *Comm) Run(ctx context.Context, cmd string, opts RunOpts) (Result, error
 	case err = <-done:
 	case <-ctx.Done():
 		_ = s.Signal(ssh.SIGKILL)
+		c.killRemote(marker)
 		s.Close()
-		<-done
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
 		return Result{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: -1},
 			fmt.Errorf("`%s` on %s: %w", cmd, c.cfg.Addr(), ctx.Err())
 	}
@@ -372,6 +384,39 @@ func (c *Comm) Run(ctx context.Context, cmd string, opts RunOpts) (Result, error
 		return res, fmt.Errorf("`%s` on %s: %w", cmd, c.cfg.Addr(), err)
 	}
 	return res, nil
+}
+
+// killRemote kills, with their descendants, the processes of a marked command.
+func (c *Comm) killRemote(marker string) {
+	script := "k(){ for c in $(pgrep -P \"$1\"); do k \"$c\"; done; kill -KILL \"$1\" 2>/dev/null; }; for p in $(pgrep -f " + marker + "); do k \"$p\"; done"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.mu.Lock()
+	cl := c.client
+	c.mu.Unlock()
+	if cl == nil {
+		return
+	}
+	s, err := cl.NewSession()
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	done := make(chan struct{})
+	go func() {
+		_ = s.Run("sudo -n sh -c " + Quote(script) + " 2>/dev/null || sh -c " + Quote(script))
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+func randomID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func multi(ws ...io.Writer) io.Writer {

@@ -54,4 +54,3 @@ func runRender(ctx context.Context, args []string) error {
 	}
 	return nil
 }
-

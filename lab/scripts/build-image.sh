@@ -15,10 +15,9 @@ echo "==> mmdebstrap $RELEASE container rootfs"
 mmdebstrap --variant=minbase --mode=root \
   --include="$(tr ' ' ',' <<<"$PACKAGES")" \
   --customize-hook='cp -a "'"$OVERLAY"'"/. "$1"/' \
-  --customize-hook='chroot "$1" systemctl enable systemd-networkd >/dev/null 2>&1 || true' \
   --customize-hook='echo LXC_NAME > "$1/etc/hostname"; printf "127.0.0.1 localhost\n127.0.1.1 LXC_NAME\n" > "$1/etc/hosts"; : > "$1/etc/machine-id"' \
   --customize-hook='chroot "$1" systemctl mask systemd-journald-audit.socket >/dev/null 2>&1 || true' \
-  --format=tar "$RELEASE" - "${mirrors[@]}" | xz -T0 -6 > "$OUT/rootfs.tar.xz.part"
+  --format=tar "$RELEASE" - "${mirrors[@]}" | xz -T0 -2 > "$OUT/rootfs.tar.xz.part"
 mv "$OUT/rootfs.tar.xz.part" "$OUT/rootfs.tar.xz"
 echo "==> metadata"
 tar -C "$META" -cJf "$OUT/meta.tar.xz" .

@@ -1,0 +1,43 @@
+# labctl: two commands do all the set-up on a fresh Debian 12 machine.
+#   make up    installs host packages, builds the box if missing, brings the default lab up
+#   make test  runs every test: unit + integration (real sshd), a real VM, the e2e suite
+PRESET ?= bookworm
+LAB    ?= $(PRESET)
+BIN    := $(CURDIR)/bin/labctl
+GO     ?= go
+export PATH := /usr/local/go/bin:$(PATH)
+
+.PHONY: all build deps up down test test-unit test-vm test-e2e bench lint update-golden
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/labctl
+
+deps:
+	./scripts/deps.sh
+
+up: deps build
+	$(BIN) up --preset $(PRESET)
+
+down: build
+	$(BIN) destroy --preset $(PRESET)
+
+# Every test, fast ones first; each phase prints its duration.
+test: deps build
+	./scripts/test.sh $(PRESET)
+
+test-unit:
+	$(GO) test ./...
+
+test-vm: build
+	LABCTL_VM_TESTS=1 $(GO) test -tags vm -count=1 -timeout 30m -v -run TestVM ./lab/
+
+test-e2e: build
+	$(GO) tool ginkgo -v --timeout 60m ./e2e -- -preset $(PRESET) -up -labctl $(BIN)
+
+bench:
+	$(GO) test -run XXX -bench . -benchtime 1x ./provision/
+
+update-golden:
+	$(GO) test ./lab -run Golden -update

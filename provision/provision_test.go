@@ -1,0 +1,241 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/labctl/labctl/lab"
+)
+
+// TestQuoteHostile: whatever the string, the shell sees it back unchanged as one word.
+func TestQuoteHostile(t *testing.T) {
+	hostile := []string{"", "plain", "with space", "it's", `"double"`, "$(id)", "`id`", "a;rm -rf /", "back\\slash",
+		"new\nline", "tab\tbed", "*", "~root", "-n", "$HOME", "'", "''", "a'b'c", "!event", "{a,b}", "x > /tmp/y", "ünïcødé"}
+	for _, s := range hostile {
+		out, err := exec.Command("sh", "-c", "printf '%s' "+Quote(s)).Output()
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		if string(out) != s {
+			t.Errorf("Quote(%q) came back as %q", s, out)
+		}
+	}
+	// Nested twice, as a container inside a container wraps its command.
+	inner := "echo " + Quote("it's $(nested)")
+	twice := "sh -c " + Quote("sh -c "+Quote(inner))
+	out, err := exec.Command("sh", "-c", twice).Output()
+	if err != nil || string(out) != "it's $(nested)\n" {
+		t.Fatalf("twice-wrapped command gave %q, %v", out, err)
+	}
+}
+
+func TestShf(t *testing.T) {
+	if got := Shf("chown %s %s && echo %d", "a b", "/x'y", 3); got != `chown 'a b' '/x'\''y' && echo 3` {
+		t.Fatalf("Shf gave %s", got)
+	}
+}
+
+func TestParseSSHConfig(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		port int
+		keys []string
+	}{
+		{"testdata/ssh-config-libvirt.txt", 2299, []string{"/var/cache/labctl/vagrant.d/boxes/labctl-VAGRANTSLASH-test/0/libvirt/vagrant_key"}},
+		{"testdata/ssh-config-virtualbox.txt", 2222, []string{"/home/ann/my labs/trusty/.vagrant/machines/default/virtualbox/private_key", "/home/ann/.vagrant.d/insecure_private_key"}},
+	} {
+		data, err := os.ReadFile(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es, err := ParseSSHConfig(string(data))
+		if err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		e := es[0]
+		if e.Host != "default" || e.HostName != "127.0.0.1" || e.User != "vagrant" || e.Port != c.port {
+			t.Errorf("%s: parsed %+v", c.file, e)
+		}
+		if strings.Join(e.IdentityFiles, "|") != strings.Join(c.keys, "|") {
+			t.Errorf("%s: identity files %q, want %q", c.file, e.IdentityFiles, c.keys)
+		}
+	}
+	for _, bad := range []string{"", "HostName x\n", "Host a\n  Port nine\n", "Host a\n  HostName h\n", `Host a` + "\n" + `  IdentityFile "unterminated` + "\n"} {
+		if _, err := ParseSSHConfig(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func TestFindDataDisk(t *testing.T) {
+	lv, _ := os.ReadFile("testdata/lsblk-libvirt.json")
+	vb, _ := os.ReadFile("testdata/lsblk-virtualbox.json")
+	d, err := FindDataDisk(string(lv), 20<<30, "")
+	if err != nil || d.Path != "/dev/sda" || d.FSType != "" {
+		t.Fatalf("libvirt: %+v %v", d, err)
+	}
+	d, err = FindDataDisk(string(vb), 300<<30, "")
+	if err != nil || d.Path != "/dev/sdb" {
+		t.Fatalf("virtualbox by size: %+v %v", d, err)
+	}
+	d, err = FindDataDisk(string(vb), 1, "/dev/sdb")
+	if err != nil || d.Path != "/dev/sdb" {
+		t.Fatalf("virtualbox pinned: %+v %v", d, err)
+	}
+	if _, err := FindDataDisk(string(vb), 40<<30, "/dev/sda"); err == nil || !strings.Contains(err.Error(), "root filesystem") {
+		t.Fatalf("pinning the root disk must fail, got %v", err)
+	}
+	if _, err := FindDataDisk(string(vb), 40<<30, ""); err == nil {
+		t.Fatal("the root disk has the size asked for, and must never be picked")
+	}
+	if _, err := FindDataDisk(string(vb), 7, ""); err == nil || !strings.Contains(err.Error(), "no data disk") {
+		t.Fatalf("want 'no data disk', got %v", err)
+	}
+}
+
+func TestParseFacts(t *testing.T) {
+	f, err := ParseFacts("kernel=6.1.0-26-amd64\ndistro=debian\nrelease=bookworm\nlxc=5.0.2\ncgroup=v2\napparmor=Y\nsystemd=yes\nuserns_max=63000\nuserns_clone=1\nuid=1000\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, _ := f.KernelVersion()
+	if kv.String() != "6.1.0" || f.LXC().String() != "5.0.2" || !f.Delegated() || !f.UserNS || f.UID != 1000 {
+		t.Fatalf("facts %+v kernel %s", f, kv)
+	}
+	if _, err := ParseFacts("kernel=6.1\nuid=\n"); err == nil {
+		t.Fatal("a missing lab user must be an error")
+	}
+}
+
+func TestContainerWrapping(t *testing.T) {
+	fr := &fakeRunner{}
+	fr.answer(`.`, "ok", 0)
+	vm := &VM{Conn: fr}
+	s, _ := lab.Preset("bookworm")
+	ts := Targets(s, vm, Facts{Cgroup: "v2", Systemd: true})
+	if ts["box1"].Level() != LevelUnpriv || ts["n1"].Level() != LevelNested {
+		t.Fatalf("levels %s %s", ts["box1"].Level(), ts["n1"].Level())
+	}
+	if _, err := ts["n1"].Run(context.Background(), Cmd{Line: "echo 'hi there'"}); err != nil {
+		t.Fatal(err)
+	}
+	got := fr.cmds[0]
+	// Run the sent command with stand-ins for the attach commands: they run their argument.
+	dir := t.TempDir()
+	for _, a := range []string{"lxc-unpriv-attach", "lxc-attach"} {
+		os.WriteFile(dir+"/"+a, []byte("#!/bin/sh\nwhile [ \"$1\" != -- ]; do shift; done; shift; exec \"$@\"\n"), 0o755)
+	}
+	out, err := exec.Command("sh", "-c", "PATH="+dir+":$PATH; "+got).CombinedOutput()
+	if err != nil || string(out) != "hi there\n" {
+		t.Fatalf("wrapped command %s gave %q, %v", got, out, err)
+	}
+	if !strings.Contains(got, "lxc-unpriv-attach -n box1") || strings.Contains(got, "sudo") {
+		t.Errorf("box1 must be entered with lxc-unpriv-attach as the user, not root: %s", got)
+	}
+	if strings.Count(got, "lxc-attach") != 1 {
+		t.Errorf("n1 must be entered with lxc-attach inside box1: %s", got)
+	}
+}
+
+func TestRunStepsStopsAtFirstFailure(t *testing.T) {
+	var applied []string
+	mk := func(name string, done bool, fail error) Step {
+		state := done
+		return Step{Name: name,
+			Check: func(context.Context) (bool, string, error) { return state, "do " + name, nil },
+			Apply: func(context.Context) error {
+				applied = append(applied, name)
+				if fail != nil {
+					return fail
+				}
+				state = true
+				return nil
+			}, Hint: "hint for " + name}
+	}
+	var out strings.Builder
+	sum, err := RunSteps(context.Background(), []Step{mk("a", true, nil), mk("b", false, nil), mk("c", false, errors.New("boom")), mk("d", false, nil)}, &out, false)
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != "c" || !strings.Contains(err.Error(), "hint for c") {
+		t.Fatalf("want step c to fail with its hint, got %v", err)
+	}
+	if sum.Changed != 1 || sum.OK != 1 || strings.Join(applied, ",") != "b,c" {
+		t.Fatalf("summary %+v applied %v", sum, applied)
+	}
+	if !strings.Contains(out.String(), "1 changed, 1 ok") {
+		t.Fatalf("output lacks the count:\n%s", out.String())
+	}
+	// Plan mode applies nothing.
+	applied = nil
+	out.Reset()
+	sum, err = RunSteps(context.Background(), []Step{mk("x", false, nil), mk("y", true, nil)}, &out, true)
+	if err != nil || len(applied) != 0 || sum.Changed != 1 || !strings.Contains(out.String(), "plan: 1 changed, 1 ok") {
+		t.Fatalf("plan: %+v %v applied %v\n%s", sum, err, applied, out.String())
+	}
+	// A step whose apply does not make its check pass fails verification.
+	never := Step{Name: "never", Check: func(context.Context) (bool, string, error) { return false, "x", nil }, Apply: func(context.Context) error { return nil }}
+	if _, err := RunSteps(context.Background(), []Step{never}, &out, false); err == nil || !strings.Contains(err.Error(), "verify") {
+		t.Fatalf("want a verify failure, got %v", err)
+	}
+}
+
+// TestLinesStepIdempotent: ensured lines are appended once, then the step is ok.
+func TestLinesStepIdempotent(t *testing.T) {
+	content := "vagrant:100000:65536\n" // what Debian's useradd already wrote
+	fr := &fakeRunner{}
+	fr.on(`cat /etc/subuid`, func(string) Result { return Result{Stdout: content} })
+	fr.on(`cat >> "\$f"`, func(string) Result { return Result{} })
+	vm := &VM{Conn: fr}
+	f := lab.GuestFile{Path: "/etc/subuid", Lines: []string{"vagrant:100000:65536"}}
+	done, _, err := FileState(context.Background(), vm, f)
+	if err != nil || !done {
+		t.Fatalf("an existing line must count as done: %v %v", done, err)
+	}
+	content = "other:1:2"
+	done, change, _ := FileState(context.Background(), vm, f)
+	if done || !strings.Contains(change, "append 1 line") {
+		t.Fatalf("missing line: done=%v change=%q", done, change)
+	}
+	if err := WriteFile(context.Background(), vm, f); err != nil {
+		t.Fatal(err)
+	}
+	if len(fr.stdin) != 1 || fr.stdin[0] != "vagrant:100000:65536\n" {
+		t.Fatalf("appended %q", fr.stdin)
+	}
+}
+
+// TestDiskStepRefusesData: a disk with a filesystem is never formatted without --force-format.
+func TestDiskStepRefusesData(t *testing.T) {
+	lsblk, _ := os.ReadFile("testdata/lsblk-libvirt.json")
+	withFS := strings.Replace(string(lsblk), `"fstype": null,
+         "serial": "labctl-data"`, `"fstype": "ext4",
+         "serial": "labctl-data"`, 1)
+	fr := &fakeRunner{}
+	fr.answer(`lsblk -J`, withFS, 0)
+	fr.answer(`wipefs -n`, "ext4\n", 0)
+	fr.answer(`mkfs.btrfs`, "", 0)
+	s, _ := lab.Preset("bookworm")
+	p := &Provisioner{Spec: s, VM: &VM{Conn: fr}, Opts: Options{}}
+	step := p.diskStep()
+	done, _, err := step.Check(context.Background())
+	if err != nil || done {
+		t.Fatalf("check: %v %v", done, err)
+	}
+	err = step.Apply(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "refusing to format") || !strings.Contains(err.Error(), "--force-format") {
+		t.Fatalf("want a refusal naming --force-format, got %v", err)
+	}
+	if fr.sent("mkfs.btrfs") != 0 {
+		t.Fatal("mkfs.btrfs was run on a disk holding data")
+	}
+	p.Opts.ForceFormat = true
+	if err := step.Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if fr.sent("mkfs.btrfs") != 1 {
+		t.Fatal("--force-format must format")
+	}
+}
