@@ -117,7 +117,7 @@ var _ = Describe("box1, the unprivileged container", Ordered, Label(LevelUnpriv)
 
 	It("cannot load a kernel module", func(ctx SpecContext) {
 		// A real module of the VM's kernel, handed to box1's root.
-		mod := sh(ctx, vm, false, "modinfo -n dummy")
+		mod := sh(ctx, vm, true, "modinfo -n dummy")
 		Expect(sh(ctx, vm, false, "grep -c '^dummy ' /proc/modules || true")).To(Equal("0"), "the dummy module must not be loaded before the test")
 		dest := path.Join(spec.Btrfs.MountPoint, "box1/rootfs/tmp", path.Base(mod))
 		sh(ctx, vm, true, provision.Shf("cp %s %s && chown %d:%d %s", mod, dest, spec.IDMap.Start, spec.IDMap.Start, dest))

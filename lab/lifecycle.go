@@ -71,6 +71,9 @@ func Boot(ctx context.Context, l *Lab, v *Vagrant, out io.Writer) (map[string]ti
 		state = "not_created"
 	}
 	if state == "not_created" && provider == "libvirt" {
+		if dom := l.Spec.DomainPrefix() + "default"; DomainExists(ctx, dom) {
+			return t, fmt.Errorf("libvirt domain %s is left from an earlier run that Vagrant no longer tracks (or another checkout runs a lab of the same name): run `labctl destroy` (it removes it), then `labctl up` again", dom)
+		}
 		st, _ := l.LoadState()
 		if st.SSHPort != 0 && !PortFree(st.SSHPort) {
 			fmt.Fprintf(out, "host: port %d is taken, picking another\n", st.SSHPort)
@@ -118,14 +121,20 @@ func Destroy(ctx context.Context, l *Lab, v *Vagrant) ([]string, error) {
 		gone = append(gone, "VM")
 	}
 	if l.Spec.ProviderFor() == "libvirt" {
+		// A domain Vagrant no longer knows (an interrupted run, a deleted tmp/): its name is in
+		// labctl's namespace for this lab, so it is this lab's.
+		if dom := l.Spec.DomainPrefix() + "default"; DomainExists(ctx, dom) {
+			virsh(ctx, "destroy", dom)
+			if _, err := virsh(ctx, "undefine", dom); err != nil {
+				return gone, err
+			}
+			gone = append(gone, "domain "+dom)
+		}
 		vols, err := DeleteVolumes(ctx, l.Spec.DomainPrefix())
 		if err != nil {
 			return gone, err
 		}
 		gone = append(gone, vols...)
-		if DomainExists(ctx, l.Spec.DomainPrefix()+"default") {
-			return gone, fmt.Errorf("libvirt domain %sdefault is still defined: remove it with `virsh destroy` and `virsh undefine`", l.Spec.DomainPrefix())
-		}
 	}
 	for _, f := range []string{l.KnownHosts(), l.Path("state.json")} {
 		if err := os.Remove(f); err == nil {

@@ -70,9 +70,11 @@ func Targets(s *lab.Spec, vm Target, f Facts) map[string]*Container {
 			t.Parent, t.Lvl, t.AsUser = vm, LevelUnpriv, c.Unprivileged
 			t.Attach = []string{"lxc-attach"}
 			if c.Unprivileged && f.Delegated() {
-				// From inside a delegated scope: a plain lxc-attach from an SSH session fails
+				// From inside a delegated scope of the user's systemd (what Debian's
+				// lxc-unpriv-attach does, quietly): a plain lxc-attach from an SSH session fails
 				// "Failed to move process into target cgroup".
-				t.Attach = []string{"lxc-unpriv-attach"}
+				t.Attach = delegatedScope("lxc-attach")
+				t.Env = userBusEnv(f.UID)
 			}
 		} else {
 			t.Parent, t.Lvl, t.Attach = out[c.Parent], LevelNested, []string{"lxc-attach"}
@@ -80,6 +82,18 @@ func Targets(s *lab.Spec, vm Target, f Facts) map[string]*Container {
 		out[c.Name] = t
 	}
 	return out
+}
+
+// delegatedScope runs an LXC command in a new systemd --user scope with cgroup delegation.
+func delegatedScope(cmd string) []string {
+	return []string{"systemd-run", "--user", "--scope", "--quiet", "-p", "Delegate=yes", cmd}
+}
+
+// userBusEnv lets systemd-run --user reach the user's manager from an SSH session that may
+// have no logind session of its own.
+func userBusEnv(uid int) []string {
+	dir := fmt.Sprintf("/run/user/%d", uid)
+	return []string{"XDG_RUNTIME_DIR=" + dir, "DBUS_SESSION_BUS_ADDRESS=unix:path=" + dir + "/bus"}
 }
 
 // render renders the guest files for the guest's LXC version and the data disk's UUID.
@@ -659,9 +673,9 @@ func (p *Provisioner) startStep(c *lab.Container) Step {
 				guestLog := path.Join(p.Spec.Home(), ".cache/labctl/logs", logName)
 				start := "lxc-start"
 				if c.Unprivileged && p.Facts.Delegated() {
-					start = "lxc-unpriv-start"
+					start = "env " + Join(userBusEnv(p.Facts.UID)...) + " " + Join(delegatedScope("lxc-start")...)
 				}
-				line := Shf("mkdir -p %s && rm -f %s && %s -n %s -d --logfile %s --logpriority DEBUG", path.Dir(guestLog), guestLog, start, c.Name, guestLog)
+				line := Shf("mkdir -p %s && rm -f %s && ", path.Dir(guestLog), guestLog) + start + Shf(" -n %s -d --logfile %s --logpriority DEBUG", c.Name, guestLog)
 				_, err = Must(ctx, p.VM, Cmd{Line: line, Stdout: p.Opts.Log, Stderr: p.Opts.Log})
 				p.keepLog(ctx, p.VM, guestLog, logName)
 			} else {

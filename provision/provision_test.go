@@ -126,17 +126,17 @@ func TestContainerWrapping(t *testing.T) {
 	got := fr.cmds[0]
 	// Run the sent command with stand-ins for the attach commands: they run their argument.
 	dir := t.TempDir()
-	for _, a := range []string{"lxc-unpriv-attach", "lxc-attach"} {
+	for _, a := range []string{"systemd-run", "lxc-attach"} {
 		os.WriteFile(dir+"/"+a, []byte("#!/bin/sh\nwhile [ \"$1\" != -- ]; do shift; done; shift; exec \"$@\"\n"), 0o755)
 	}
 	out, err := exec.Command("sh", "-c", "PATH="+dir+":$PATH; "+got).CombinedOutput()
 	if err != nil || string(out) != "hi there\n" {
 		t.Fatalf("wrapped command %s gave %q, %v", got, out, err)
 	}
-	if !strings.Contains(got, "lxc-unpriv-attach -n box1") || strings.Contains(got, "sudo") {
-		t.Errorf("box1 must be entered with lxc-unpriv-attach as the user, not root: %s", got)
+	if !strings.Contains(got, "systemd-run --user --scope --quiet -p Delegate=yes lxc-attach -n box1") || strings.Contains(got, "sudo") {
+		t.Errorf("box1 must be entered from a delegated scope as the user, not root: %s", got)
 	}
-	if strings.Count(got, "lxc-attach") != 1 {
+	if strings.Count(got, "lxc-attach") != 2 {
 		t.Errorf("n1 must be entered with lxc-attach inside box1: %s", got)
 	}
 }

@@ -145,4 +145,3 @@ func (s *testSSHD) sshArgs(knownHosts string) []string {
 	return []string{"-p", strconv.Itoa(s.port), "-i", s.clientKey, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
 		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + knownHosts, s.user + "@127.0.0.1"}
 }
-

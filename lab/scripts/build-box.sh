@@ -29,7 +29,7 @@ mmdebstrap --variant=minbase --mode=root --format=directory \
   --customize-hook='printf "%s\n" "[Match]" "Name=en* eth*" "" "[Network]" "DHCP=yes" > "$1/etc/systemd/network/10-dhcp.network"; chroot "$1" systemctl enable systemd-networkd' \
   --customize-hook='printf "UseDNS no\nPasswordAuthentication no\n" > "$1/etc/ssh/sshd_config.d/10-labctl.conf"' \
   --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*; mkdir -p "$1/etc/systemd/system/ssh.service.d"; printf "%s\n" "[Service]" "ExecStartPre=" "ExecStartPre=/usr/bin/ssh-keygen -A" "ExecStartPre=/usr/sbin/sshd -t" > "$1/etc/systemd/system/ssh.service.d/10-hostkeys.conf"' \
-  --customize-hook='echo "/dev/vda / ext4 rw,errors=remount-ro 0 1" > "$1/etc/fstab"; echo labctl > "$1/etc/hostname"; : > "$1/etc/machine-id"' \
+  --customize-hook='echo "/dev/vda / ext4 rw,errors=remount-ro 0 1" > "$1/etc/fstab"; echo labctl > "$1/etc/hostname"; printf "127.0.0.1 localhost\n127.0.1.1 labctl\n" > "$1/etc/hosts"; : > "$1/etc/machine-id"' \
   --customize-hook='chroot "$1" systemctl enable ssh qemu-guest-agent 2>/dev/null || true' \
   --customize-hook='chroot "$1" systemctl mask lxc.service lxc-monitord.service 2>/dev/null || true' \
   --customize-hook='copy-out /boot "'"$WORK"'"' \
