@@ -51,8 +51,22 @@ var (
 )
 
 func TestE2E(t *testing.T) {
+	if !ranByGinkgo() && os.Getenv("LABCTL_E2E") != "1" {
+		// `go test ./...` stays fast and needs no VM; the suite runs with `ginkgo ./e2e`.
+		t.Skip("SKIP reason: the e2e suite proves a real lab: run it with `go tool ginkgo ./e2e` (against a running lab, or with -- -up), or set LABCTL_E2E=1")
+	}
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "labctl e2e")
+}
+
+// ranByGinkgo reports whether the ginkgo CLI started this binary (it passes --ginkgo.* flags).
+func ranByGinkgo() bool {
+	for _, a := range os.Args[1:] {
+		if strings.HasPrefix(a, "--ginkgo.") || strings.HasPrefix(a, "-ginkgo.") {
+			return true
+		}
+	}
+	return false
 }
 
 func loadSpec() (*lab.Spec, error) {

@@ -27,6 +27,8 @@ phase() {
 phase build go build -o "$bin" ./cmd/labctl || exit 1
 phase unit go test -count=1 ./... || { echo "fast tests failed: not booting VMs"; exit 1; }
 phase vm env LABCTL_VM_TESTS=1 go test -tags vm -count=1 -timeout 30m -v -run TestVM ./lab/
+# The e2e lab is the test's own: clear what an interrupted earlier run may have left.
+"$bin" destroy --preset "$preset" >/dev/null 2>&1 || true
 phase e2e go tool ginkgo -v --timeout 60m ./e2e -- -preset "$preset" -up -labctl "$bin"
 report=tmp/$preset/reports/report.json
 if [ -f "$report" ]; then
