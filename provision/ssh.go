@@ -386,9 +386,20 @@ func (c *Comm) Run(ctx context.Context, cmd string, opts RunOpts) (Result, error
 	return res, nil
 }
 
-// killRemote kills, with their descendants, the processes of a marked command.
+// killRemote kills, with their descendants, the processes of a marked command. It keeps
+// looking for up to 3 s, since a command whose session was just opened may not have started
+// yet. The pattern ("labctl-run-[x]yz") does not match the killing shell's own command line.
 func (c *Comm) killRemote(marker string) {
-	script := "k(){ for c in $(pgrep -P \"$1\"); do k \"$c\"; done; kill -KILL \"$1\" 2>/dev/null; }; for p in $(pgrep -f " + marker + "); do k \"$p\"; done"
+	id := strings.TrimPrefix(marker, "labctl-run-")
+	pattern := "labctl-run-[" + id[:1] + "]" + id[1:]
+	script := `k(){ for c in $(pgrep -P "$1"); do k "$c"; done; kill -KILL "$1" 2>/dev/null; }
+killed=0; i=0
+while [ $i -lt 15 ]; do
+  ps=$(pgrep -f '` + pattern + `')
+  if [ -n "$ps" ]; then for p in $ps; do k "$p"; done; killed=1
+  elif [ $killed = 1 ]; then exit 0; fi
+  i=$((i+1)); sleep 0.2
+done`
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c.mu.Lock()
