@@ -7,7 +7,7 @@ BIN    := $(CURDIR)/bin/labctl
 GO     ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build deps up down test test-unit test-vm test-e2e bench lint update-golden
+.PHONY: all build deps up down test test-unit test-vm test-e2e matrix bench update-golden
 
 all: build
 
@@ -35,6 +35,10 @@ test-vm: build
 
 test-e2e: build
 	$(GO) tool ginkgo -v --timeout 60m ./e2e -- -preset $(PRESET) -up -labctl $(BIN)
+
+# The e2e suite against every Debian preset (bullseye, bookworm, trixie), one line per cell.
+matrix: deps build
+	./scripts/matrix.sh
 
 bench:
 	$(GO) test -run XXX -bench . -benchtime 1x ./provision/

@@ -131,7 +131,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	prov, err = provision.New(ctx, theLab, vm, comm, provision.Options{Out: GinkgoWriter, Log: GinkgoWriter})
 	Expect(err).NotTo(HaveOccurred())
 	targets = provision.Targets(spec, vm, prov.Facts)
-	fmt.Fprintf(GinkgoWriter, "lab %s: %s\n", spec.Name, prov.Facts)
+	AddReportEntry("facts", prov.Facts.String())
 }, NodeTimeout(45*time.Minute))
 
 // Reports go to tmp/<lab>/reports/ whichever flags ginkgo was given.

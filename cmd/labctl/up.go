@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/labctl/labctl/lab"
@@ -94,7 +95,7 @@ func printLevels(ctx context.Context, p *provision.Provisioner) error {
 		if c.Parent == "" {
 			if pid, err := p.InitPID(ctx, c.Name); err == nil {
 				m, _ := provision.Sh(ctx, p.VM, false, fmt.Sprintf("cat /proc/%d/uid_map", pid))
-				extra = fmt.Sprintf(", init pid %d, uid_map %q", pid, m)
+				extra = fmt.Sprintf(", init pid %d, uid_map %q", pid, strings.Join(strings.Fields(m), " "))
 			}
 		} else {
 			extra = ", inside " + c.Parent
