@@ -364,8 +364,8 @@ func FindDataDisk(lsblkJSON string, sizeBytes int64, pinned string) (Disk, error
 	var bySerial, bySize []Disk
 	var seen []string
 	for _, dev := range doc.Blockdevices {
-		if dev.Type != "disk" {
-			continue
+		if dev.Type != "disk" && !(dev.Type == "loop" && dev.Path == pinned) {
+			continue // only whole disks, or a loop device named on purpose
 		}
 		d := Disk{Path: dev.Path, Size: dev.Size, Serial: str(dev.Serial), FSType: str(dev.FSType), UUID: str(dev.UUID)}
 		seen = append(seen, fmt.Sprintf("%s (%d bytes, fs %q)", d.Path, d.Size, d.FSType))
@@ -409,6 +409,20 @@ func (p *Provisioner) dataDisk(ctx context.Context) (*Disk, error) {
 	d, err := FindDataDisk(out, mib<<20, p.Spec.Disk.GuestDevice)
 	if err != nil {
 		return nil, err
+	}
+	// The filesystem as the disk itself says, not as udev last saw it.
+	probe, err := Sh(ctx, p.VM, true, Shf("blkid -p -o export %s || true", d.Path))
+	if err != nil {
+		return nil, err
+	}
+	d.FSType, d.UUID = "", ""
+	for _, line := range strings.Split(probe, "\n") {
+		if v, ok := strings.CutPrefix(line, "TYPE="); ok {
+			d.FSType = v
+		}
+		if v, ok := strings.CutPrefix(line, "UUID="); ok {
+			d.UUID = v
+		}
 	}
 	p.disk = &d
 	return p.disk, nil

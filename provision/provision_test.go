@@ -216,6 +216,7 @@ func TestDiskStepRefusesData(t *testing.T) {
 	fr := &fakeRunner{}
 	fr.answer(`lsblk -J`, withFS, 0)
 	fr.answer(`wipefs -n`, "ext4\n", 0)
+	fr.answer(`blkid -p`, "DEVNAME=/dev/sda\nUUID=1234\nTYPE=ext4\n", 0)
 	fr.answer(`mkfs.btrfs`, "", 0)
 	s, _ := lab.Preset("bookworm")
 	p := &Provisioner{Spec: s, VM: &VM{Conn: fr}, Opts: Options{}}
