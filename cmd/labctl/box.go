@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 
@@ -19,6 +20,10 @@ func runBox(ctx context.Context, args []string) error {
 			lab.CacheDir()+"/boxes keyed by its recipe, and adds it to Vagrant.")
 	release := fs.String("release", lab.DefaultPreset, "Debian release: bullseye, bookworm or trixie")
 	user := fs.String("user", "vagrant", "the lab user baked into the box")
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		fs.Usage()
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || args[0] != "build" {
 		fs.Usage()
 		return fmt.Errorf("usage: labctl box build --release R")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 )
@@ -16,6 +17,10 @@ func runSnapshot(ctx context.Context, args []string) error {
 			"brought back to a known state without provisioning it again.")
 	var sf specFlags
 	sf.add(fs)
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		fs.Usage()
+		return flag.ErrHelp
+	}
 	if len(args) < 2 || (args[0] != "save" && args[0] != "restore") {
 		fs.Usage()
 		return fmt.Errorf("usage: labctl snapshot save|restore NAME")
