@@ -116,7 +116,23 @@ func BuildBox(ctx context.Context, r BoxRecipe, w, log io.Writer) (string, error
 	}
 	st, _ := os.Stat(r.File())
 	fmt.Fprintf(w, "box %s: built in %s (%d MB)\n", r.Name(), time.Since(start).Round(time.Second), st.Size()>>20)
+	pruneSiblings(dir, w)
 	return r.File(), nil
+}
+
+// pruneSiblings removes older builds of the same release (dir is <release>-<key>): a rebuild
+// happens only when the recipe changed, so they will not be used again.
+func pruneSiblings(dir string, w io.Writer) {
+	base := filepath.Base(dir)
+	release := base[:strings.LastIndex(base, "-")]
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), release+"-*"))
+	for _, o := range old {
+		if o != dir && !strings.HasSuffix(o, ".work") {
+			if os.RemoveAll(o) == nil {
+				fmt.Fprintf(w, "  removed the older build %s\n", o)
+			}
+		}
+	}
 }
 
 // runScript runs an embedded bash script; "==>" lines go to w, everything to log.

@@ -129,5 +129,6 @@ func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImag
 	}
 	st, _ := os.Stat(img.Rootfs)
 	fmt.Fprintf(w, "image %s-%s: built in %s (%d MB)\n", r.Release, key, time.Since(start).Round(time.Second), st.Size()>>20)
+	pruneSiblings(dir, w)
 	return img, nil
 }
