@@ -158,8 +158,6 @@ func (p *Provisioner) fileStep(name, target, filePath string, t func() Target) S
 	}
 }
 
-func (p *Provisioner) user(line string) Cmd { return Cmd{Line: line} }
-
 // Steps are the provisioning steps in the recipe's order, generalised.
 func (p *Provisioner) Steps() []Step {
 	s := p.Spec
@@ -618,7 +616,7 @@ func (p *Provisioner) createTopStep(c *lab.Container) Step {
 		},
 		Apply: func(ctx context.Context) error {
 			// A failed earlier create leaves the directory half-built: clean it first.
-			if _, err := p.VM.Run(ctx, p.user(Shf("if [ -e %s ]; then lxc-destroy -n %s || rm -rf %s; fi", dir, c.Name, dir))); err != nil {
+			if _, err := p.VM.Run(ctx, Cmd{Line: Shf("if [ -e %s ]; then lxc-destroy -n %s || rm -rf %s; fi", dir, c.Name, dir)}); err != nil {
 				return err
 			}
 			args := []string{"lxc-create", "-n", c.Name, "-B", c.Backing}

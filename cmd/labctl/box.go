@@ -28,10 +28,7 @@ func runBox(ctx context.Context, args []string) error {
 		fs.Usage()
 		return fmt.Errorf("usage: labctl box build --release R")
 	}
-	if err := parse(fs, args[1:]); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
+	if err := parseNoArgs(fs, args[1:]); err != nil {
 		return err
 	}
 	s, err := lab.Preset(lab.DefaultPreset)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"time"
@@ -85,5 +84,3 @@ func (s *session) provisioner(ctx context.Context, opts provision.Options) (*pro
 }
 
 func fmtDur(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }
-
-func printf(format string, a ...any) { fmt.Printf(format, a...) }

@@ -15,7 +15,7 @@ func init() {
 func runDoctor(ctx context.Context, args []string) error {
 	fs := newFlags("doctor", "[--fix]", "Checks the host: tools, libvirt, accelerator, apt sources, cache. --fix starts libvirt and creates the pool.")
 	fix := fs.Bool("fix", false, "start libvirt daemons and create labctl's storage pool when missing")
-	if err := parse(fs, args); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *fix {

@@ -24,7 +24,7 @@ func runExec(ctx context.Context, args []string) error {
 	cf.add(fs)
 	level := fs.String("level", "host", "host (the VM), or a container's name")
 	sudo := fs.Bool("sudo", false, "on the VM, run as root")
-	if err := parse(fs, args); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

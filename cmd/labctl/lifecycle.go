@@ -17,10 +17,7 @@ func runHalt(ctx context.Context, args []string) error {
 	fs := newFlags("halt", "[-f lab.yaml | --preset NAME]", "Stops the VM with `vagrant halt`.")
 	var sf specFlags
 	sf.add(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	s, err := openSession(ctx, &sf, nil, os.Stdout, false)
@@ -37,10 +34,7 @@ func runDestroy(ctx context.Context, args []string) error {
 			"the pinned known_hosts and the state. Boxes and images stay cached.")
 	var sf specFlags
 	sf.add(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	s, err := openSession(ctx, &sf, nil, os.Stdout, false)

@@ -21,10 +21,7 @@ func runLogs(ctx context.Context, args []string) error {
 	var cf connFlags
 	sf.add(fs)
 	cf.add(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	s, err := openSession(ctx, &sf, &cf, nil, true)

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/labctl/labctl/lab"
@@ -122,18 +121,13 @@ func (sf *specFlags) openLab() (*lab.Lab, error) {
 	return lab.Open(".", s)
 }
 
-func parse(fs *flag.FlagSet, args []string) error {
+// parseNoArgs parses the flags of a verb that takes no positional argument.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return nil
-}
-
-func noArgs(fs *flag.FlagSet) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: see `%s --help`", fs.Arg(0), fs.Name())
 	}
 	return nil
 }
-
-func joinLines(ss []string) string { return strings.Join(ss, "\n") }

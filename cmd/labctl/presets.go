@@ -17,7 +17,7 @@ func runPresets(ctx context.Context, args []string) error {
 	fs := newFlags("presets", "[show NAME]",
 		"Lists the presets with the box, provider, kernel and LXC they target. `presets show NAME`\n"+
 			"prints the preset as a complete lab.yaml (every field, defaults filled in) that -f accepts.")
-	if err := parse(fs, args); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	switch {

@@ -21,10 +21,7 @@ func runProvision(ctx context.Context, args []string) error {
 	cf.add(fs)
 	plan := fs.Bool("plan", false, "only check, and list what would change")
 	force := fs.Bool("force-format", false, "let the data-disk step format a disk that is not blank (destroys its data)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	s, err := openSession(ctx, &sf, &cf, os.Stdout, true)

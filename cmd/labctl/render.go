@@ -20,10 +20,7 @@ func runRender(ctx context.Context, args []string) error {
 	var sf specFlags
 	sf.add(fs)
 	out := fs.String("o", "", "output directory (default tmp/<lab name>)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	l, err := sf.openLab()

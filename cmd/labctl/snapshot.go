@@ -26,10 +26,7 @@ func runSnapshot(ctx context.Context, args []string) error {
 		return fmt.Errorf("usage: labctl snapshot save|restore NAME")
 	}
 	op, name := args[0], args[1]
-	if err := parse(fs, args[2:]); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
+	if err := parseNoArgs(fs, args[2:]); err != nil {
 		return err
 	}
 	s, err := openSession(ctx, &sf, nil, os.Stdout, false)

@@ -20,7 +20,7 @@ func runSSH(ctx context.Context, args []string) error {
 		"Runs ssh to the VM with the lab's key and its pinned known_hosts (StrictHostKeyChecking yes).")
 	var sf specFlags
 	sf.add(fs)
-	if err := parse(fs, args); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	s, err := openSession(ctx, &sf, nil, nil, true) // connecting pins the key on first use

@@ -30,10 +30,7 @@ func runStatus(ctx context.Context, args []string) error {
 	sf.add(fs)
 	cf.add(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	s, err := openSession(ctx, &sf, &cf, nil, false)

@@ -25,10 +25,7 @@ func runUp(ctx context.Context, args []string) error {
 	cf.add(fs)
 	keep := fs.Bool("keep-on-failure", false, "keep a VM this run created when a later phase fails, for inspection")
 	force := fs.Bool("force-format", false, "let provisioning format a data disk that is not blank (destroys its data)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	total := time.Now()

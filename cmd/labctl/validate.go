@@ -19,10 +19,7 @@ func runValidate(ctx context.Context, args []string) error {
 			"without it, through a stub VBoxManage, so that provider-setting typos are still caught.")
 	var sf specFlags
 	sf.add(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	s, err := sf.load()
