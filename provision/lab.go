@@ -773,7 +773,14 @@ func (p *Provisioner) createNestedStep(c *lab.Container) Step {
 			case "template":
 				args = append(args, "-t", c.Image.Template)
 			}
-			_, err := Must(ctx, p.target(c.Parent), Cmd{Line: Join(args...), Stdout: p.Opts.Log, Stderr: p.Opts.Log})
+			line := Join(args...)
+			if lxcV := p.Facts.LXC(); c.Image.Type == "busybox" && lxcV != nil && lxcV.LessThan(version.Must(version.NewVersion("5.0"))) {
+				// LXC < 5's busybox template mknods /dev entries, which a user namespace (box1)
+				// forbids; LXC's autodev creates them at start anyway, so the template runs
+				// with a mknod that does nothing.
+				line = "d=$(mktemp -d) && printf '#!/bin/sh\\nexit 0\\n' > \"$d/mknod\" && chmod +x \"$d/mknod\" && PATH=\"$d:$PATH\" " + line + "; rc=$?; rm -rf \"$d\"; exit $rc"
+			}
+			_, err := Must(ctx, p.target(c.Parent), Cmd{Line: line, Stdout: p.Opts.Log, Stderr: p.Opts.Log})
 			return err
 		},
 	}

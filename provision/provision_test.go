@@ -240,3 +240,32 @@ func TestDiskStepRefusesData(t *testing.T) {
 		t.Fatal("--force-format must format")
 	}
 }
+
+// TestNestedBusyboxOnOldLXC: with LXC < 5, the busybox template's mknod calls (forbidden in
+// box1's user namespace) are turned into no-ops; the command really runs through a shell.
+func TestNestedBusyboxOnOldLXC(t *testing.T) {
+	s, _ := lab.Preset("bullseye")
+	fr := &fakeRunner{}
+	fr.answer(`.`, "", 0)
+	p := &Provisioner{Spec: s, VM: &VM{Conn: fr}, Facts: Facts{LXCVersion: "4.0.6", Cgroup: "v2", Systemd: true, UID: 1000}}
+	if err := p.createNestedStep(s.Container("n1")).Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sent := fr.cmds[len(fr.cmds)-1]
+	dir := t.TempDir()
+	for _, a := range []string{"systemd-run", "lxc-attach"} {
+		os.WriteFile(dir+"/"+a, []byte("#!/bin/sh\nwhile [ \"$1\" != -- ]; do shift; done; shift; exec \"$@\"\n"), 0o755)
+	}
+	// A template that fails as LXC 4's does when mknod is refused.
+	os.WriteFile(dir+"/lxc-create", []byte("#!/bin/sh\nmknod /nonexistent-dir/tty c 5 0 || { echo 'ERROR: Failed to install rootfs' >&2; exit 1; }\n"), 0o755)
+	out, err := exec.Command("sh", "-c", "PATH="+dir+":$PATH; "+sent).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the shimmed create failed: %v %s\n%s", err, out, sent)
+	}
+	// LXC 5 gets the plain command.
+	p.Facts.LXCVersion = "5.0.2"
+	p.createNestedStep(s.Container("n1")).Apply(context.Background())
+	if strings.Contains(fr.cmds[len(fr.cmds)-1], "mknod") {
+		t.Fatal("LXC 5 needs no mknod shim")
+	}
+}
