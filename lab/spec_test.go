@@ -191,6 +191,10 @@ func TestVagrantValidate(t *testing.T) {
 		t.Skip("SKIP reason: vagrant is not installed; `make deps` installs it")
 	}
 	ctx := context.Background()
+	// vagrant-libvirt validates against a live libvirtd: start it as labctl does.
+	if err := EnsureLibvirt(ctx, os.Stdout); err != nil {
+		t.Fatalf("libvirt is needed to validate a libvirt Vagrantfile: %v", err)
+	}
 	for _, name := range []string{"trusty", "bookworm"} {
 		s, _ := Preset(name)
 		out, err := VagrantValidate(ctx, s)

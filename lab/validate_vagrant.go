@@ -28,6 +28,9 @@ func VagrantValidate(ctx context.Context, s *Spec) (string, error) {
 		return "", err
 	}
 	provider := s.ProviderFor()
+	if provider == "libvirt" && !virshOK(ctx) {
+		return "", fmt.Errorf("vagrant validate for libvirt needs a running libvirtd: run `labctl doctor --fix` (or `labctl validate`, which starts it)")
+	}
 	env := []string{"VAGRANT_DEFAULT_PROVIDER=" + provider}
 	if provider == "virtualbox" {
 		if _, err := exec.LookPath("VBoxManage"); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 
 	"github.com/labctl/labctl/lab"
@@ -30,6 +31,12 @@ func runValidate(ctx context.Context, args []string) error {
 	if _, err := exec.LookPath("vagrant"); err != nil {
 		fmt.Println("vagrant validate: skipped, vagrant is not installed (`make deps` installs it)")
 		return nil
+	}
+	if s.ProviderFor() == "libvirt" {
+		// vagrant-libvirt validates against a live libvirtd (as `up` needs it too).
+		if err := lab.EnsureLibvirt(ctx, os.Stdout); err != nil {
+			return err
+		}
 	}
 	out, err := lab.VagrantValidate(ctx, s)
 	if err != nil {
