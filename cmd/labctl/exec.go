@@ -54,7 +54,13 @@ func runExec(ctx context.Context, args []string) error {
 		}
 		t = provision.Targets(s.lab.Spec, s.vm, f)[*level]
 	}
-	r, err := t.Run(ctx, provision.Cmd{Line: line, Sudo: *sudo, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	cmd := provision.Cmd{Line: line, Sudo: *sudo, Stdout: os.Stdout, Stderr: os.Stderr}
+	// Standard input is passed on when it is a pipe or a file; a terminal is not (the SSH
+	// session would wait for its end-of-file): use `labctl ssh` to work interactively.
+	if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
+		cmd.Stdin = os.Stdin
+	}
+	r, err := t.Run(ctx, cmd)
 	if err != nil {
 		return err
 	}
