@@ -196,6 +196,14 @@ func (p *Provisioner) Steps() []Step {
 	return steps
 }
 
+// parentOf is where a container's LXC commands run: the VM, or its parent container.
+func (p *Provisioner) parentOf(c *lab.Container) Target {
+	if c.Parent == "" {
+		return p.VM
+	}
+	return p.target(c.Parent)
+}
+
 func (p *Provisioner) target(name string) Target {
 	return Targets(p.Spec, p.VM, p.Facts)[name]
 }
@@ -575,11 +583,7 @@ func (p *Provisioner) lingerStep() Step {
 
 // lxcState returns a container's state (RUNNING, STOPPED, ...) or "" when it does not exist.
 func (p *Provisioner) lxcState(ctx context.Context, c *lab.Container) (string, error) {
-	var t Target = p.VM
-	if c.Parent != "" {
-		t = p.target(c.Parent)
-	}
-	r, err := t.Run(ctx, Cmd{Line: Shf("lxc-info -n %s -s -H 2>/dev/null || lxc-info -n %s -s 2>/dev/null | awk '{print $2}'", c.Name, c.Name)})
+	r, err := p.parentOf(c).Run(ctx, Cmd{Line: Shf("lxc-info -n %s -s -H 2>/dev/null || lxc-info -n %s -s 2>/dev/null | awk '{print $2}'", c.Name, c.Name)})
 	if err != nil {
 		return "", err
 	}
@@ -669,9 +673,21 @@ func (p *Provisioner) uploadImage(ctx context.Context, c *lab.Container) (string
 	return remote, nil
 }
 
+// startLog is where a container's lxc-start debug log is kept on its parent: in the lab
+// user's cache on the VM for a container of the VM, in /var/log of the parent container for a
+// nested one. Its base name is also the file's name under tmp/<lab>/logs/.
+func startLog(s *lab.Spec, c *lab.Container) string {
+	name := c.Name + "-lxc-start.log"
+	if c.Parent != "" {
+		return "/var/log/" + name
+	}
+	return path.Join(s.Home(), ".cache/labctl/logs", name)
+}
+
 // startStep starts a container with a debug log, and waits until it runs.
 func (p *Provisioner) startStep(c *lab.Container) Step {
-	logName := c.Name + "-lxc-start.log"
+	guestLog := startLog(p.Spec, c)
+	logName := path.Base(guestLog)
 	return Step{
 		Name: "start " + c.Name,
 		Hint: "read tmp/" + p.Spec.Name + "/logs/" + logName + " (lxc-start's debug log), or run `labctl logs`",
@@ -682,7 +698,6 @@ func (p *Provisioner) startStep(c *lab.Container) Step {
 		Apply: func(ctx context.Context) error {
 			var err error
 			if c.Parent == "" {
-				guestLog := path.Join(p.Spec.Home(), ".cache/labctl/logs", logName)
 				start := "lxc-start"
 				if c.Unprivileged && p.Facts.Delegated() {
 					start = "env " + Join(userBusEnv(p.Facts.UID)...) + " " + Join(delegatedScope("lxc-start")...)
@@ -691,7 +706,6 @@ func (p *Provisioner) startStep(c *lab.Container) Step {
 				_, err = Must(ctx, p.VM, Cmd{Line: line, Stdout: p.Opts.Log, Stderr: p.Opts.Log})
 				p.keepLog(ctx, p.VM, guestLog, logName)
 			} else {
-				guestLog := "/var/log/" + logName
 				parent := p.target(c.Parent)
 				_, err = Must(ctx, parent, Cmd{Line: Shf("lxc-start -n %s -d --logfile %s --logpriority DEBUG", c.Name, guestLog), Stdout: p.Opts.Log, Stderr: p.Opts.Log})
 				p.keepLog(ctx, parent, guestLog, logName)
@@ -699,11 +713,7 @@ func (p *Provisioner) startStep(c *lab.Container) Step {
 			if err != nil {
 				return err
 			}
-			var t Target = p.VM
-			if c.Parent != "" {
-				t = p.target(c.Parent)
-			}
-			_, err = Must(ctx, t, Cmd{Line: Shf("lxc-wait -n %s -s RUNNING -t 60", c.Name)})
+			_, err = Must(ctx, p.parentOf(c), Cmd{Line: Shf("lxc-wait -n %s -s RUNNING -t 60", c.Name)})
 			return err
 		},
 	}

@@ -35,13 +35,12 @@ func Evidence(ctx context.Context, s *lab.Spec, vm Target, f Facts, level string
 			return out
 		}
 		var parent Target = vm
-		guestLog := path.Join(s.Home(), ".cache/labctl/logs", c.Name+"-lxc-start.log")
 		if c.Parent != "" {
 			parent = targets[c.Parent]
-			guestLog = "/var/log/" + c.Name + "-lxc-start.log"
 		}
+		guestLog := startLog(s, c)
 		run(c.Name+"-lxc-info.txt", parent, false, Shf("lxc-info -n %s", c.Name))
-		run(c.Name+"-lxc-start.log", parent, true, Shf("tail -n 400 %s", guestLog))
+		run(path.Base(guestLog), parent, true, Shf("tail -n 400 %s", guestLog))
 		if t := targets[c.Name]; t != nil {
 			run(c.Name+"-dmesg.txt", t, false, "dmesg 2>&1 | tail -n 50")
 			run(c.Name+"-ps.txt", t, false, "ps -ef 2>&1 || true")
