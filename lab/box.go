@@ -212,5 +212,28 @@ func EnsureBox(ctx context.Context, s *Spec, v *Vagrant, w io.Writer) (string, e
 		return "", err
 	}
 	fmt.Fprintf(w, "box %s: added to Vagrant in %s\n", r.Name(), time.Since(start).Round(time.Second))
+	pruneBoxVolumes(ctx, r.Release, w)
 	return r.Key(), nil
+}
+
+// pruneBoxVolumes deletes the copies of earlier builds of a release's box that vagrant-libvirt
+// uploaded into the pool (~800 MB each; the new build is uploaded at its first `up`). It keeps
+// them all while any labctl VM is defined, since one may be backed by them.
+func pruneBoxVolumes(ctx context.Context, release string, w io.Writer) {
+	doms, err := virsh(ctx, "list", "--all", "--name")
+	if err != nil {
+		return // no libvirt: nothing uploaded
+	}
+	prefix := "labctl-VAGRANTSLASH-" + release + "_vagrant_box_image_"
+	if strings.Contains(doms, "labctl-") {
+		fmt.Fprintf(w, "box labctl/%s: older box volumes kept in pool %s while a labctl VM exists\n", release, Pool)
+		return
+	}
+	gone, err := DeleteVolumes(ctx, prefix)
+	if err != nil {
+		fmt.Fprintf(w, "box labctl/%s: could not prune older box volumes: %v\n", release, err)
+	}
+	for _, g := range gone {
+		fmt.Fprintf(w, "  removed the older box volume %s from pool %s\n", g, Pool)
+	}
 }
