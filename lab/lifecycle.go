@@ -71,7 +71,7 @@ func Boot(ctx context.Context, l *Lab, v *Vagrant, out io.Writer) (map[string]ti
 		state = "not_created"
 	}
 	if state == "not_created" && provider == "libvirt" {
-		if dom := l.Spec.DomainPrefix() + "default"; DomainExists(ctx, dom) {
+		if dom := l.Spec.DomainName(); DomainExists(ctx, dom) {
 			return t, fmt.Errorf("libvirt domain %s is left from an earlier run that Vagrant no longer tracks (or another checkout runs a lab of the same name): run `labctl destroy` (it removes it), then `labctl up` again", dom)
 		}
 		st, _ := l.LoadState()
@@ -123,7 +123,7 @@ func Destroy(ctx context.Context, l *Lab, v *Vagrant) ([]string, error) {
 	if l.Spec.ProviderFor() == "libvirt" {
 		// A domain Vagrant no longer knows (an interrupted run, a deleted tmp/): its name is in
 		// labctl's namespace for this lab, so it is this lab's.
-		if dom := l.Spec.DomainPrefix() + "default"; DomainExists(ctx, dom) {
+		if dom := l.Spec.DomainName(); DomainExists(ctx, dom) {
 			virsh(ctx, "destroy", dom)
 			if _, err := virsh(ctx, "undefine", dom); err != nil {
 				return gone, err

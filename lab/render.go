@@ -94,6 +94,9 @@ func RenderVagrantfile(s *Spec, in VagrantInputs) ([]byte, error) {
 // DomainPrefix prefixes the libvirt domain and volume names of the lab's VM.
 func (s *Spec) DomainPrefix() string { return "labctl-" + s.Name + "_" }
 
+// DomainName is the libvirt domain of the lab's VM (Vagrant's machine "default").
+func (s *Spec) DomainName() string { return s.DomainPrefix() + "default" }
+
 // Rendering is everything `labctl render` writes: the Vagrantfile and the guest files.
 type Rendering struct {
 	Vagrantfile []byte

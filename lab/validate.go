@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-version"
@@ -66,7 +67,7 @@ func (s *Spec) Validate() error {
 		bad("box", nil, "set either box.name or box.release, not both")
 	case s.Box.Name != "" && !boxNameRE.MatchString(s.Box.Name):
 		bad("box.name", s.Box.Name, "is not a valid Vagrant box name")
-	case s.Box.Release != "" && !contains(buildableReleases, s.Box.Release):
+	case s.Box.Release != "" && !slices.Contains(buildableReleases, s.Box.Release):
 		bad("box.release", s.Box.Release, "is not a release labctl can build: use one of %s, or box.name for an existing box", strings.Join(buildableReleases, ", "))
 	}
 	switch s.Provider {
@@ -119,7 +120,7 @@ func (s *Spec) Validate() error {
 	mp := s.Btrfs.MountPoint
 	if !path.IsAbs(mp) || path.Clean(mp) != mp || mp == "/" || !imagePathR.MatchString(mp) {
 		bad("btrfs.mount_point", mp, "is not a clean absolute path other than / (e.g. /mnt)")
-	} else if contains([]string{"/boot", "/dev", "/etc", "/home", "/proc", "/root", "/run", "/sys", "/tmp", "/usr", "/var"}, mp) {
+	} else if slices.Contains([]string{"/boot", "/dev", "/etc", "/home", "/proc", "/root", "/run", "/sys", "/tmp", "/usr", "/var"}, mp) {
 		bad("btrfs.mount_point", mp, "would hide a system directory: use /mnt or a new directory")
 	}
 	if len(s.Btrfs.Options) == 0 {
@@ -272,13 +273,4 @@ func (d Disk) SizeMiB() (int64, error) {
 		n *= 1024 * 1024
 	}
 	return n, nil
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -49,7 +49,7 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 			t.Errorf("destroy: %v", err)
 		}
 		t.Logf("destroyed: %v", gone)
-		if lab.DomainExists(context.Background(), s.DomainPrefix()+"default") {
+		if lab.DomainExists(context.Background(), s.DomainName()) {
 			t.Error("the libvirt domain is still defined after destroy")
 		}
 		out, _ := exec.Command("virsh", "-c", "qemu:///system", "vol-list", lab.Pool).Output()
