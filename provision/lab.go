@@ -631,17 +631,24 @@ func (p *Provisioner) createTopStep(c *lab.Container) Step {
 					return err
 				}
 				args = append(args, "-t", "local", "--", "--metadata", remote+"/meta.tar.xz", "--fstree", remote+"/rootfs.tar.xz")
-			case "download":
-				args = append(args, "-t", "download", "--", "-d", c.Image.Dist, "-r", c.Image.Release, "-a", c.Image.Arch)
-			case "busybox":
-				args = append(args, "-t", "busybox")
-			case "template":
-				args = append(args, "-t", c.Image.Template)
+			default:
+				args = append(args, templateArgs(c.Image)...)
 			}
 			_, err := Must(ctx, p.VM, Cmd{Line: Join(args...), Stdout: p.Opts.Log, Stderr: p.Opts.Log})
 			return err
 		},
 	}
+}
+
+// templateArgs are lxc-create's template arguments for the image sources that need no upload.
+func templateArgs(im lab.Image) []string {
+	switch im.Type {
+	case "download":
+		return []string{"-t", "download", "--", "-d", im.Dist, "-r", im.Release, "-a", im.Arch}
+	case "template":
+		return []string{"-t", im.Template}
+	}
+	return []string{"-t", "busybox"}
 }
 
 // uploadImage builds (or takes from the cache) the container's image on the host and uploads
@@ -774,16 +781,7 @@ func (p *Provisioner) createNestedStep(c *lab.Container) Step {
 			return st != "", fmt.Sprintf("lxc-create -n %s -t %s inside %s", c.Name, c.Image.Type, c.Parent), err
 		},
 		Apply: func(ctx context.Context) error {
-			args := []string{"lxc-create", "-n", c.Name, "-B", c.Backing}
-			switch c.Image.Type {
-			case "busybox":
-				args = append(args, "-t", "busybox")
-			case "download":
-				args = append(args, "-t", "download", "--", "-d", c.Image.Dist, "-r", c.Image.Release, "-a", c.Image.Arch)
-			case "template":
-				args = append(args, "-t", c.Image.Template)
-			}
-			line := Join(args...)
+			line := Join(append([]string{"lxc-create", "-n", c.Name, "-B", c.Backing}, templateArgs(c.Image)...)...)
 			if lxcV := p.Facts.LXC(); c.Image.Type == "busybox" && lxcV != nil && lxcV.LessThan(version.Must(version.NewVersion("5.0"))) {
 				// LXC < 5's busybox template mknods /dev entries, which a user namespace (box1)
 				// forbids; LXC's autodev creates them at start anyway, so the template runs
