@@ -19,7 +19,9 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/provision/remote"
 )
 
 // The labels of the nesting levels: `ginkgo --label-filter=level:nested ./e2e`.
@@ -30,7 +32,7 @@ const (
 )
 
 var (
-	flagPreset = flag.String("preset", os.Getenv("LABCTL_PRESET"), "lab preset (default: ../lab.yaml, else "+lab.DefaultPreset+")")
+	flagPreset = flag.String("preset", os.Getenv("LABCTL_PRESET"), "lab preset (default: ../lab.yaml, else "+spec.DefaultPreset+")")
 	flagFile   = flag.String("f", os.Getenv("LABCTL_FILE"), "lab spec file")
 	flagUp     = flag.Bool("up", os.Getenv("LABCTL_E2E_UP") == "1", "bring the lab up with `labctl up` before the specs, and destroy it after them")
 	flagKeep   = flag.Bool("keep", os.Getenv("LABCTL_E2E_KEEP") == "1", "with -up: keep the lab after the specs")
@@ -42,12 +44,12 @@ const root = ".."
 
 // The lab under test, opened once by the suite.
 var (
-	spec    *lab.Spec
+	theSpec *spec.Spec
 	theLab  *lab.Lab
-	comm    *provision.Comm
-	vm      *provision.VM
+	comm    *remote.Comm
+	vm      *remote.VM
 	prov    *provision.Provisioner
-	targets map[string]*provision.Container
+	targets map[string]*remote.Container
 )
 
 func TestE2E(t *testing.T) {
@@ -69,22 +71,12 @@ func ranByGinkgo() bool {
 	return false
 }
 
-func loadSpec() (*lab.Spec, error) {
-	switch {
-	case *flagFile != "":
-		return lab.Load(*flagFile)
-	case *flagPreset != "":
-		return lab.Preset(*flagPreset)
-	}
-	if _, err := os.Stat(filepath.Join(root, "lab.yaml")); err == nil {
-		return lab.Load(filepath.Join(root, "lab.yaml"))
-	}
-	return lab.Preset(lab.DefaultPreset)
-}
+// loadSpec finds the lab as the CLI does (-f, else -preset, else ../lab.yaml, else the default).
+func loadSpec() (*spec.Spec, error) { return spec.Resolve(*flagFile, *flagPreset, root) }
 
 // labctl runs the labctl CLI in the repository root, its output going to the report.
 func labctl(ctx context.Context, args ...string) error {
-	specArgs := []string{"--preset", spec.Name}
+	specArgs := []string{"--preset", theSpec.Name}
 	if *flagFile != "" {
 		abs, _ := filepath.Abs(*flagFile)
 		specArgs = []string{"-f", abs}
@@ -102,51 +94,91 @@ func labctl(ctx context.Context, args ...string) error {
 
 var _ = BeforeSuite(func(ctx SpecContext) {
 	var err error
-	spec, err = loadSpec()
+	theSpec, err = loadSpec()
 	Expect(err).NotTo(HaveOccurred())
-	theLab, err = lab.Open(root, spec)
+	theLab, err = lab.Open(root, theSpec)
 	Expect(err).NotTo(HaveOccurred())
 	if *flagUp {
 		if !*flagKeep {
 			DeferCleanup(func(ctx SpecContext) {
 				start := time.Now()
 				Expect(labctl(ctx, "destroy")).To(Succeed())
-				fmt.Fprintf(GinkgoWriter, "lab %s destroyed in %s\n", spec.Name, time.Since(start).Round(time.Second))
+				fmt.Fprintf(GinkgoWriter, "lab %s destroyed in %s\n", theSpec.Name, time.Since(start).Round(time.Second))
 			}, NodeTimeout(10*time.Minute))
 		}
 		start := time.Now()
-		Expect(labctl(ctx, "up")).To(Succeed(), "labctl up failed: see the report's output and tmp/%s/logs/", spec.Name)
+		Expect(labctl(ctx, "up")).To(Succeed(), "labctl up failed: see the report's output and tmp/%s/logs/", theSpec.Name)
 		AddReportEntry("labctl up", time.Since(start).Round(time.Second).String())
 	}
-	v, closeV, err := lab.NewVagrant(theLab, GinkgoWriter)
+	v, closeV, err := theLab.Vagrant(GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(closeV)
-	state, err := v.Status(ctx)
+	state, err := theLab.VMState(ctx, v)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(state).To(Equal("running"), "no running lab %q: run `labctl up --preset %s` first, or pass -up", spec.Name, spec.Name)
+	Expect(state).To(Equal("running"), "no running lab %q: run `labctl up --preset %s` first, or pass -up", theSpec.Name, theSpec.Name)
 	comm, err = provision.Connect(ctx, theLab, v, provision.ConnectOptions{Log: GinkgoWriter})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(comm.Close)
-	vm = &provision.VM{Conn: comm}
+	vm = &remote.VM{Conn: comm}
 	prov, err = provision.New(ctx, theLab, vm, comm, provision.Options{Out: GinkgoWriter, Log: GinkgoWriter})
 	Expect(err).NotTo(HaveOccurred())
-	targets = provision.Targets(spec, vm, prov.Facts)
+	targets = provision.Targets(theSpec, vm, prov.Facts)
 	AddReportEntry("facts", prov.Facts.String())
 }, NodeTimeout(45*time.Minute))
 
-// Reports go to tmp/<lab>/reports/ whichever flags ginkgo was given.
+// Reports go to tmp/<lab>/reports/ whichever flags ginkgo was given, and the suite ends with
+// one line that counts its specs: "e2e: N passed, M failed, K skipped".
 var _ = ReportAfterSuite("reports", func(r Report) {
+	if f := factsOf(r); f != "" {
+		fmt.Println("e2e facts: " + f)
+	}
+	fmt.Println(countLine(r))
 	s, err := loadSpec()
 	if err != nil {
 		return
 	}
-	dir := filepath.Join(root, "tmp", s.Name, "reports")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	l, err := lab.Open(root, s)
+	if err != nil {
 		return
 	}
-	_ = reporters.GenerateJUnitReport(r, filepath.Join(dir, "junit.xml"))
-	_ = reporters.GenerateJSONReport(r, filepath.Join(dir, "report.json"))
+	if err := os.MkdirAll(l.ReportDir(), 0o755); err != nil {
+		return
+	}
+	_ = reporters.GenerateJUnitReport(r, filepath.Join(l.ReportDir(), "junit.xml"))
+	_ = reporters.GenerateJSONReport(r, filepath.Join(l.ReportDir(), "report.json"))
 })
+
+// factsOf is the guest's facts as the suite recorded them (a report entry of BeforeSuite).
+func factsOf(r Report) string {
+	for _, s := range r.SpecReports {
+		for _, e := range s.ReportEntries {
+			if e.Name == "facts" {
+				return e.StringRepresentation()
+			}
+		}
+	}
+	return ""
+}
+
+// countLine counts the suite's specs (It nodes) by how they ended; a panic or a timeout is a
+// failure.
+func countLine(r Report) string {
+	var passed, failed, skipped int
+	for _, s := range r.SpecReports {
+		if s.LeafNodeType != types.NodeTypeIt {
+			continue
+		}
+		switch {
+		case s.State == types.SpecStatePassed:
+			passed++
+		case s.State.Is(types.SpecStateSkipped | types.SpecStatePending):
+			skipped++
+		case s.State.Is(types.SpecStateFailureStates):
+			failed++
+		}
+	}
+	return fmt.Sprintf("e2e: %d passed, %d failed, %d skipped", passed, failed, skipped)
+}
 
 // attachEvidence adds the level's evidence to the report when a spec failed.
 func attachEvidence(level string) {
@@ -154,25 +186,25 @@ func attachEvidence(level string) {
 		if !CurrentSpecReport().Failed() || vm == nil {
 			return
 		}
-		for name, content := range provision.Evidence(ctx, spec, vm, prov.Facts, level) {
+		for name, content := range provision.Evidence(ctx, theSpec, vm, prov.Facts, level) {
 			AddReportEntry(name, content, types.ReportEntryVisibilityFailureOrVerbose)
 		}
 	}, NodeTimeout(2*time.Minute))
 }
 
 // sh runs a command line on a target and returns its trimmed stdout; it must exit 0.
-func sh(ctx context.Context, t provision.Target, sudo bool, line string) string {
+func sh(ctx context.Context, t remote.Target, sudo bool, line string) string {
 	GinkgoHelper()
-	r, err := t.Run(ctx, provision.Cmd{Line: line, Sudo: sudo})
+	r, err := t.Run(ctx, remote.Cmd{Line: line, Sudo: sudo})
 	Expect(err).NotTo(HaveOccurred(), "on %s: %s", t.Name(), line)
 	Expect(r.ExitCode).To(BeZero(), "on %s: `%s` exited %d\nstdout: %s\nstderr: %s", t.Name(), line, r.ExitCode, r.Stdout, r.Stderr)
 	return strings.TrimSpace(r.Stdout)
 }
 
 // try runs a command line and returns the whole result (for commands that must fail).
-func try(ctx context.Context, t provision.Target, sudo bool, line string) provision.Result {
+func try(ctx context.Context, t remote.Target, sudo bool, line string) remote.Result {
 	GinkgoHelper()
-	r, err := t.Run(ctx, provision.Cmd{Line: line, Sudo: sudo})
+	r, err := t.Run(ctx, remote.Cmd{Line: line, Sudo: sudo})
 	Expect(err).NotTo(HaveOccurred(), "on %s: %s", t.Name(), line)
 	return r
 }

@@ -12,32 +12,33 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/provision/remote"
 )
 
 var _ = Describe("the VM", Ordered, Label(LevelHost), func() {
 	attachEvidence("host")
 	var mp string
-	BeforeAll(func() { mp = spec.Btrfs.MountPoint })
+	BeforeAll(func() { mp = theSpec.Btrfs.MountPoint })
 
 	It("runs a kernel that satisfies the spec", func(ctx SpecContext) {
 		kv, err := prov.Facts.KernelVersion()
 		Expect(err).NotTo(HaveOccurred())
-		c, err := version.NewConstraint(spec.Kernel)
+		c, err := version.NewConstraint(theSpec.Kernel)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(c.Check(kv)).To(BeTrue(), "kernel %s (%s) does not satisfy %q", prov.Facts.Kernel, kv, spec.Kernel)
+		Expect(c.Check(kv)).To(BeTrue(), "kernel %s (%s) does not satisfy %q", prov.Facts.Kernel, kv, theSpec.Kernel)
 	}, SpecTimeout(time.Minute))
 
 	It("has the LXC version the spec expects", func(ctx SpecContext) {
 		got := sh(ctx, vm, false, "lxc-create --version")
 		v, err := version.NewVersion(got)
 		Expect(err).NotTo(HaveOccurred())
-		c, err := version.NewConstraint(spec.LXC.Expect)
+		c, err := version.NewConstraint(theSpec.LXC.Expect)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(c.Check(v.Core())).To(BeTrue(), "LXC %s does not satisfy lxc.expect %q", got, spec.LXC.Expect)
+		Expect(c.Check(v.Core())).To(BeTrue(), "LXC %s does not satisfy lxc.expect %q", got, theSpec.LXC.Expect)
 	}, SpecTimeout(time.Minute))
 
 	It("mounts the btrfs data disk at the mount point from an fstab entry by UUID", func(ctx SpecContext) {
-		f := strings.Fields(sh(ctx, vm, true, provision.Shf("findmnt -n -o FSTYPE,UUID,OPTIONS --mountpoint %s", mp)))
+		f := strings.Fields(sh(ctx, vm, true, remote.Shf("findmnt -n -o FSTYPE,UUID,OPTIONS --mountpoint %s", mp)))
 		Expect(f).To(HaveLen(3))
 		Expect(f[0]).To(Equal("btrfs"))
 		Expect(f[2]).To(ContainSubstring("user_subvol_rm_allowed"))
@@ -47,19 +48,19 @@ var _ = Describe("the VM", Ordered, Label(LevelHost), func() {
 	}, SpecTimeout(time.Minute))
 
 	It("gives the data disk to the lab user", func(ctx SpecContext) {
-		Expect(sh(ctx, vm, true, provision.Shf("stat -c %%U:%%G %s", mp))).To(Equal(spec.User + ":" + spec.User))
+		Expect(sh(ctx, vm, true, remote.Shf("stat -c %%U:%%G %s", mp))).To(Equal(theSpec.User + ":" + theSpec.User))
 	}, SpecTimeout(time.Minute))
 
 	It("mounts the data disk again after unmount + mount -a", func(ctx SpecContext) {
 		// In a private mount namespace, so that the running containers keep their disk.
-		out := sh(ctx, vm, true, provision.Shf("unshare -m sh -c 'umount -l %s && ! mountpoint -q %s && mount -a && findmnt -n -o FSTYPE %s'", mp, mp, mp))
+		out := sh(ctx, vm, true, remote.Shf("unshare -m sh -c 'umount -l %s && ! mountpoint -q %s && mount -a && findmnt -n -o FSTYPE %s'", mp, mp, mp))
 		Expect(out).To(Equal("btrfs"))
 	}, SpecTimeout(time.Minute))
 
 	It("has exactly one subuid and one subgid entry for the user", func(ctx SpecContext) {
-		want := fmt.Sprintf("%s:%d:%d", spec.User, spec.IDMap.Start, spec.IDMap.Count)
+		want := fmt.Sprintf("%s:%d:%d", theSpec.User, theSpec.IDMap.Start, theSpec.IDMap.Count)
 		for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-			lines := strings.Split(sh(ctx, vm, false, provision.Shf("grep '^%s:' %s || true", spec.User, f)), "\n")
+			lines := strings.Split(sh(ctx, vm, false, remote.Shf("grep '^%s:' %s || true", theSpec.User, f)), "\n")
 			Expect(lines).To(Equal([]string{want}), "%s", f)
 		}
 	}, SpecTimeout(time.Minute))
@@ -69,14 +70,14 @@ var _ = Describe("the VM", Ordered, Label(LevelHost), func() {
 	}, SpecTimeout(time.Minute))
 
 	It("lets the user create veths on the bridge", func(ctx SpecContext) {
-		want := fmt.Sprintf("%s %s %s %d", spec.User, spec.Network.Type, spec.Network.Link, spec.Network.MaxVeths)
+		want := fmt.Sprintf("%s %s %s %d", theSpec.User, theSpec.Network.Type, theSpec.Network.Link, theSpec.Network.MaxVeths)
 		Expect(strings.Split(sh(ctx, vm, false, "cat /etc/lxc/lxc-usernet"), "\n")).To(ContainElement(want))
 	}, SpecTimeout(time.Minute))
 })
 
 var _ = Describe("box1, the unprivileged container", Ordered, Label(LevelUnpriv), func() {
 	attachEvidence("box1")
-	var box1 provision.Target
+	var box1 remote.Target
 	var pid int
 	BeforeAll(func(ctx SpecContext) {
 		box1 = targets["box1"]
@@ -90,7 +91,7 @@ var _ = Describe("box1, the unprivileged container", Ordered, Label(LevelUnpriv)
 	}, SpecTimeout(time.Minute))
 
 	It("maps its root to the subordinate range (uid_map and gid_map read from the VM)", func(ctx SpecContext) {
-		want := fmt.Sprintf("0 %d %d", spec.IDMap.Start, spec.IDMap.Count)
+		want := fmt.Sprintf("0 %d %d", theSpec.IDMap.Start, theSpec.IDMap.Count)
 		for _, m := range []string{"uid_map", "gid_map"} {
 			got := strings.Join(strings.Fields(sh(ctx, vm, false, fmt.Sprintf("cat /proc/%d/%s", pid, m))), " ")
 			Expect(got).To(Equal(want), m)
@@ -98,21 +99,21 @@ var _ = Describe("box1, the unprivileged container", Ordered, Label(LevelUnpriv)
 	}, SpecTimeout(time.Minute))
 
 	It("has its rootfs on a btrfs subvolume under the mount point", func(ctx SpecContext) {
-		list := sh(ctx, vm, true, provision.Shf("btrfs subvolume list %s", spec.Btrfs.MountPoint))
+		list := sh(ctx, vm, true, remote.Shf("btrfs subvolume list %s", theSpec.Btrfs.MountPoint))
 		Expect(list).To(MatchRegexp(`(?m) path box1/rootfs$`))
-		sh(ctx, vm, true, provision.Shf("btrfs subvolume show %s", path.Join(spec.Btrfs.MountPoint, "box1/rootfs")))
+		sh(ctx, vm, true, remote.Shf("btrfs subvolume show %s", path.Join(theSpec.Btrfs.MountPoint, "box1/rootfs")))
 	}, SpecTimeout(time.Minute))
 
 	It("has a veth on the bridge and an address", func(ctx SpecContext) {
-		Expect(sh(ctx, vm, false, provision.Shf("ip -o link show master %s", spec.Network.Link))).To(ContainSubstring("veth"))
+		Expect(sh(ctx, vm, false, remote.Shf("ip -o link show master %s", theSpec.Network.Link))).To(ContainSubstring("veth"))
 		Expect(sh(ctx, box1, false, "ip -4 -o addr show dev eth0 scope global")).To(MatchRegexp(`inet 10\.0\.3\.\d+/24`))
 	}, SpecTimeout(time.Minute))
 
 	It("writes files owned by the subordinate root on the VM", func(ctx SpecContext) {
 		sh(ctx, box1, false, "touch /root/labctl-e2e-owner")
 		DeferCleanup(func(ctx SpecContext) { sh(ctx, box1, false, "rm -f /root/labctl-e2e-owner") })
-		got := sh(ctx, vm, true, provision.Shf("stat -c %%u:%%g %s", path.Join(spec.Btrfs.MountPoint, "box1/rootfs/root/labctl-e2e-owner")))
-		Expect(got).To(Equal(fmt.Sprintf("%d:%d", spec.IDMap.Start, spec.IDMap.Start)))
+		got := sh(ctx, vm, true, remote.Shf("stat -c %%u:%%g %s", path.Join(theSpec.Btrfs.MountPoint, "box1/rootfs/root/labctl-e2e-owner")))
+		Expect(got).To(Equal(fmt.Sprintf("%d:%d", theSpec.IDMap.Start, theSpec.IDMap.Start)))
 	}, SpecTimeout(time.Minute))
 
 	It("cannot load a kernel module", func(ctx SpecContext) {
@@ -120,10 +121,10 @@ var _ = Describe("box1, the unprivileged container", Ordered, Label(LevelUnpriv)
 		// a tmpfs of its own, as on trixie, hiding what the VM puts under rootfs/tmp).
 		mod := sh(ctx, vm, true, "modinfo -n dummy")
 		Expect(sh(ctx, vm, false, "grep -c '^dummy ' /proc/modules || true")).To(Equal("0"), "the dummy module must not be loaded before the test")
-		dest := path.Join(spec.Btrfs.MountPoint, "box1/rootfs/root", path.Base(mod))
-		DeferCleanup(func(ctx SpecContext) { sh(ctx, vm, true, provision.Shf("rm -f %s", dest)) })
-		sh(ctx, vm, true, provision.Shf("cp %s %s && chown %d:%d %s", mod, dest, spec.IDMap.Start, spec.IDMap.Start, dest))
-		r := try(ctx, box1, false, provision.Shf("insmod /root/%s", path.Base(mod)))
+		dest := path.Join(theSpec.Btrfs.MountPoint, "box1/rootfs/root", path.Base(mod))
+		DeferCleanup(func(ctx SpecContext) { sh(ctx, vm, true, remote.Shf("rm -f %s", dest)) })
+		sh(ctx, vm, true, remote.Shf("cp %s %s && chown %d:%d %s", mod, dest, theSpec.IDMap.Start, theSpec.IDMap.Start, dest))
+		r := try(ctx, box1, false, remote.Shf("insmod /root/%s", path.Base(mod)))
 		Expect(r.ExitCode).NotTo(BeZero(), "root in box1 loaded a kernel module")
 		Expect(r.Stderr + r.Stdout).To(ContainSubstring("not permitted"))
 		Expect(sh(ctx, vm, false, "grep -c '^dummy ' /proc/modules || true")).To(Equal("0"))
@@ -141,15 +142,15 @@ var _ = Describe("box1, the unprivileged container", Ordered, Label(LevelUnpriv)
 	}, SpecTimeout(time.Minute))
 
 	It("cannot mount the data disk", func(ctx SpecContext) {
-		uuid := sh(ctx, vm, true, provision.Shf("findmnt -n -o UUID --mountpoint %s", spec.Btrfs.MountPoint))
-		r := try(ctx, box1, false, provision.Shf("mkdir -p /tmp/disk && mount -t btrfs UUID=%s /tmp/disk", uuid))
+		uuid := sh(ctx, vm, true, remote.Shf("findmnt -n -o UUID --mountpoint %s", theSpec.Btrfs.MountPoint))
+		r := try(ctx, box1, false, remote.Shf("mkdir -p /tmp/disk && mount -t btrfs UUID=%s /tmp/disk", uuid))
 		Expect(r.ExitCode).NotTo(BeZero(), "root in box1 mounted the data disk")
 	}, SpecTimeout(time.Minute))
 })
 
 var _ = Describe("n1, the nested container", Ordered, Label(LevelNested), func() {
 	attachEvidence("n1")
-	var box1, n1 provision.Target
+	var box1, n1 remote.Target
 	BeforeAll(func() { box1, n1 = targets["box1"], targets["n1"] })
 
 	It("is RUNNING inside box1", func(ctx SpecContext) {
@@ -172,7 +173,7 @@ var _ = Describe("n1, the nested container", Ordered, Label(LevelNested), func()
 			for _, u := range strings.Fields(uidLine)[1:] {
 				n, err := strconv.Atoi(u)
 				Expect(err).NotTo(HaveOccurred())
-				Expect(n).To(BeNumerically(">=", spec.IDMap.Start), "process %s of n1 runs as uid %d on the VM", p, n)
+				Expect(n).To(BeNumerically(">=", theSpec.IDMap.Start), "process %s of n1 runs as uid %d on the VM", p, n)
 			}
 		}
 	}, SpecTimeout(time.Minute))
@@ -204,7 +205,7 @@ func checksums(ctx SpecContext, files []provision.ManagedFile) map[string]string
 	GinkgoHelper()
 	out := map[string]string{}
 	for _, f := range files {
-		out[f.Target.Name()+":"+f.Path] = sh(ctx, f.Target, true, provision.Shf("sha256sum %s", f.Path))
+		out[f.Target.Name()+":"+f.Path] = sh(ctx, f.Target, true, remote.Shf("sha256sum %s", f.Path))
 	}
 	return out
 }

@@ -2,143 +2,132 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
+
+	"github.com/labctl/labctl/lab/render"
+	"github.com/labctl/labctl/lab/vagrant"
 )
 
-// VagrantInputs resolves what the lab's Vagrantfile needs from the host: the accelerator (with
-// a one-line notice when it was chosen automatically) and the SSH port, kept in the lab's state
-// so that every rendering of a lab agrees.
-func (l *Lab) VagrantInputs() (VagrantInputs, string, error) {
-	vin := VagrantInputs{Pool: Pool}
-	if l.Spec.ProviderFor() != "libvirt" {
-		return vin, "", nil
-	}
-	st, err := l.LoadState()
+// VagrantInputs resolves what the lab's Vagrantfile needs from the host (the provider says
+// what), with a one-line notice when a choice was made for the user.
+func (l *Lab) VagrantInputs() (render.VagrantInputs, string, error) {
+	p, err := ProviderOf(l.Spec)
 	if err != nil {
-		return vin, "", err
+		return render.VagrantInputs{}, "", err
 	}
-	accel, notice, err := Accel(l.Spec.Accelerator)
-	if err != nil {
-		return vin, "", err
-	}
-	if st.SSHPort == 0 {
-		if st.SSHPort, err = FreePort(); err != nil {
-			return vin, "", err
-		}
-	}
-	st.Accel = accel
-	if err := l.SaveState(st); err != nil {
-		return vin, "", err
-	}
-	vin.SSHPort, vin.Accel = st.SSHPort, accel
-	return vin, notice, nil
+	return p.Inputs(l)
 }
 
-// WriteVagrantfile renders the lab's Vagrantfile into its directory.
+// WriteVagrantfile renders the lab's Vagrantfile into its directory; it returns the notice of
+// VagrantInputs.
 func (l *Lab) WriteVagrantfile() (string, error) {
 	vin, notice, err := l.VagrantInputs()
 	if err != nil {
 		return "", err
 	}
-	vf, err := RenderVagrantfile(l.Spec, vin)
+	vf, err := render.Vagrantfile(l.Spec, vin)
 	if err != nil {
 		return "", err
 	}
-	return notice, os.WriteFile(l.Path("Vagrantfile"), vf, 0o644)
+	return notice, writeAtomic(l.Path("Vagrantfile"), vf, 0o644)
 }
 
-// Boot prepares the host (libvirt, pool, box) and brings the VM up with Vagrant. Progress goes
-// to out. It returns how long each phase took.
-func Boot(ctx context.Context, l *Lab, v *Vagrant, out io.Writer) (map[string]time.Duration, error) {
-	t := map[string]time.Duration{}
+// VMState asks Vagrant for the state of the lab's VM: not_created when the lab has no
+// Vagrantfile yet. An error means Vagrant could not tell, and says nothing about the VM.
+func (l *Lab) VMState(ctx context.Context, v *vagrant.Driver) (string, error) {
+	if _, err := os.Stat(l.Path("Vagrantfile")); errors.Is(err, os.ErrNotExist) {
+		return "not_created", nil
+	} else if err != nil {
+		return "", err
+	}
+	return v.Status(ctx)
+}
+
+// Boot prepares the host (provider, box) and brings the VM up with Vagrant. Progress goes to
+// out. It returns the VM's state before the boot (not_created: this run created the VM) and
+// how long each phase took. It never counts a VM as created when it could not read its state.
+func Boot(ctx context.Context, l *Lab, v *vagrant.Driver, out io.Writer) (before string, phases map[string]time.Duration, err error) {
+	phases = map[string]time.Duration{}
 	start := time.Now()
-	provider := l.Spec.ProviderFor()
-	if provider == "virtualbox" {
-		if _, err := lookPath("VBoxManage"); err != nil {
-			return t, fmt.Errorf("provider virtualbox: VirtualBox is not installed on this host: use a libvirt preset (e.g. --preset %s), or install VirtualBox", DefaultPreset)
-		}
-	}
-	if provider == "libvirt" {
-		if err := EnsureLibvirt(ctx, out); err != nil {
-			return t, err
-		}
-	}
-	state, err := v.Status(ctx)
+	p, err := ProviderOf(l.Spec)
 	if err != nil {
-		state = "not_created"
+		return "", phases, err
 	}
-	if state == "not_created" && provider == "libvirt" {
-		if dom := l.Spec.DomainName(); DomainExists(ctx, dom) {
-			return t, fmt.Errorf("libvirt domain %s is left from an earlier run that Vagrant no longer tracks (or another checkout runs a lab of the same name): run `labctl destroy` (it removes it), then `labctl up` again", dom)
-		}
-		st, _ := l.LoadState()
-		if st.SSHPort != 0 && !PortFree(st.SSHPort) {
-			fmt.Fprintf(out, "host: port %d is taken, picking another\n", st.SSHPort)
-			st.SSHPort = 0
-			if err := l.SaveState(st); err != nil {
-				return t, err
-			}
+	if err := p.Prepare(ctx, out); err != nil {
+		return "", phases, err
+	}
+	before, err = l.VMState(ctx, v)
+	if err != nil {
+		return "", phases, fmt.Errorf("cannot tell whether the lab's VM exists, so nothing was changed: %w", err)
+	}
+	if before == "not_created" {
+		if err := p.CheckLeftover(ctx, l, out); err != nil {
+			return before, phases, err
 		}
 	}
 	notice, err := l.WriteVagrantfile()
 	if err != nil {
-		return t, err
+		return before, phases, err
 	}
 	if notice != "" {
 		fmt.Fprintln(out, notice)
 	}
-	t["host"] = time.Since(start)
+	phases["host"] = time.Since(start)
 	start = time.Now()
 	boxKey, err := EnsureBox(ctx, l.Spec, v, out)
 	if err != nil {
-		return t, err
+		return before, phases, err
 	}
-	t["box"] = time.Since(start)
+	phases["box"] = time.Since(start)
 	start = time.Now()
-	fmt.Fprintf(out, "vm: vagrant up (%s, was %s)\n", provider, state)
-	if err := v.Up(ctx, provider); err != nil {
-		return t, err
+	fmt.Fprintf(out, "vm: vagrant up (%s, was %s)\n", p.Name(), before)
+	if err := v.Up(ctx, p.Name()); err != nil {
+		return before, phases, err
 	}
-	t["vagrant up"] = time.Since(start)
-	st, _ := l.LoadState()
-	if state == "not_created" {
+	phases["vagrant up"] = time.Since(start)
+	st, err := l.LoadState()
+	if err != nil {
+		return before, phases, err
+	}
+	if before == "not_created" {
 		st.Box = l.Spec.BoxName() + "@" + boxKey
 	}
-	return t, l.SaveState(st)
+	return before, phases, l.SaveState(st)
 }
 
-// Destroy removes the lab's VM, its disks (Vagrant's and any volume left in labctl's pool by
-// a failed run), the pinned host key and the state. It returns what it removed.
-func Destroy(ctx context.Context, l *Lab, v *Vagrant) ([]string, error) {
+// Destroy removes the lab's VM, its disks (Vagrant's and any the provider finds left by a
+// failed run), the pinned host key and the state. It returns what it removed.
+func Destroy(ctx context.Context, l *Lab, v *vagrant.Driver) ([]string, error) {
 	var gone []string
+	p, err := ProviderOf(l.Spec)
+	if err != nil {
+		return gone, err
+	}
 	if _, err := os.Stat(l.Path("Vagrantfile")); err == nil {
+		if err := p.Prepare(ctx, io.Discard); err != nil {
+			return gone, err
+		}
 		if err := v.Destroy(ctx); err != nil {
 			return gone, err
 		}
 		gone = append(gone, "VM")
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return gone, err
 	}
-	if l.Spec.ProviderFor() == "libvirt" {
-		// A domain Vagrant no longer knows (an interrupted run, a deleted tmp/): its name is in
-		// labctl's namespace for this lab, so it is this lab's.
-		if dom := l.Spec.DomainName(); DomainExists(ctx, dom) {
-			virsh(ctx, "destroy", dom)
-			if _, err := virsh(ctx, "undefine", dom); err != nil {
-				return gone, err
-			}
-			gone = append(gone, "domain "+dom)
-		}
-		vols, err := DeleteVolumes(ctx, l.Spec.DomainPrefix())
-		if err != nil {
-			return gone, err
-		}
-		gone = append(gone, vols...)
+	left, err := p.RemoveLeftovers(ctx, l)
+	gone = append(gone, left...)
+	if err != nil {
+		return gone, err
 	}
 	for _, f := range []string{l.KnownHosts(), l.Path("state.json")} {
 		if err := os.Remove(f); err == nil {
 			gone = append(gone, f)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return gone, err
 		}
 	}
 	return gone, nil

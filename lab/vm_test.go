@@ -12,7 +12,12 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/host"
+	"github.com/labctl/labctl/lab/render"
+	"github.com/labctl/labctl/lab/spec"
+	"github.com/labctl/labctl/lab/vagrant"
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/provision/remote"
 )
 
 // TestVMBootsWithDataDisk builds (or reuses the cached) box, boots it with Vagrant, runs a
@@ -25,7 +30,7 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	s, err := lab.Preset("bookworm")
+	s, err := spec.Preset("bookworm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,25 +39,27 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, closeV, err := lab.NewVagrant(l, os.Stdout)
+	v, closeV, err := l.Vagrant(os.Stdout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeV()
-	lab.Destroy(ctx, l, v) // a previous run's leftovers
+	if _, err := lab.Destroy(ctx, l, v); err != nil { // a previous run's leftovers
+		t.Fatal(err)
+	}
 
 	start := time.Now()
-	phases, err := lab.Boot(ctx, l, v, os.Stdout)
+	before, phases, err := lab.Boot(ctx, l, v, os.Stdout)
 	t.Cleanup(func() {
 		gone, err := lab.Destroy(context.Background(), l, v)
 		if err != nil {
 			t.Errorf("destroy: %v", err)
 		}
 		t.Logf("destroyed: %v", gone)
-		if lab.DomainExists(context.Background(), s.DomainName()) {
-			t.Error("the libvirt domain is still defined after destroy")
+		if exists, err := host.DomainExists(context.Background(), s.DomainName()); err != nil || exists {
+			t.Errorf("the libvirt domain is still defined after destroy (or libvirt did not say: %v)", err)
 		}
-		out, _ := exec.Command("virsh", "-c", "qemu:///system", "vol-list", lab.Pool).Output()
+		out, _ := exec.Command("virsh", "-c", "qemu:///system", "vol-list", host.Pool).Output()
 		if strings.Contains(string(out), s.DomainPrefix()) {
 			t.Errorf("volumes left in the pool:\n%s", out)
 		}
@@ -66,6 +73,9 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if before != "not_created" {
+		t.Fatalf("the VM existed before the test booted it: %s", before)
+	}
 	t.Logf("boot phases: %v (total %s)", phases, time.Since(start).Round(time.Second))
 
 	comm, err := provision.Connect(ctx, l, v, provision.ConnectOptions{Log: os.Stdout})
@@ -73,12 +83,12 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer comm.Close()
-	vm := &provision.VM{Conn: comm}
+	vm := &remote.VM{Conn: comm}
 	st, _ := l.LoadState()
 	if st.SSHPort == 0 || !strings.HasPrefix(comm.Addr(), "127.0.0.1:") {
 		t.Fatalf("SSH must go through a 127.0.0.1 forward, got %s (state %+v)", comm.Addr(), st)
 	}
-	kernel, err := provision.Sh(ctx, vm, false, "uname -r")
+	kernel, err := remote.Sh(ctx, vm, false, "uname -r")
 	if err != nil || !strings.HasPrefix(kernel, "6.1.") {
 		t.Fatalf("uname -r: %q %v", kernel, err)
 	}
@@ -87,7 +97,7 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 		t.Fatalf("host key not pinned in %s: %q", l.KnownHosts(), pinned)
 	}
 
-	lsblk, err := provision.Sh(ctx, vm, true, "lsblk -J -b -o NAME,PATH,SIZE,TYPE,FSTYPE,SERIAL,PTTYPE,MOUNTPOINT,UUID")
+	lsblk, err := remote.Sh(ctx, vm, true, "lsblk -J -b -o NAME,PATH,SIZE,TYPE,FSTYPE,SERIAL,PTTYPE,MOUNTPOINT,UUID")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,10 +107,10 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Serial != lab.DiskSerial || d.FSType != "" || d.Size != mib<<20 {
-		t.Fatalf("data disk %+v: want serial %s, no filesystem, %d bytes", d, lab.DiskSerial, mib<<20)
+	if d.Serial != render.DiskSerial || d.FSType != "" || d.Size != mib<<20 {
+		t.Fatalf("data disk %+v: want serial %s, no filesystem, %d bytes", d, render.DiskSerial, mib<<20)
 	}
-	blank, err := provision.Sh(ctx, vm, true, provision.Shf("wipefs -n -O TYPE --noheadings %s; lsblk -n -o NAME %s | tail -n +2; readlink -f /sys/class/block/%s", d.Path, d.Path, filepath.Base(d.Path)))
+	blank, err := remote.Sh(ctx, vm, true, remote.Shf("wipefs -n -O TYPE --noheadings %s; lsblk -n -o NAME %s | tail -n +2; readlink -f /sys/class/block/%s", d.Path, d.Path, filepath.Base(d.Path)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,4 +119,43 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 		t.Fatalf("the data disk must be blank and on a SATA (ata) port: %q", blank)
 	}
 	t.Logf("data disk %s: %d bytes, serial %s, blank, %s", d.Path, d.Size, d.Serial, lines[0])
+}
+
+// TestVMVagrantValidate runs the real `vagrant validate` on the renderings of both providers
+// (starting libvirtd, as labctl does, for libvirt), and checks that a VirtualBox setting typo
+// is caught through the stub VBoxManage. It starts daemons, so it is behind the VM gate.
+func TestVMVagrantValidate(t *testing.T) {
+	if os.Getenv("LABCTL_VM_TESTS") != "1" {
+		t.Skip("SKIP reason: starts libvirtd; set LABCTL_VM_TESTS=1 (make test-vm does)")
+	}
+	ctx := context.Background()
+	for _, name := range []string{"trusty", "bookworm"} {
+		s, _ := spec.Preset(name)
+		out, err := lab.VagrantValidate(ctx, s, os.Stdout)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !strings.Contains(out, "validated successfully") {
+			t.Fatalf("%s: vagrant said %q", name, out)
+		}
+	}
+	// A typo in a VirtualBox setting must be rejected.
+	s, _ := spec.Preset("trusty")
+	vf, err := render.Vagrantfile(s, render.VagrantInputs{SSHPort: 2222, Accel: "tcg", Pool: host.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bad := strings.Replace(string(vf), "vb.cpus = 2", "vb.cpuz = 2", 1)
+	if err := os.WriteFile(filepath.Join(dir, "Vagrantfile"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stub := filepath.Join(dir, "bin")
+	os.MkdirAll(stub, 0o755)
+	os.WriteFile(filepath.Join(stub, "VBoxManage"), []byte("#!/bin/sh\necho 7.0.14r161095\n"), 0o755)
+	v := &vagrant.Driver{Dir: dir}
+	_, err = v.Validate(ctx, "VAGRANT_DEFAULT_PROVIDER=virtualbox", "PATH="+stub+":"+os.Getenv("PATH"))
+	if err == nil || !strings.Contains(err.Error(), "cpuz") {
+		t.Fatalf("a vb.cpuz typo was not caught: %v", err)
+	}
 }

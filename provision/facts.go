@@ -6,6 +6,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/labctl/labctl/lab/lxc"
+
+	"github.com/labctl/labctl/provision/remote"
+
 	"github.com/hashicorp/go-version"
 )
 
@@ -35,8 +39,8 @@ echo userns_clone=$(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null)
 echo uid=$(id -u %s 2>/dev/null)`
 
 // GatherFacts reads the facts of the VM in one command.
-func GatherFacts(ctx context.Context, vm Target, user string) (Facts, error) {
-	out, err := Sh(ctx, vm, false, fmt.Sprintf(factsScript, Quote(user)))
+func GatherFacts(ctx context.Context, vm remote.Target, user string) (Facts, error) {
+	out, err := remote.Sh(ctx, vm, false, fmt.Sprintf(factsScript, remote.Quote(user)))
 	if err != nil {
 		return Facts{}, fmt.Errorf("gather facts: %w", err)
 	}
@@ -77,13 +81,14 @@ func (f Facts) KernelVersion() (*version.Version, error) {
 	return v.Core(), nil
 }
 
-// LXC is the LXC version (Core), or nil when LXC is not installed.
-func (f Facts) LXC() *version.Version {
-	v, err := version.NewVersion(f.LXCVersion)
+// LXC is the guest's LXC version with what it can do, or nil when LXC is not installed
+// (or prints a version labctl does not know).
+func (f Facts) LXC() *lxc.Version {
+	v, err := lxc.Parse(f.LXCVersion)
 	if err != nil {
 		return nil
 	}
-	return v.Core()
+	return &v
 }
 
 // Delegated reports whether unprivileged containers must be started inside a delegated

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/labctl/labctl/provision/remote"
 )
 
 // fakeRunner is a scripted connection: each rule answers the first command that matches its
@@ -20,19 +22,19 @@ type fakeRunner struct {
 
 type fakeRule struct {
 	re  *regexp.Regexp
-	fn  func(cmd string) Result
+	fn  func(cmd string) remote.Result
 	hit int
 }
 
-func (f *fakeRunner) on(pattern string, fn func(cmd string) Result) {
+func (f *fakeRunner) on(pattern string, fn func(cmd string) remote.Result) {
 	f.rules = append(f.rules, fakeRule{re: regexp.MustCompile(pattern), fn: fn})
 }
 
 func (f *fakeRunner) answer(pattern, stdout string, code int) {
-	f.on(pattern, func(string) Result { return Result{Stdout: stdout, ExitCode: code} })
+	f.on(pattern, func(string) remote.Result { return remote.Result{Stdout: stdout, ExitCode: code} })
 }
 
-func (f *fakeRunner) Run(ctx context.Context, cmd string, opts RunOpts) (Result, error) {
+func (f *fakeRunner) Run(ctx context.Context, cmd string, opts remote.RunOpts) (remote.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cmds = append(f.cmds, cmd)
@@ -46,7 +48,7 @@ func (f *fakeRunner) Run(ctx context.Context, cmd string, opts RunOpts) (Result,
 			return f.rules[i].fn(cmd), nil
 		}
 	}
-	return Result{ExitCode: 127, Stderr: "fake: no rule for " + cmd}, fmt.Errorf("fake: no rule for %q", cmd)
+	return remote.Result{ExitCode: 127, Stderr: "fake: no rule for " + cmd}, fmt.Errorf("fake: no rule for %q", cmd)
 }
 
 func (f *fakeRunner) sent(sub string) int {

@@ -9,11 +9,12 @@ import (
 	"path"
 	"strings"
 
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/render"
+	"github.com/labctl/labctl/provision/remote"
 )
 
 // FileState compares a managed file on its target with the rendering.
-func FileState(ctx context.Context, t Target, f lab.GuestFile) (done bool, change string, err error) {
+func FileState(ctx context.Context, t remote.Target, f render.GuestFile) (done bool, change string, err error) {
 	if f.IsLines() {
 		missing, err := MissingLines(ctx, t, f)
 		if err != nil {
@@ -26,8 +27,8 @@ func FileState(ctx context.Context, t Target, f lab.GuestFile) (done bool, chang
 	}
 	sum := sha256.Sum256(f.Content)
 	want := fmt.Sprintf("%s %s %o", hex.EncodeToString(sum[:]), f.Owner, f.Mode)
-	line := Shf("if [ -f %s ]; then echo $(sha256sum < %s | cut -d' ' -f1) $(stat -c '%%U:%%G %%a' %s); fi", f.Path, f.Path, f.Path)
-	got, err := Sh(ctx, t, true, line)
+	line := remote.Shf("if [ -f %s ]; then echo $(sha256sum < %s | cut -d' ' -f1) $(stat -c '%%U:%%G %%a' %s); fi", f.Path, f.Path, f.Path)
+	got, err := remote.Sh(ctx, t, true, line)
 	if err != nil {
 		return false, "", err
 	}
@@ -41,8 +42,8 @@ func FileState(ctx context.Context, t Target, f lab.GuestFile) (done bool, chang
 }
 
 // MissingLines returns the lines of f not yet in its file, each compared whole.
-func MissingLines(ctx context.Context, t Target, f lab.GuestFile) ([]string, error) {
-	r, err := Must(ctx, t, Cmd{Line: Shf("cat %s 2>/dev/null || true", f.Path), Sudo: true})
+func MissingLines(ctx context.Context, t remote.Target, f render.GuestFile) ([]string, error) {
+	r, err := remote.Must(ctx, t, remote.Cmd{Line: remote.Shf("cat %s 2>/dev/null || true", f.Path), Sudo: true})
 	if err != nil {
 		return nil, err
 	}
@@ -62,26 +63,60 @@ func MissingLines(ctx context.Context, t Target, f lab.GuestFile) ([]string, err
 // WriteFile makes the file on its target exactly the rendering: a whole file is replaced
 // atomically with its owner and mode; lines are appended only when missing (so a second run
 // never duplicates them).
-func WriteFile(ctx context.Context, t Target, f lab.GuestFile) error {
+func WriteFile(ctx context.Context, t remote.Target, f render.GuestFile) error {
 	if f.IsLines() {
 		missing, err := MissingLines(ctx, t, f)
 		if err != nil || len(missing) == 0 {
 			return err
 		}
 		// Make sure the file ends with a newline before appending.
-		line := Shf("f=%s; touch \"$f\"; if [ -s \"$f\" ] && [ \"$(tail -c1 \"$f\" | od -An -c | tr -d ' ')\" != '\\n' ]; then echo >> \"$f\"; fi; cat >> \"$f\"", f.Path)
-		_, err = Must(ctx, t, Cmd{Line: line, Sudo: true, Stdin: strings.NewReader(strings.Join(missing, "\n") + "\n")})
+		line := remote.Shf("f=%s; touch \"$f\"; if [ -s \"$f\" ] && [ \"$(tail -c1 \"$f\" | od -An -c | tr -d ' ')\" != '\\n' ]; then echo >> \"$f\"; fi; cat >> \"$f\"", f.Path)
+		_, err = remote.Must(ctx, t, remote.Cmd{Line: line, Sudo: true, Stdin: strings.NewReader(strings.Join(missing, "\n") + "\n")})
 		return err
 	}
 	dir := path.Dir(f.Path)
 	tmp := f.Path + ".labctl-tmp"
-	mkdir := Shf("mkdir -p %s", dir)
+	mkdir := remote.Shf("mkdir -p %s", dir)
 	if owner := strings.SplitN(f.Owner, ":", 2)[0]; owner != "root" {
 		// created as the owner, so that no directory of the user's ends up root's
-		mkdir = Shf("runuser -u %s -- mkdir -p %s", owner, dir)
+		mkdir = remote.Shf("runuser -u %s -- mkdir -p %s", owner, dir)
 	}
-	line := mkdir + Shf(" && cat > %s && chown %s %s && chmod %s %s && mv -f %s %s",
+	line := mkdir + remote.Shf(" && cat > %s && chown %s %s && chmod %s %s && mv -f %s %s",
 		tmp, f.Owner, tmp, fmt.Sprintf("%o", f.Mode), tmp, tmp, f.Path)
-	_, err := Must(ctx, t, Cmd{Line: line, Sudo: true, Stdin: bytes.NewReader(f.Content)})
+	_, err := remote.Must(ctx, t, remote.Cmd{Line: line, Sudo: true, Stdin: bytes.NewReader(f.Content)})
 	return err
+}
+
+// fileStep is the step that makes one rendered file exactly so. Its check and apply render
+// the file again, for the guest's LXC version and the data disk's UUID as they are then.
+func (p *Provisioner) fileStep(laid render.GuestFile) Step {
+	current := func(ctx context.Context) (render.GuestFile, error) {
+		g, err := p.render(ctx)
+		if err != nil {
+			return render.GuestFile{}, err
+		}
+		for _, f := range g {
+			if f.Target == laid.Target && f.Path == laid.Path {
+				return f, nil
+			}
+		}
+		return render.GuestFile{}, fmt.Errorf("no rendered file %s on %q", laid.Path, laid.Target)
+	}
+	return Step{
+		Name: laid.Step,
+		Check: func(ctx context.Context) (bool, string, error) {
+			f, err := current(ctx)
+			if err != nil {
+				return false, "", err
+			}
+			return FileState(ctx, p.targetOf(f), f)
+		},
+		Apply: func(ctx context.Context) error {
+			f, err := current(ctx)
+			if err != nil {
+				return err
+			}
+			return WriteFile(ctx, p.targetOf(f), f)
+		},
+	}
 }

@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/spec"
+	"github.com/labctl/labctl/provision/remote"
 )
 
 // nsRunner runs commands on this host, as root, inside a private mount namespace held open by
@@ -21,13 +22,13 @@ type nsRunner struct {
 	pid int
 }
 
-func (n *nsRunner) Run(ctx context.Context, cmd string, opts RunOpts) (Result, error) {
+func (n *nsRunner) Run(ctx context.Context, cmd string, opts remote.RunOpts) (remote.Result, error) {
 	cmd = strings.TrimPrefix(cmd, "sudo -n ") // already root
 	c := exec.CommandContext(ctx, "nsenter", "-t", fmt.Sprint(n.pid), "-m", "--", "sh", "-c", cmd)
 	var out, errb strings.Builder
 	c.Stdout, c.Stderr, c.Stdin = &out, &errb, opts.Stdin
 	err := c.Run()
-	r := Result{Stdout: out.String(), Stderr: errb.String()}
+	r := remote.Result{Stdout: out.String(), Stderr: errb.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.ExitCode = ee.ExitCode()
 		err = nil
@@ -94,7 +95,7 @@ func privateNamespace(t *testing.T, fstab string) *nsRunner {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if r, err := n.Run(context.Background(), Shf("mount --bind %s /etc/fstab", fstab), RunOpts{}); err != nil || !r.OK() {
+	if r, err := n.Run(context.Background(), remote.Shf("mount --bind %s /etc/fstab", fstab), remote.RunOpts{}); err != nil || !r.OK() {
 		t.Fatalf("bind fstab: %+v %v", r, err)
 	}
 	return n
@@ -111,13 +112,12 @@ func TestDiskStepsOnRealBtrfs(t *testing.T) {
 	dev := loopDevice(t, 512<<20)
 	ns := privateNamespace(t, fstab)
 
-	s, _ := lab.Preset("bookworm")
+	s, _ := spec.Preset("bookworm")
 	s.Btrfs.MountPoint = filepath.Join(dir, "mnt")
 	s.Disk.GuestDevice, s.Disk.Size = dev, "512MiB"
 	s.User = "root" // the only user sure to exist here; the owner step then has nothing to do
-	p := &Provisioner{Spec: s, VM: &VM{Conn: ns}, Facts: Facts{LXCVersion: "5.0.2"}}
-	vm := func() Target { return p.VM }
-	steps := []Step{p.diskStep(), p.fileStep("fstab", "", "/etc/fstab", vm), p.mountStep(), p.ownerStep()}
+	p := &Provisioner{Spec: s, VM: &remote.VM{Conn: ns}, Facts: Facts{LXCVersion: "5.0.2"}}
+	steps := stepsNamed(t, p, "btrfs data disk", "fstab", "mount "+s.Btrfs.MountPoint, "owner of "+s.Btrfs.MountPoint)
 	ctx := context.Background()
 	var out strings.Builder
 	sum, err := RunSteps(ctx, steps, &out, false)
@@ -127,13 +127,13 @@ func TestDiskStepsOnRealBtrfs(t *testing.T) {
 	if sum.Changed != 3 || sum.OK != 1 {
 		t.Fatalf("first run: %s\n%s", sum, out.String())
 	}
-	uuid := strings.TrimSpace(mustSh(t, ns, Shf("blkid -o value -s UUID %s", dev)))
+	uuid := strings.TrimSpace(mustSh(t, ns, remote.Shf("blkid -o value -s UUID %s", dev)))
 	got, _ := os.ReadFile(fstab)
 	want := fmt.Sprintf("UUID=%s %s btrfs defaults,user_subvol_rm_allowed 0 1", uuid, s.Btrfs.MountPoint)
 	if strings.Count(string(got), want) != 1 || !strings.Contains(string(got), "/dev/vda / ext4 rw 0 1\n") {
 		t.Fatalf("fstab:\n%s\nwant one %q (and the old last line kept whole)", got, want)
 	}
-	mnt := mustSh(t, ns, Shf("findmnt -n -o FSTYPE,OPTIONS --mountpoint %s", s.Btrfs.MountPoint))
+	mnt := mustSh(t, ns, remote.Shf("findmnt -n -o FSTYPE,OPTIONS --mountpoint %s", s.Btrfs.MountPoint))
 	if !strings.HasPrefix(mnt, "btrfs ") || !strings.Contains(mnt, "user_subvol_rm_allowed") {
 		t.Fatalf("mounted as %q", mnt)
 	}
@@ -159,23 +159,43 @@ func TestDiskStepRefusesRealFilesystem(t *testing.T) {
 		t.Fatalf("mkfs.ext4: %v %s", err, out)
 	}
 	ns := privateNamespace(t, mustCreate(t, filepath.Join(dir, "fstab")))
-	s, _ := lab.Preset("bookworm")
+	s, _ := spec.Preset("bookworm")
 	s.Disk.GuestDevice, s.Disk.Size = dev, "256MiB"
-	p := &Provisioner{Spec: s, VM: &VM{Conn: ns}, Facts: Facts{LXCVersion: "5.0.2"}}
+	p := &Provisioner{Spec: s, VM: &remote.VM{Conn: ns}, Facts: Facts{LXCVersion: "5.0.2"}}
 	_, err := RunSteps(context.Background(), []Step{p.diskStep()}, &strings.Builder{}, false)
 	if err == nil || !strings.Contains(err.Error(), "refusing to format") {
 		t.Fatalf("want a refusal, got %v", err)
 	}
-	if label := strings.TrimSpace(mustSh(t, ns, Shf("blkid -o value -s LABEL %s", dev))); label != "precious" {
+	if label := strings.TrimSpace(mustSh(t, ns, remote.Shf("blkid -o value -s LABEL %s", dev))); label != "precious" {
 		t.Fatalf("the disk was touched: label %q", label)
 	}
 }
 
-func mustSh(t *testing.T, r Runner, line string) string {
+func mustSh(t *testing.T, r remote.Runner, line string) string {
 	t.Helper()
-	res, err := r.Run(context.Background(), line, RunOpts{})
+	res, err := r.Run(context.Background(), line, remote.RunOpts{})
 	if err != nil || !res.OK() {
 		t.Fatalf("%s: %+v %v", line, res, err)
 	}
 	return strings.TrimSpace(res.Stdout)
+}
+
+// stepsNamed picks steps from the provisioner's own list, by name, and checks they stand in
+// that order there.
+func stepsNamed(t *testing.T, p *Provisioner, names ...string) []Step {
+	t.Helper()
+	all, err := p.Steps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Step
+	for _, st := range all {
+		if len(out) < len(names) && st.Name == names[len(out)] {
+			out = append(out, st)
+		}
+	}
+	if len(out) != len(names) {
+		t.Fatalf("the steps %q are not all in Steps(), in that order", names)
+	}
+	return out
 }

@@ -8,68 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/labctl/labctl/lab"
+	"github.com/google/go-cmp/cmp"
+	"github.com/labctl/labctl/lab/render"
+	"github.com/labctl/labctl/lab/spec"
+	"github.com/labctl/labctl/provision/remote"
 )
-
-// TestQuoteHostile: whatever the string, the shell sees it back unchanged as one word.
-func TestQuoteHostile(t *testing.T) {
-	hostile := []string{"", "plain", "with space", "it's", `"double"`, "$(id)", "`id`", "a;rm -rf /", "back\\slash",
-		"new\nline", "tab\tbed", "*", "~root", "-n", "$HOME", "'", "''", "a'b'c", "!event", "{a,b}", "x > /tmp/y", "ünïcødé"}
-	for _, s := range hostile {
-		out, err := exec.Command("sh", "-c", "printf '%s' "+Quote(s)).Output()
-		if err != nil {
-			t.Fatalf("%q: %v", s, err)
-		}
-		if string(out) != s {
-			t.Errorf("Quote(%q) came back as %q", s, out)
-		}
-	}
-	// Nested twice, as a container inside a container wraps its command.
-	inner := "echo " + Quote("it's $(nested)")
-	twice := "sh -c " + Quote("sh -c "+Quote(inner))
-	out, err := exec.Command("sh", "-c", twice).Output()
-	if err != nil || string(out) != "it's $(nested)\n" {
-		t.Fatalf("twice-wrapped command gave %q, %v", out, err)
-	}
-}
-
-func TestShf(t *testing.T) {
-	if got := Shf("chown %s %s && echo %d", "a b", "/x'y", 3); got != `chown 'a b' '/x'\''y' && echo 3` {
-		t.Fatalf("Shf gave %s", got)
-	}
-}
-
-func TestParseSSHConfig(t *testing.T) {
-	for _, c := range []struct {
-		file string
-		port int
-		keys []string
-	}{
-		{"testdata/ssh-config-libvirt.txt", 2299, []string{"/var/cache/labctl/vagrant.d/boxes/labctl-VAGRANTSLASH-test/0/libvirt/vagrant_key"}},
-		{"testdata/ssh-config-virtualbox.txt", 2222, []string{"/home/ann/my labs/trusty/.vagrant/machines/default/virtualbox/private_key", "/home/ann/.vagrant.d/insecure_private_key"}},
-	} {
-		data, err := os.ReadFile(c.file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		es, err := ParseSSHConfig(string(data))
-		if err != nil {
-			t.Fatalf("%s: %v", c.file, err)
-		}
-		e := es[0]
-		if e.Host != "default" || e.HostName != "127.0.0.1" || e.User != "vagrant" || e.Port != c.port {
-			t.Errorf("%s: parsed %+v", c.file, e)
-		}
-		if strings.Join(e.IdentityFiles, "|") != strings.Join(c.keys, "|") {
-			t.Errorf("%s: identity files %q, want %q", c.file, e.IdentityFiles, c.keys)
-		}
-	}
-	for _, bad := range []string{"", "HostName x\n", "Host a\n  Port nine\n", "Host a\n  HostName h\n", `Host a` + "\n" + `  IdentityFile "unterminated` + "\n"} {
-		if _, err := ParseSSHConfig(bad); err == nil {
-			t.Errorf("accepted %q", bad)
-		}
-	}
-}
 
 func TestFindDataDisk(t *testing.T) {
 	lv, _ := os.ReadFile("testdata/lsblk-libvirt.json")
@@ -114,13 +57,13 @@ func TestParseFacts(t *testing.T) {
 func TestContainerWrapping(t *testing.T) {
 	fr := &fakeRunner{}
 	fr.answer(`.`, "ok", 0)
-	vm := &VM{Conn: fr}
-	s, _ := lab.Preset("bookworm")
+	vm := &remote.VM{Conn: fr}
+	s, _ := spec.Preset("bookworm")
 	ts := Targets(s, vm, Facts{Cgroup: "v2", Systemd: true})
-	if ts["box1"].Level() != LevelUnpriv || ts["n1"].Level() != LevelNested {
+	if ts["box1"].Level() != remote.LevelUnpriv || ts["n1"].Level() != remote.LevelNested {
 		t.Fatalf("levels %s %s", ts["box1"].Level(), ts["n1"].Level())
 	}
-	if _, err := ts["n1"].Run(context.Background(), Cmd{Line: "echo 'hi there'"}); err != nil {
+	if _, err := ts["n1"].Run(context.Background(), remote.Cmd{Line: "echo 'hi there'"}); err != nil {
 		t.Fatal(err)
 	}
 	got := fr.cmds[0]
@@ -186,10 +129,10 @@ func TestRunStepsStopsAtFirstFailure(t *testing.T) {
 func TestLinesStepIdempotent(t *testing.T) {
 	content := "vagrant:100000:65536\n" // what Debian's useradd already wrote
 	fr := &fakeRunner{}
-	fr.on(`cat /etc/subuid`, func(string) Result { return Result{Stdout: content} })
-	fr.on(`cat >> "\$f"`, func(string) Result { return Result{} })
-	vm := &VM{Conn: fr}
-	f := lab.GuestFile{Path: "/etc/subuid", Lines: []string{"vagrant:100000:65536"}}
+	fr.on(`cat /etc/subuid`, func(string) remote.Result { return remote.Result{Stdout: content} })
+	fr.on(`cat >> "\$f"`, func(string) remote.Result { return remote.Result{} })
+	vm := &remote.VM{Conn: fr}
+	f := render.GuestFile{Path: "/etc/subuid", Lines: []string{"vagrant:100000:65536"}}
 	done, _, err := FileState(context.Background(), vm, f)
 	if err != nil || !done {
 		t.Fatalf("an existing line must count as done: %v %v", done, err)
@@ -218,8 +161,8 @@ func TestDiskStepRefusesData(t *testing.T) {
 	fr.answer(`wipefs -n`, "ext4\n", 0)
 	fr.answer(`blkid -p`, "DEVNAME=/dev/sda\nUUID=1234\nTYPE=ext4\n", 0)
 	fr.answer(`mkfs.btrfs`, "", 0)
-	s, _ := lab.Preset("bookworm")
-	p := &Provisioner{Spec: s, VM: &VM{Conn: fr}, Opts: Options{}}
+	s, _ := spec.Preset("bookworm")
+	p := &Provisioner{Spec: s, VM: &remote.VM{Conn: fr}, Opts: Options{}}
 	step := p.diskStep()
 	done, _, err := step.Check(context.Background())
 	if err != nil || done {
@@ -244,10 +187,10 @@ func TestDiskStepRefusesData(t *testing.T) {
 // TestNestedBusyboxOnOldLXC: with LXC < 5, the busybox template's mknod calls (forbidden in
 // box1's user namespace) are turned into no-ops; the command really runs through a shell.
 func TestNestedBusyboxOnOldLXC(t *testing.T) {
-	s, _ := lab.Preset("bullseye")
+	s, _ := spec.Preset("bullseye")
 	fr := &fakeRunner{}
 	fr.answer(`.`, "", 0)
-	p := &Provisioner{Spec: s, VM: &VM{Conn: fr}, Facts: Facts{LXCVersion: "4.0.6", Cgroup: "v2", Systemd: true, UID: 1000}}
+	p := &Provisioner{Spec: s, VM: &remote.VM{Conn: fr}, Facts: Facts{LXCVersion: "4.0.6", Cgroup: "v2", Systemd: true, UID: 1000}}
 	if err := p.createNestedStep(s.Container("n1")).Apply(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -267,5 +210,53 @@ func TestNestedBusyboxOnOldLXC(t *testing.T) {
 	p.createNestedStep(s.Container("n1")).Apply(context.Background())
 	if strings.Contains(fr.cmds[len(fr.cmds)-1], "mknod") {
 		t.Fatal("LXC 5 needs no mknod shim")
+	}
+}
+
+// TestStepsFollowTheRecipe: the bookworm lab's steps, in the recipe's order, and every file
+// the renderer returns written by exactly one step of the same name.
+func TestStepsFollowTheRecipe(t *testing.T) {
+	s, _ := spec.Preset("bookworm")
+	p := &Provisioner{Spec: s, VM: &remote.VM{Conn: &fakeRunner{}}, Facts: Facts{LXCVersion: "5.0.2", Cgroup: "v2", Systemd: true, UID: 1000}}
+	steps, err := p.Steps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, st := range steps {
+		names = append(names, st.Name)
+	}
+	want := []string{"packages", "preflight", "btrfs data disk", "fstab", "mount /mnt", "owner of /mnt",
+		"subuid", "subgid", "user default.conf", "user lxc.conf", "lxc-usernet", "lxc-net config",
+		"bridge lxcbr0", "user systemd (linger)", "create box1", "box1 nesting config", "start box1",
+		"box1:eth0", "box1:lxc-net", "box1:default.conf", "box1 address", "lxc inside box1",
+		"create n1 in box1", "start n1"}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Fatalf("steps (-want +got):\n%s", diff)
+	}
+}
+
+// TestEveryRenderedFileHasAStep, for every preset and every LXC dialect it may meet.
+func TestEveryRenderedFileHasAStep(t *testing.T) {
+	for _, name := range spec.PresetNames() {
+		s, _ := spec.Preset(name)
+		p := &Provisioner{Spec: s, VM: &remote.VM{Conn: &fakeRunner{}}, Facts: Facts{LXCVersion: s.LXC.Version}}
+		steps, err := p.Steps()
+		if err != nil {
+			t.Fatal(err)
+		}
+		count := map[string]int{}
+		for _, st := range steps {
+			count[st.Name]++
+		}
+		files, err := render.Guest(s, render.GuestInputs{LXCVersion: s.LXC.Version})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if f.Step == "" || count[f.Step] != 1 {
+				t.Errorf("%s: %s (step %q) is written by %d steps", name, f.VMPath, f.Step, count[f.Step])
+			}
+		}
 	}
 }

@@ -10,6 +10,10 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/host"
+	"github.com/labctl/labctl/lab/spec"
+	"github.com/labctl/labctl/lab/vagrant"
+	"github.com/labctl/labctl/provision/remote"
 )
 
 // BenchmarkVMLatency measures, in one run against the running lab (LABCTL_BENCH_PRESET,
@@ -22,7 +26,7 @@ func BenchmarkVMLatency(b *testing.B) {
 	if preset == "" {
 		preset = "bookworm"
 	}
-	s, err := lab.Preset(preset)
+	s, err := spec.Preset(preset)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -30,14 +34,14 @@ func BenchmarkVMLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	v := &lab.Vagrant{Dir: l.Dir}
+	v := &vagrant.Driver{Dir: l.Dir}
 	ctx := context.Background()
 	comm, err := Connect(ctx, l, v, ConnectOptions{})
 	if err != nil {
 		b.Fatalf("%v (bring the lab up first: labctl up --preset %s)", err, preset)
 	}
 	defer comm.Close()
-	vm := &VM{Conn: comm}
+	vm := &remote.VM{Conn: comm}
 	f, err := GatherFacts(ctx, vm, s.User)
 	if err != nil {
 		b.Fatal(err)
@@ -60,9 +64,9 @@ func BenchmarkVMLatency(b *testing.B) {
 		}
 		return ds[n/2]
 	}
-	must := func(t Target) func() {
+	must := func(t remote.Target) func() {
 		return func() {
-			if _, err := Must(ctx, t, Cmd{Line: "true"}); err != nil {
+			if _, err := remote.Must(ctx, t, remote.Cmd{Line: "true"}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -71,23 +75,23 @@ func BenchmarkVMLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	entries, _ := ParseSSHConfig(out)
+	entries, _ := vagrant.ParseSSHConfig(out)
 	e := entries[0]
 	for i := 0; i < b.N; i++ {
 		warm := median(must(vm))
 		box1 := median(must(ts["box1"]))
 		n1 := median(must(ts["n1"]))
 		cold := median(func() {
-			c, err := Dial(ctx, SSHConfig{Host: e.HostName, Port: e.Port, User: e.User, IdentityFiles: e.IdentityFiles, KnownHosts: l.KnownHosts(), KeepAlive: -1})
+			c, err := remote.Dial(ctx, remote.SSHConfig{Host: e.HostName, Port: e.Port, User: e.User, IdentityFiles: e.IdentityFiles, KnownHosts: l.KnownHosts(), KeepAlive: -1})
 			if err != nil {
 				b.Fatal(err)
 			}
-			must(&VM{Conn: c})()
+			must(&remote.VM{Conn: c})()
 			c.Close()
 		})
 		vag := median(func() {
 			cmd := exec.Command("vagrant", "ssh", "-c", "true")
-			cmd.Env = append(os.Environ(), "VAGRANT_CWD="+l.Dir, "VAGRANT_HOME="+lab.VagrantHome(), "VAGRANT_CHECKPOINT_DISABLE=1")
+			cmd.Env = append(os.Environ(), "VAGRANT_CWD="+l.Dir, "VAGRANT_HOME="+host.VagrantHome(), "VAGRANT_CHECKPOINT_DISABLE=1")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				b.Fatalf("vagrant ssh -c true: %v %s", err, out)
 			}

@@ -1,57 +1,63 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
-	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/host"
+	"github.com/labctl/labctl/lab/release"
+	"github.com/labctl/labctl/lab/spec"
 )
 
-func init() {
-	register("box", "build a Debian libvirt box offline and add it to Vagrant (box build --release R)", runBox)
-}
-
-func runBox(ctx context.Context, args []string) error {
-	fs := newFlags("box", "build --release bullseye|bookworm|trixie [--user vagrant]",
-		"Builds a libvirt Vagrant box offline with mmdebstrap from the host's apt sources, with LXC and\n"+
-			"what the lab needs baked in, a key of its own and direct kernel boot; caches it under\n"+
-			lab.CacheDir()+"/boxes keyed by its recipe, and adds it to Vagrant.")
-	release := fs.String("release", lab.DefaultPreset, "Debian release: bullseye, bookworm or trixie")
-	user := fs.String("user", "vagrant", "the lab user baked into the box")
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-		fs.Usage()
-		return flag.ErrHelp
+func boxCmd(*globals) *cobra.Command {
+	box := &cobra.Command{
+		Use:   "box",
+		Short: "build a Debian libvirt box offline and add it to Vagrant (box build --release R)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usageError{fmt.Errorf("usage: labctl box build --release R")}
+		},
 	}
-	if len(args) == 0 || args[0] != "build" {
-		fs.Usage()
-		return fmt.Errorf("usage: labctl box build --release R")
+	var rel, user string
+	build := &cobra.Command{
+		Use:   "build",
+		Short: "build a box (cached by its recipe) and add it to Vagrant",
+		Long: "Builds a libvirt Vagrant box offline with mmdebstrap from the host's apt sources, with LXC and\n" +
+			"what the lab needs baked in, a key of its own and direct kernel boot; caches it under\n" +
+			host.CacheDir() + "/boxes keyed by its recipe, and adds it to Vagrant.\n" +
+			"Releases: " + strings.Join(release.Buildable(), ", ") + ".",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := spec.Preset(spec.DefaultPreset)
+			if err != nil {
+				return err
+			}
+			s.Name, s.Box.Release, s.User = "box-"+rel, rel, user
+			if err := s.Validate(); err != nil {
+				return err
+			}
+			l, err := lab.Open(".", s)
+			if err != nil {
+				return err
+			}
+			v, closeV, err := l.Vagrant(cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			defer closeV()
+			key, err := lab.EnsureBox(cmd.Context(), s, v, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "box %s ready (recipe %s)\n", s.BoxName(), key)
+			return nil
+		},
 	}
-	if err := parseNoArgs(fs, args[1:]); err != nil {
-		return err
-	}
-	s, err := lab.Preset(lab.DefaultPreset)
-	if err != nil {
-		return err
-	}
-	s.Name, s.Box.Release, s.User = "box-"+*release, *release, *user
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	l, err := lab.Open(".", s)
-	if err != nil {
-		return err
-	}
-	v, closeV, err := lab.NewVagrant(l, os.Stdout)
-	if err != nil {
-		return err
-	}
-	defer closeV()
-	key, err := lab.EnsureBox(ctx, s, v, os.Stdout)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("box %s ready (recipe %s)\n", s.BoxName(), key)
-	return nil
+	build.Flags().StringVar(&rel, "release", spec.DefaultPreset, "Debian release: "+strings.Join(release.Buildable(), ", "))
+	build.Flags().StringVar(&user, "user", "vagrant", "the lab user baked into the box")
+	box.AddCommand(build)
+	return box
 }

@@ -2,30 +2,38 @@ package main
 
 import (
 	"context"
-	"flag"
 	"io"
 	"os"
 	"time"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/build"
+	"github.com/labctl/labctl/lab/spec"
+	"github.com/labctl/labctl/lab/vagrant"
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/provision/remote"
 )
 
-// connFlags are the connection options shared by the verbs that reach into the lab.
-type connFlags struct {
-	insecure bool
-}
+// load returns the spec the global flags name (spec.Resolve: -f, --preset, ./lab.yaml, the
+// default preset).
+func (g *globals) load() (*spec.Spec, error) { return spec.Resolve(g.file, g.preset, ".") }
 
-func (cf *connFlags) add(fs *flag.FlagSet) {
-	fs.BoolVar(&cf.insecure, "insecure-ignore-host-key", false, "do not pin or check the VM's SSH host key (throwaway VMs only)")
+// openLab loads the spec and its state directory under the current directory.
+func (g *globals) openLab() (*lab.Lab, error) {
+	s, err := g.load()
+	if err != nil {
+		return nil, err
+	}
+	return lab.Open(".", s)
 }
 
 // session is an open lab: its VM driver, its SSH connection and its targets.
 type session struct {
+	g       *globals
 	lab     *lab.Lab
-	vagrant *lab.Vagrant
-	comm    *provision.Comm
-	vm      *provision.VM
+	vagrant *vagrant.Driver
+	comm    *remote.Comm
+	vm      *remote.VM
 	log     *os.File
 	closers []func() error
 }
@@ -39,17 +47,18 @@ func (s *session) Close() {
 	}
 }
 
-// openSession opens the lab's logs and Vagrant driver; connect also opens the SSH connection.
-func openSession(ctx context.Context, sf *specFlags, cf *connFlags, progress io.Writer, connect bool) (*session, error) {
-	l, err := sf.openLab()
+// openSession opens the lab's logs and Vagrant driver (Vagrant's progress on progress); with
+// connect, also the SSH connection.
+func (g *globals) openSession(ctx context.Context, progress io.Writer, connect bool) (*session, error) {
+	l, err := g.openLab()
 	if err != nil {
 		return nil, err
 	}
-	v, closeV, err := lab.NewVagrant(l, progress)
+	v, closeV, err := l.Vagrant(progress)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{lab: l, vagrant: v, closers: []func() error{closeV}}
+	s := &session{g: g, lab: l, vagrant: v, closers: []func() error{closeV}}
 	s.log, err = os.OpenFile(l.Path("logs", "provision.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		s.Close()
@@ -57,7 +66,7 @@ func openSession(ctx context.Context, sf *specFlags, cf *connFlags, progress io.
 	}
 	s.closers = append(s.closers, s.log.Close)
 	if connect {
-		if err := s.connect(ctx, cf); err != nil {
+		if err := s.connect(ctx); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -65,20 +74,29 @@ func openSession(ctx context.Context, sf *specFlags, cf *connFlags, progress io.
 	return s, nil
 }
 
-func (s *session) connect(ctx context.Context, cf *connFlags) error {
+func (s *session) connect(ctx context.Context) error {
 	comm, err := provision.Connect(ctx, s.lab, s.vagrant, provision.ConnectOptions{
-		InsecureIgnoreHostKey: cf != nil && cf.insecure, Log: s.log, BootTimeout: 3 * time.Minute})
+		InsecureIgnoreHostKey: s.g.insecure, Log: s.log, BootTimeout: 3 * time.Minute})
 	if err != nil {
 		return err
 	}
 	s.comm = comm
-	s.vm = &provision.VM{Conn: comm}
+	s.vm = &remote.VM{Conn: comm}
 	return nil
 }
 
+// provisioner gathers the VM's facts; local images are built on the host (or taken from the
+// cache), their progress on opts.Out.
 func (s *session) provisioner(ctx context.Context, opts provision.Options) (*provision.Provisioner, error) {
 	if opts.Log == nil {
 		opts.Log = s.log
+	}
+	if opts.Image == nil {
+		out := opts.Out
+		if out == nil {
+			out = io.Discard
+		}
+		opts.Image = build.LocalImages(s.lab.Spec, out, opts.Log)
 	}
 	return provision.New(ctx, s.lab, s.vm, s.comm, opts)
 }

@@ -1,42 +1,45 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
 
-	"github.com/labctl/labctl/lab"
+	"github.com/spf13/cobra"
+
+	"github.com/labctl/labctl/lab/host"
 )
 
-func init() {
-	register("doctor", "check every host prerequisite and say what to do for each missing one", runDoctor)
-}
-
-func runDoctor(ctx context.Context, args []string) error {
-	fs := newFlags("doctor", "[--fix]", "Checks the host: tools, libvirt, accelerator, apt sources, cache. --fix starts libvirt and creates the pool.")
-	fix := fs.Bool("fix", false, "start libvirt daemons and create labctl's storage pool when missing")
-	if err := fs.Parse(args); err != nil {
-		return err
+func doctorCmd(*globals) *cobra.Command {
+	var fix bool
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "check every host prerequisite and say what to do for each missing one",
+		Long:  "Checks the host: tools, libvirt, accelerator, apt sources, cache. --fix starts libvirt and creates the pool.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			if fix {
+				if err := host.EnsureLibvirt(cmd.Context(), out); err != nil {
+					fmt.Fprintln(out, "fix:", err)
+				}
+			}
+			failed := 0
+			for _, c := range host.Doctor(cmd.Context()) {
+				mark := "ok  "
+				if !c.OK {
+					mark = "FAIL"
+					failed++
+				}
+				fmt.Fprintf(out, "%s %-28s %s\n", mark, c.Name, c.Detail)
+				if !c.OK && c.Hint != "" {
+					fmt.Fprintf(out, "     -> %s\n", c.Hint)
+				}
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d check(s) failed: see the hints above (`make deps` installs the host packages)", failed)
+			}
+			return nil
+		},
 	}
-	if *fix {
-		if err := lab.EnsureLibvirt(ctx, os.Stdout); err != nil {
-			fmt.Println("fix:", err)
-		}
-	}
-	failed := 0
-	for _, c := range lab.Doctor(ctx) {
-		mark := "ok  "
-		if !c.OK {
-			mark = "FAIL"
-			failed++
-		}
-		fmt.Printf("%s %-28s %s\n", mark, c.Name, c.Detail)
-		if !c.OK && c.Hint != "" {
-			fmt.Printf("     -> %s\n", c.Hint)
-		}
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d check(s) failed: see the hints above (`make deps` installs the host packages)", failed)
-	}
-	return nil
+	cmd.Flags().BoolVar(&fix, "fix", false, "start libvirt daemons and create labctl's storage pool when missing")
+	return cmd
 }

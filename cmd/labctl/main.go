@@ -1,74 +1,26 @@
 // Command labctl recreates, on demand, a lab of nested unprivileged LXC containers in a
-// Vagrant VM with a btrfs data disk, and proves it works. Each verb lives in its own file;
-// the work is done by the lab and provision packages.
+// Vagrant VM with a btrfs data disk, and proves it works. It is a thin CLI: one file per
+// verb, the lab and provision packages do the work.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
-	"sort"
+	"strings"
 	"syscall"
 
-	"github.com/labctl/labctl/lab"
+	"github.com/spf13/cobra"
+
+	"github.com/labctl/labctl/lab/spec"
 )
 
-type verb struct {
-	summary string
-	run     func(ctx context.Context, args []string) error
-}
-
-var verbs = map[string]verb{}
-
-func register(name, summary string, run func(ctx context.Context, args []string) error) {
-	verbs[name] = verb{summary: summary, run: run}
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "labctl: nested, unprivileged LXC labs in a Vagrant VM, on demand.")
-	fmt.Fprintln(w, "\nUsage: labctl VERB [flags]   (labctl VERB --help for a verb's flags)\n\nVerbs:")
-	var names []string
-	for n := range verbs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, verbs[n].summary)
-	}
-	fmt.Fprintln(w, "\nThe lab is -f lab.yaml, or --preset NAME, or ./lab.yaml, or the preset "+lab.DefaultPreset+".")
-}
-
-func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		usage(os.Stdout)
-		if len(os.Args) < 2 {
-			os.Exit(2)
-		}
-		return
-	}
-	v, ok := verbs[os.Args[1]]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "labctl: unknown verb %q: see `labctl --help`\n", os.Args[1])
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := v.run(ctx, os.Args[2:])
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		var ee exitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.code)
-		}
-		fmt.Fprintf(os.Stderr, "labctl %s: %s\n", os.Args[1], err)
-		os.Exit(1)
-	}
+// globals are the flags every verb takes.
+type globals struct {
+	file, preset string
+	insecure     bool
 }
 
 // exitError carries an exit code for a failure that has already been reported.
@@ -76,58 +28,76 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-// newFlags makes a verb's flag set; --help prints the usage and returns flag.ErrHelp.
-func newFlags(name, args, summary string) *flag.FlagSet {
-	fs := flag.NewFlagSet("labctl "+name, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: labctl %s %s\n\n%s\n\nFlags:\n", name, args, summary)
-		fs.PrintDefaults()
+// usageError is a command line labctl cannot read: exit 2, as for an unknown verb.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "labctl",
+		Short: "nested, unprivileged LXC labs in a Vagrant VM, on demand",
+		Long: "labctl: nested, unprivileged LXC labs in a Vagrant VM, on demand.\n\n" +
+			"The lab is -f lab.yaml, or --preset NAME, or ./lab.yaml, or the preset " + spec.DefaultPreset + ".",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cmd.SetOut(cmd.ErrOrStderr())
+			_ = cmd.Help()
+			return usageError{errors.New("no verb given")}
+		},
 	}
-	return fs
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w: see `%s --help`", err, cmd.CommandPath())}
+	})
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.file, "file", "f", "", "lab spec file (lab.yaml); - reads standard input")
+	pf.StringVar(&g.preset, "preset", "", "use an embedded preset instead of a file (see `labctl presets`)")
+	pf.BoolVar(&g.insecure, "insecure-ignore-host-key", false, "do not pin or check the VM's SSH host key (throwaway VMs only)")
+	for _, mk := range []func(*globals) *cobra.Command{
+		boxCmd, destroyCmd, doctorCmd, execCmd, haltCmd, logsCmd, presetsCmd, provisionCmd,
+		renderCmd, snapshotCmd, sshCmd, statusCmd, upCmd, validateCmd,
+	} {
+		root.AddCommand(mk(g))
+	}
+	return root
 }
 
-// specFlags are -f and --preset, shared by every verb that works on a lab.
-type specFlags struct {
-	file, preset string
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot()
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		os.Exit(ee.code)
+	}
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		msg := err.Error()
+		if strings.HasPrefix(msg, "unknown command ") {
+			verb, _, _ := strings.Cut(strings.TrimPrefix(msg, "unknown command "), " for ")
+			msg = "unknown verb " + verb + ": see `labctl --help`"
+		}
+		fmt.Fprintf(os.Stderr, "labctl: %s\n", msg)
+		os.Exit(2)
+	}
+	fmt.Fprintf(os.Stderr, "%s: %s\n", cmd.CommandPath(), err)
+	os.Exit(1)
 }
 
-func (sf *specFlags) add(fs *flag.FlagSet) {
-	fs.StringVar(&sf.file, "f", "", "lab spec file (lab.yaml); - reads standard input")
-	fs.StringVar(&sf.preset, "preset", "", "use an embedded preset instead of a file (see `labctl presets`)")
-}
-
-// load returns the spec: -f, else --preset, else ./lab.yaml, else the default preset.
-func (sf *specFlags) load() (*lab.Spec, error) {
-	switch {
-	case sf.file != "" && sf.preset != "":
-		return nil, errors.New("give -f or --preset, not both")
-	case sf.file != "":
-		return lab.Load(sf.file)
-	case sf.preset != "":
-		return lab.Preset(sf.preset)
+// isCobraUsage recognises the errors cobra returns for a command line it cannot read.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command ", "unknown flag", "unknown shorthand flag", "accepts ", "requires ", "invalid argument "} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
 	}
-	if _, err := os.Stat("lab.yaml"); err == nil {
-		return lab.Load("lab.yaml")
-	}
-	return lab.Preset(lab.DefaultPreset)
-}
-
-// openLab loads the spec and its state directory under the current directory.
-func (sf *specFlags) openLab() (*lab.Lab, error) {
-	s, err := sf.load()
-	if err != nil {
-		return nil, err
-	}
-	return lab.Open(".", s)
-}
-
-// parseNoArgs parses the flags of a verb that takes no positional argument.
-func parseNoArgs(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: see `%s --help`", fs.Arg(0), fs.Name())
-	}
-	return nil
+	return false
 }

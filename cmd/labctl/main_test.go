@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,13 +47,49 @@ func TestHelpEverywhere(t *testing.T) {
 	if out, _, code := run(t, t.TempDir(), "--help"); code != 0 || !strings.Contains(out, "render") {
 		t.Fatalf("--help: %d %s", code, out)
 	}
-	for v := range verbs {
-		if _, errOut, code := run(t, t.TempDir(), v, "--help"); code != 0 || !strings.Contains(errOut, "Usage: labctl "+v) {
-			t.Errorf("%s --help: exit %d\n%s", v, code, errOut)
+	verbs := 0
+	for _, c := range newRoot().Commands() {
+		v := c.Name()
+		verbs++
+		if out, errOut, code := run(t, t.TempDir(), v, "--help"); code != 0 || !strings.Contains(out, "labctl "+v) || !strings.Contains(out, "--preset") {
+			t.Errorf("%s --help: exit %d\n%s%s", v, code, out, errOut)
 		}
+	}
+	if verbs < 14 {
+		t.Errorf("only %d verbs have help", verbs)
 	}
 	if _, errOut, code := run(t, t.TempDir(), "frobnicate"); code != 2 || !strings.Contains(errOut, `unknown verb "frobnicate"`) {
 		t.Fatalf("unknown verb: %d %s", code, errOut)
+	}
+	if _, errOut, code := run(t, t.TempDir(), "render", "--no-such-flag"); code != 2 || !strings.Contains(errOut, "--no-such-flag") {
+		t.Fatalf("unknown flag: %d %s", code, errOut)
+	}
+}
+
+// TestFlagsAnywhere: a verb's flags after its arguments are read, and exec never reads the
+// words of the command it runs as its own flags.
+func TestFlagsAnywhere(t *testing.T) {
+	dir := t.TempDir()
+	if _, errOut, code := run(t, dir, "presets", "show", "trusty", "--preset", "bullseye"); code != 0 {
+		t.Fatalf("flags after the arguments: %d %s", code, errOut)
+	}
+	if _, errOut, code := run(t, dir, "render", "-o", "x", "--preset", "bullseye"); code != 0 {
+		t.Fatalf("render: %d %s", code, errOut)
+	}
+	// No lab is up here: exec fails to connect, but only after reading `-f` as the command's.
+	_, errOut, code := run(t, dir, "exec", "--preset", "nope-not-read", "hostname", "-f")
+	if code == 0 || strings.Contains(errOut, "unknown shorthand") || !strings.Contains(errOut, `preset "nope-not-read" does not exist`) {
+		t.Fatalf("exec read the command's words as its flags: %d %s", code, errOut)
+	}
+}
+
+// TestCompletion: shell completion scripts for bash, zsh and fish.
+func TestCompletion(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		out, errOut, code := run(t, t.TempDir(), "completion", sh)
+		if code != 0 || !strings.Contains(out, "labctl") {
+			t.Errorf("completion %s: %d %s", sh, code, errOut)
+		}
 	}
 }
 
@@ -71,20 +109,39 @@ func TestRenderTrusty(t *testing.T) {
 	}
 }
 
-// TestPresetsShowRoundTrip: the printed lab.yaml is accepted back by -f.
+// TestPresetsShowRoundTrip: the printed lab.yaml is read back by -f into the very same lab:
+// it renders byte for byte as the preset does.
 func TestPresetsShowRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	out, _, code := run(t, dir, "presets", "show", "bullseye")
 	if code != 0 {
 		t.Fatal(code)
 	}
-	os.WriteFile(filepath.Join(dir, "lab.yaml"), []byte(out), 0o644)
-	again, _, code := run(t, dir, "presets", "show", "bullseye")
-	if code != 0 || again != out {
-		t.Fatal("presets show is not stable")
+	if err := os.WriteFile(filepath.Join(dir, "lab.yaml"), []byte(out), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if vout, verr, code := run(t, dir, "render", "-f", "lab.yaml", "-o", "r"); code != 0 {
+	if vout, verr, code := run(t, dir, "render", "-f", "lab.yaml", "-o", "from-file"); code != 0 {
 		t.Fatalf("-f rejects what presets show printed: %s %s", vout, verr)
+	}
+	if vout, verr, code := run(t, dir, "render", "--preset", "bullseye", "-o", "from-preset"); code != 0 {
+		t.Fatalf("render --preset: %s %s", vout, verr)
+	}
+	files := 0
+	err := filepath.WalkDir(filepath.Join(dir, "from-preset"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(filepath.Join(dir, "from-preset"), p)
+		want, _ := os.ReadFile(p)
+		got, err := os.ReadFile(filepath.Join(dir, "from-file", rel))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s differs between the preset and its printed lab.yaml (%v)", rel, err)
+		}
+		files++
+		return nil
+	})
+	if err != nil || files < 5 {
+		t.Fatalf("compared %d files: %v", files, err)
 	}
 }
 

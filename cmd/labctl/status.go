@@ -1,17 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"os"
+
+	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/provision"
 )
-
-func init() {
-	register("status", "VM state, container states, kernel and LXC versions (--json)", runStatus)
-}
 
 // Status is what `labctl status --json` prints.
 type Status struct {
@@ -23,59 +19,69 @@ type Status struct {
 	Error      string            `json:"error,omitempty"`
 }
 
-func runStatus(ctx context.Context, args []string) error {
-	fs := newFlags("status", "[-f lab.yaml | --preset NAME] [--json]", "Shows the VM's state and, when it runs, each container's state and the detected versions.")
-	var sf specFlags
-	var cf connFlags
-	sf.add(fs)
-	cf.add(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
-	}
-	s, err := openSession(ctx, &sf, &cf, nil, false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	st := Status{Lab: s.lab.Spec.Name, Containers: map[string]string{}}
-	if _, err := os.Stat(s.lab.Path("Vagrantfile")); err != nil {
-		st.VM = "not_created"
-	} else if st.VM, err = s.vagrant.Status(ctx); err != nil {
-		st.VM, st.Error = "unknown", err.Error()
-	}
-	if st.VM == "running" {
-		if err := s.connect(ctx, &cf); err != nil {
-			st.Error = err.Error()
-		} else if p, err := s.provisioner(ctx, provision.Options{}); err != nil {
-			st.Error = err.Error()
-		} else {
-			st.Kernel, st.LXC = p.Facts.Kernel, p.Facts.LXCVersion
-			for _, c := range s.lab.Spec.Containers {
-				state, err := p.State(ctx, c.Name)
-				if err != nil {
-					state = "unknown"
-				}
-				st.Containers[c.Name] = orDash(state)
+func statusCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "VM state, container states, kernel and LXC versions (--json)",
+		Long:  "Shows the VM's state and, when it runs, each container's state and the detected versions.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := g.openSession(ctx, nil, false)
+			if err != nil {
+				return err
 			}
-		}
+			defer s.Close()
+			st := Status{Lab: s.lab.Spec.Name, Containers: map[string]string{}}
+			if st.VM, err = s.lab.VMState(ctx, s.vagrant); err != nil {
+				st.VM, st.Error = "unknown", err.Error()
+			}
+			if st.VM == "running" {
+				if err := s.connect(ctx); err != nil {
+					st.Error = err.Error()
+				} else if p, err := s.provisioner(ctx, provision.Options{}); err != nil {
+					st.Error = err.Error()
+				} else {
+					st.Kernel, st.LXC = p.Facts.Kernel, p.Facts.LXCVersion
+					for _, c := range s.lab.Spec.Containers {
+						state, err := p.State(ctx, c.Name)
+						if err != nil {
+							state = "unknown"
+						}
+						st.Containers[c.Name] = stateOrAbsent(state)
+					}
+				}
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			fmt.Fprintf(out, "lab %s: VM %s\n", st.Lab, st.VM)
+			if st.Kernel != "" {
+				fmt.Fprintf(out, "  kernel %s, LXC %s\n", st.Kernel, st.LXC)
+			}
+			for _, c := range s.lab.Spec.Containers {
+				if v, ok := st.Containers[c.Name]; ok {
+					fmt.Fprintf(out, "  %-6s %s\n", c.Name, v)
+				}
+			}
+			if st.Error != "" {
+				fmt.Fprintf(out, "  error: %s\n", st.Error)
+			}
+			return nil
+		},
 	}
-	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// stateOrAbsent names the state of a container State found no trace of ("") as absent.
+func stateOrAbsent(s string) string {
+	if s == "" {
+		return "absent"
 	}
-	fmt.Printf("lab %s: VM %s\n", st.Lab, st.VM)
-	if st.Kernel != "" {
-		fmt.Printf("  kernel %s, LXC %s\n", st.Kernel, st.LXC)
-	}
-	for _, c := range s.lab.Spec.Containers {
-		if v, ok := st.Containers[c.Name]; ok {
-			fmt.Printf("  %-6s %s\n", c.Name, v)
-		}
-	}
-	if st.Error != "" {
-		fmt.Printf("  error: %s\n", st.Error)
-	}
-	return nil
+	return s
 }

@@ -1,0 +1,137 @@
+// Package build makes what a lab boots and unpacks, on the host and offline: libvirt boxes
+// and container images, with mmdebstrap from the host's own Debian mirror, cached under
+// labctl's cache directory keyed by their recipe. It knows nothing of Vagrant or of the guest.
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/labctl/labctl/lab/host"
+	"github.com/labctl/labctl/lab/release"
+	"github.com/labctl/labctl/lab/spec"
+)
+
+//go:embed scripts/build-box.sh
+var buildBoxScript string
+
+//go:embed scripts/build-image.sh
+var buildImageScript string
+
+// boxPackages are baked into every box: installing them in the guest under TCG took ~10
+// minutes (update-initramfs), so the provisioner only checks for them.
+var boxPackages = []string{
+	"systemd", "systemd-sysv", "udev", "dbus", "openssh-server", "sudo", "iproute2", "btrfs-progs",
+	"linux-image-amd64", "initramfs-tools", "uidmap", "qemu-guest-agent", "kmod", "procps", "util-linux",
+	// LXC and what an unprivileged, nested lab needs of it in the guest.
+	"lxc", "lxc-templates", "xz-utils", "libpam-systemd", "dbus-user-session", "dnsmasq-base",
+}
+
+// BoxRecipe is everything a self-built box depends on; its Key names the cached build.
+type BoxRecipe struct {
+	Release  string
+	Packages []string
+	User     string
+	DiskGB   int
+}
+
+// BoxRecipeFor is the recipe of the box a spec boots (box.release).
+func BoxRecipeFor(s *spec.Spec) (BoxRecipe, error) {
+	rel, err := release.Lookup(s.Box.Release)
+	if err != nil {
+		return BoxRecipe{}, err
+	}
+	pkgs := append(append([]string{}, boxPackages...), rel.Firewall)
+	sort.Strings(pkgs)
+	return BoxRecipe{Release: rel.Name, Packages: pkgs, User: s.User, DiskGB: 8}, nil
+}
+
+// Key is a short hash of the recipe and the build script: a rebuild happens only when it
+// changes.
+func (r BoxRecipe) Key() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n%d\n", r.Release, strings.Join(r.Packages, " "), r.User, r.DiskGB)
+	io.WriteString(h, buildBoxScript)
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// Name is the Vagrant box name.
+func (r BoxRecipe) Name() string { return "labctl/" + r.Release }
+
+// Dir is the box's cache directory.
+func (r BoxRecipe) Dir() string {
+	return filepath.Join(host.CacheDir(), "boxes", r.Release+"-"+r.Key())
+}
+
+// File is the cached box file.
+func (r BoxRecipe) File() string { return filepath.Join(r.Dir(), "labctl.box") }
+
+// BuildBox builds the box unless the cache has it, and returns the box file. Progress lines
+// and timings go to w; the build's full output to log.
+func BuildBox(ctx context.Context, r BoxRecipe, w, log io.Writer) (string, error) {
+	if _, err := os.Stat(r.File()); err == nil {
+		fmt.Fprintf(w, "box %s: cached (%s)\n", r.Name(), r.File())
+		return r.File(), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if os.Geteuid() != 0 {
+		return "", fmt.Errorf("building box %s needs root (mmdebstrap --mode=root, mkfs -d): run as root, or `sudo labctl box build --release %s`", r.Name(), r.Release)
+	}
+	for _, tool := range []string{"mmdebstrap", "qemu-img", "mkfs.ext4", "ssh-keygen"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return "", fmt.Errorf("building box %s needs %s: run `make deps`", r.Name(), tool)
+		}
+	}
+	mirrors, err := host.AptSources(r.Release)
+	if err != nil {
+		return "", err
+	}
+	start := time.Now()
+	dir := r.Dir()
+	work := dir + ".work"
+	os.RemoveAll(work)
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	key := filepath.Join(dir, "vagrant_key")
+	if _, err := os.Stat(key); errors.Is(err, os.ErrNotExist) {
+		// A key of this box's own: never Vagrant's well-known insecure key.
+		if out, err := exec.CommandContext(ctx, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "labctl-"+r.Release, "-f", key).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("ssh-keygen: %v: %s", err, out)
+		}
+	} else if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(w, "box %s: building with mmdebstrap (key %s; takes ~2 minutes)\n", r.Name(), r.Key())
+	env := []string{
+		"RELEASE=" + r.Release, "PACKAGES=" + strings.Join(r.Packages, " "), "LAB_USER=" + r.User,
+		"PUBKEY=" + key + ".pub", "PRIVKEY=" + key, "OUT=" + r.File(), "WORK=" + work,
+		fmt.Sprintf("DISK_GB=%d", r.DiskGB), "MIRRORS=" + strings.Join(mirrors, "\n"),
+	}
+	if err := runScript(ctx, buildBoxScript, env, w, log); err != nil {
+		return "", fmt.Errorf("build box %s: %w", r.Name(), err)
+	}
+	st, err := os.Stat(r.File())
+	if err != nil {
+		return "", fmt.Errorf("build box %s: the script ended without writing %s: %w", r.Name(), r.File(), err)
+	}
+	fmt.Fprintf(w, "box %s: built in %s (%d MB)\n", r.Name(), time.Since(start).Round(time.Second), st.Size()>>20)
+	pruneSiblings(dir, w)
+	return r.File(), nil
+}

@@ -1,0 +1,163 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/labctl/labctl/lab/host"
+	"github.com/labctl/labctl/lab/release"
+	"github.com/labctl/labctl/lab/render"
+	"github.com/labctl/labctl/lab/spec"
+)
+
+// imagePackages make a container rootfs that runs systemd, gets an address by DHCP (ifupdown
+// and dhclient) and can
+// itself run containers (lxc, and busybox-static for the busybox template of nested ones).
+var imagePackages = []string{
+	"systemd", "systemd-sysv", "dbus", "iproute2", "kmod", "procps", "util-linux",
+	"lxc", "xz-utils", "busybox-static", "libpam-systemd", "ifupdown", "isc-dhcp-client",
+}
+
+// LocalImage is an offline LXC image for `lxc-create -t local`, cached on the host.
+type LocalImage struct {
+	Rootfs, Meta string
+	Key          string
+}
+
+// ImageRecipe is what a container image depends on.
+type ImageRecipe struct {
+	Release  string
+	Packages []string
+	// Overlay are the renderer's files for the inside of the container.
+	Overlay []render.GuestFile
+}
+
+// ImageRecipeFor is the recipe of a container's image for spec s: the box's release, and the
+// files rendered for the container's inside (whole files only) as its overlay.
+func ImageRecipeFor(s *spec.Spec, inside []render.GuestFile) (ImageRecipe, error) {
+	rel, err := release.Lookup(s.Box.Release)
+	if err != nil {
+		return ImageRecipe{}, err
+	}
+	pkgs := append(append([]string{}, imagePackages...), rel.Firewall)
+	sort.Strings(pkgs)
+	var overlay []render.GuestFile
+	for _, f := range inside {
+		if !f.IsLines() {
+			overlay = append(overlay, f)
+		}
+	}
+	return ImageRecipe{Release: rel.Name, Packages: pkgs, Overlay: overlay}, nil
+}
+
+// LocalImages returns what the provisioner calls for a container's local image: the image
+// built (or taken from the cache) for spec s with the container's rendered inside files.
+// Progress goes to w, the build's output to log.
+func LocalImages(s *spec.Spec, w, log io.Writer) func(ctx context.Context, inside []render.GuestFile) (LocalImage, error) {
+	return func(ctx context.Context, inside []render.GuestFile) (LocalImage, error) {
+		r, err := ImageRecipeFor(s, inside)
+		if err != nil {
+			return LocalImage{}, err
+		}
+		return BuildImage(ctx, r, w, log)
+	}
+}
+
+// Key hashes the recipe, the overlay's content and the build script.
+func (r ImageRecipe) Key() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n", r.Release, strings.Join(r.Packages, " "))
+	for _, f := range r.Overlay {
+		fmt.Fprintf(h, "%s %o\n%s\n", f.Path, f.Mode, f.Content)
+	}
+	for _, name := range sortedKeys(imageMeta) {
+		fmt.Fprintf(h, "%s\n%s\n", name, imageMeta[name])
+	}
+	io.WriteString(h, buildImageScript)
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// imageMeta is the metadata tarball of labctl's images, as lxc-local reads it.
+var imageMeta = map[string]string{
+	"config":        "lxc.include = LXC_TEMPLATE_CONFIG/debian.common.conf\nlxc.arch = x86_64\n",
+	"config-user":   "lxc.include = LXC_TEMPLATE_CONFIG/debian.common.conf\nlxc.include = LXC_TEMPLATE_CONFIG/debian.userns.conf\nlxc.arch = x86_64\n",
+	"excludes-user": "./dev/*\n",
+	"templates":     "/etc/hostname\n/etc/hosts\n",
+}
+
+func sortedKeys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// BuildImage builds the image unless the cache has it.
+func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImage, error) {
+	key := r.Key()
+	dir := filepath.Join(host.CacheDir(), "images", r.Release+"-"+key)
+	img := LocalImage{Rootfs: filepath.Join(dir, "rootfs.tar.xz"), Meta: filepath.Join(dir, "meta.tar.xz"), Key: key}
+	if _, err := os.Stat(img.Meta); err == nil {
+		fmt.Fprintf(w, "image %s-%s: cached\n", r.Release, key)
+		return img, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return img, err
+	}
+	if os.Geteuid() != 0 {
+		return img, fmt.Errorf("building the container image needs root (mmdebstrap --mode=root): run labctl as root")
+	}
+	mirrors, err := host.AptSources(r.Release)
+	if err != nil {
+		return img, err
+	}
+	start := time.Now()
+	work := dir + ".work"
+	os.RemoveAll(work)
+	defer os.RemoveAll(work)
+	overlay, meta := filepath.Join(work, "overlay"), filepath.Join(work, "meta")
+	for _, f := range r.Overlay {
+		p := filepath.Join(overlay, f.Path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return img, err
+		}
+		if err := os.WriteFile(p, f.Content, os.FileMode(f.Mode)); err != nil {
+			return img, err
+		}
+	}
+	if err := os.MkdirAll(meta, 0o755); err != nil {
+		return img, err
+	}
+	for name, content := range imageMeta {
+		if err := os.WriteFile(filepath.Join(meta, name), []byte(content), 0o644); err != nil {
+			return img, err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return img, err
+	}
+	fmt.Fprintf(w, "image %s-%s: building with mmdebstrap (~1 minute)\n", r.Release, key)
+	env := []string{"RELEASE=" + r.Release, "PACKAGES=" + strings.Join(r.Packages, " "), "OVERLAY=" + overlay,
+		"META=" + meta, "OUT=" + dir, "MIRRORS=" + strings.Join(mirrors, "\n")}
+	if err := runScript(ctx, buildImageScript, env, w, log); err != nil {
+		os.RemoveAll(dir)
+		return img, fmt.Errorf("build image: %w", err)
+	}
+	st, err := os.Stat(img.Rootfs)
+	if err != nil {
+		return img, fmt.Errorf("build image: the script ended without writing %s: %w", img.Rootfs, err)
+	}
+	fmt.Fprintf(w, "image %s-%s: built in %s (%d MB)\n", r.Release, key, time.Since(start).Round(time.Second), st.Size()>>20)
+	pruneSiblings(dir, w)
+	return img, nil
+}

@@ -1,0 +1,33 @@
+package build
+
+import (
+	"testing"
+
+	"github.com/labctl/labctl/lab/render"
+)
+
+// TestImageKeyOfBookworm: box1's image for the bookworm lab keeps its cache key while its
+// recipe (packages, the files rendered for its inside, metadata, script) is unchanged.
+func TestImageKeyOfBookworm(t *testing.T) {
+	s := mustPreset(t, "bookworm")
+	files, err := render.Guest(s, render.GuestInputs{LXCVersion: "5.0.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inside []render.GuestFile
+	for _, f := range files {
+		if f.Target == "box1" {
+			inside = append(inside, f)
+		}
+	}
+	if len(inside) != 3 {
+		t.Fatalf("box1 has %d inside files, want 3", len(inside))
+	}
+	r, err := ImageRecipeFor(s, inside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Key() != "4bed344d5a07" {
+		t.Errorf("the bookworm image key is %s: the recipe, the overlay or build-image.sh changed (update this line if meant)", r.Key())
+	}
+}

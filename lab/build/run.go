@@ -1,0 +1,78 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// runScript runs an embedded bash script; "==>" lines go to w, everything to log.
+func runScript(ctx context.Context, script string, env []string, w, log io.Writer) error {
+	cmd := exec.CommandContext(ctx, "bash", "-c", script)
+	cmd.Env = append(os.Environ(), env...)
+	var tailBuf tailWriter
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 32<<10)
+		var line strings.Builder
+		for {
+			n, err := pr.Read(buf)
+			for _, b := range buf[:n] {
+				if b == '\n' {
+					l := line.String()
+					line.Reset()
+					if log != nil {
+						fmt.Fprintln(log, l)
+					}
+					tailBuf.add(l)
+					if strings.HasPrefix(l, "==> ") {
+						fmt.Fprintln(w, "  "+strings.TrimPrefix(l, "==> "))
+					}
+				} else {
+					line.WriteByte(b)
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	err := cmd.Run()
+	pw.Close()
+	<-done
+	if err != nil {
+		return fmt.Errorf("%v; last output:\n%s", err, strings.Join(tailBuf.lines, "\n"))
+	}
+	return nil
+}
+
+type tailWriter struct{ lines []string }
+
+func (t *tailWriter) add(l string) {
+	t.lines = append(t.lines, l)
+	if len(t.lines) > 15 {
+		t.lines = t.lines[1:]
+	}
+}
+
+// pruneSiblings removes older builds of the same release (dir is <release>-<key>): a rebuild
+// happens only when the recipe changed, so they will not be used again.
+func pruneSiblings(dir string, w io.Writer) {
+	base := filepath.Base(dir)
+	rel := base[:strings.LastIndex(base, "-")]
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), rel+"-*"))
+	for _, o := range old {
+		if o != dir && !strings.HasSuffix(o, ".work") {
+			if os.RemoveAll(o) == nil {
+				fmt.Fprintf(w, "  removed the older build %s\n", o)
+			}
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package host
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+)
+
+// Accel resolves the accelerator: kvm only when /dev/kvm opens and the CPU has vmx or svm
+// (a KVM that cannot run a stock kernel, as here, is not used); else tcg. notice says why,
+// in one line, when the choice was automatic.
+func Accel(want string) (accel, notice string, err error) {
+	kvmOK, why := kvmUsable()
+	switch want {
+	case "kvm":
+		if !kvmOK {
+			return "", "", fmt.Errorf("accelerator: kvm was asked for but %s: use accelerator: tcg (or auto)", why)
+		}
+		return "kvm", "", nil
+	case "tcg":
+		return "tcg", "", nil
+	case "auto", "":
+		if kvmOK {
+			return "kvm", "", nil
+		}
+		return "tcg", "accelerator: tcg (software emulation, slow) because " + why + "; set accelerator: kvm to insist", nil
+	}
+	return "", "", fmt.Errorf("accelerator %q is not supported: use auto, kvm or tcg", want)
+}
+
+func kvmUsable() (bool, string) {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return false, "/dev/kvm does not open (" + err.Error() + ")"
+	}
+	f.Close()
+	cpu, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return false, "/proc/cpuinfo is unreadable"
+	}
+	for _, line := range strings.Split(string(cpu), "\n") {
+		if strings.HasPrefix(line, "flags") {
+			for _, fl := range strings.Fields(line) {
+				if fl == "vmx" || fl == "svm" {
+					return true, ""
+				}
+			}
+		}
+	}
+	return false, "the CPU shows neither vmx nor svm (KVM here cannot boot a stock kernel)"
+}
+
+// FreePort returns a free TCP port on 127.0.0.1.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free 127.0.0.1 port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// PortFree reports whether port is free on 127.0.0.1.
+func PortFree(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}

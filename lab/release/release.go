@@ -1,0 +1,75 @@
+// Package release is labctl's one table of the distribution releases a lab can run: the
+// kernel and LXC each ships, what lxc-net needs for its NAT, the btrfs tools' package name,
+// and whether labctl can build a box for it from the host's Debian mirror. Adding a release
+// is a row here (plus, for a preset, its lab.yaml and golden file).
+package release
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Release is one distribution release.
+type Release struct {
+	// Name is the codename (bookworm, trusty, ...).
+	Name string
+	// Distro is debian or ubuntu.
+	Distro string
+	// Kernel and LXC are the versions the release ships (its own suite, no backports).
+	Kernel, LXC string
+	// Firewall is the package lxc-net needs for its NAT rules.
+	Firewall string
+	// BtrfsPackage is the package of mkfs.btrfs.
+	BtrfsPackage string
+	// Buildable: labctl builds a libvirt box and container images for it with mmdebstrap from
+	// the host's Debian mirror.
+	Buildable bool
+}
+
+// table holds every release labctl knows, oldest first.
+var table = []Release{
+	{Name: "trusty", Distro: "ubuntu", Kernel: "3.13", LXC: "1.0.10", Firewall: "iptables", BtrfsPackage: "btrfs-tools"},
+	{Name: "xenial", Distro: "ubuntu", Kernel: "4.4", LXC: "2.0.11", Firewall: "iptables", BtrfsPackage: "btrfs-tools"},
+	{Name: "bullseye", Distro: "debian", Kernel: "5.10", LXC: "4.0.6", Firewall: "iptables", BtrfsPackage: "btrfs-progs", Buildable: true},
+	{Name: "bookworm", Distro: "debian", Kernel: "6.1", LXC: "5.0.2", Firewall: "nftables", BtrfsPackage: "btrfs-progs", Buildable: true},
+	{Name: "trixie", Distro: "debian", Kernel: "6.12", LXC: "6.0.4", Firewall: "nftables", BtrfsPackage: "btrfs-progs", Buildable: true},
+}
+
+// Get returns the release of that codename.
+func Get(name string) (Release, bool) {
+	for _, r := range table {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Release{}, false
+}
+
+// Buildable lists the releases labctl builds boxes for, oldest first.
+func Buildable() []string {
+	var out []string
+	for _, r := range table {
+		if r.Buildable {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+// Lookup returns a buildable release, or an error that lists the ones there are.
+func Lookup(name string) (Release, error) {
+	r, ok := Get(name)
+	if !ok || !r.Buildable {
+		return Release{}, fmt.Errorf("release %q is not one labctl can build: use one of %s", name, strings.Join(Buildable(), ", "))
+	}
+	return r, nil
+}
+
+// BtrfsPackage is the btrfs tools' package name on a guest of that codename (btrfs-progs
+// unless the table says otherwise).
+func BtrfsPackage(codename string) string {
+	if r, ok := Get(codename); ok {
+		return r.BtrfsPackage
+	}
+	return "btrfs-progs"
+}

@@ -1,0 +1,152 @@
+package render
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/labctl/labctl/lab/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// golden compares got with testdata/<name>, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run `go test ./lab/render -update` to create it)", err)
+	}
+	if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")); diff != "" {
+		t.Errorf("%s differs from the golden file (-want +got):\n%s\nrun `go test ./lab/render -update` if the change is intended", p, diff)
+	}
+}
+
+// fixedInputs are the host values of golden renderings.
+var fixedInputs = VagrantInputs{SSHPort: 2222, Accel: "tcg", Pool: "labctl"}
+
+// renderAll flattens a rendering into one text, file by file, as `labctl render` lays it out.
+func renderAll(t *testing.T, s *spec.Spec, lxc string) []byte {
+	t.Helper()
+	r, err := Render(s, fixedInputs, GuestInputs{LXCVersion: lxc, DiskUUID: ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	wrote, err := r.WriteTo(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, w := range wrote {
+		data, err := os.ReadFile(filepath.Join(dir, w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString("=== " + w + "\n")
+		b.Write(data)
+	}
+	return []byte(b.String())
+}
+
+func TestGoldenPresets(t *testing.T) {
+	for _, name := range spec.PresetNames() {
+		t.Run(name, func(t *testing.T) {
+			s, err := spec.Preset(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("presets", name+".txt"), renderAll(t, s, s.LXC.Version))
+		})
+	}
+}
+
+// TestGoldenDialects renders the bookworm lab's guest files in the dialect of each LXC
+// version, and once with AppArmor generated.
+func TestGoldenDialects(t *testing.T) {
+	for _, v := range []string{"1.1.5", "2.0.11", "3.0.4", "4.0.6", "5.0.2", "6.0.4"} {
+		for _, aa := range []string{"unconfined", "generated"} {
+			t.Run(v+"-"+aa, func(t *testing.T) {
+				s, err := spec.Preset("bookworm")
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Container("box1").AppArmor = aa
+				g, err := Guest(s, GuestInputs{LXCVersion: v, DiskUUID: "0f2c6f6e-1111-4a3b-9c1d-2e7e0d1b5a77"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var b strings.Builder
+				for _, f := range g {
+					b.WriteString("=== " + f.GuestPath())
+					if f.IsLines() {
+						b.WriteString(" (lines)\n" + strings.Join(f.Lines, "\n") + "\n")
+					} else {
+						b.WriteString("\n" + string(f.Content))
+					}
+				}
+				golden(t, filepath.Join("dialects", "lxc-"+v+"-"+aa+".txt"), []byte(b.String()))
+			})
+		}
+	}
+}
+
+// TestBookwormHasNoLegacyKey: the LXC 5 dialect never uses a key LXC 3.0 removed.
+func TestBookwormHasNoLegacyKey(t *testing.T) {
+	s, _ := spec.Preset("bookworm")
+	got := string(renderAll(t, s, "5.0.2"))
+	for _, k := range []string{"lxc.id_map", "lxc.network.", "lxc.aa_profile", "lxc.utsname", "lxc.rootfs ="} {
+		if strings.Contains(got, k) {
+			t.Errorf("bookworm rendering has legacy key %s", k)
+		}
+	}
+	for _, k := range []string{"lxc.idmap = u 0 100000 65536", "lxc.net.0.link = lxcbr0", "lxc.apparmor.profile = unconfined"} {
+		if !strings.Contains(got, k) {
+			t.Errorf("bookworm rendering lacks %s", k)
+		}
+	}
+}
+
+// TestTrustyRecipeLines: the trusty preset renders the recipe's exact lines.
+func TestTrustyRecipeLines(t *testing.T) {
+	s, _ := spec.Preset("trusty")
+	got := string(renderAll(t, s, s.LXC.Version))
+	for _, l := range []string{
+		"lxc.id_map = u 0 100000 65536\nlxc.id_map = g 0 100000 65536\nlxc.network.type = veth\nlxc.network.link = lxcbr0\nlxc.network.flags = up\nlxc.network.hwaddr = 00:16:3e:xx:xx:xx\n",
+		"lxc.lxcpath = /mnt\n", "vagrant:100000:65536\n", "/dev/sdb /mnt btrfs defaults 0 1\n", "vagrant veth lxcbr0 10\n",
+		"lxc.mount.auto = cgroup\nlxc.aa_profile = lxc-container-default-with-nesting\n",
+		`vb.customize ["createhd", "--filename", file, "--size", 300 * 1024]`,
+		`vb.customize ["storageattach", :id, "--storagectl", "SATA Controller", "--port", 1, "--device", 0, "--type", "hdd", "--medium", file]`,
+	} {
+		if !strings.Contains(got, l) {
+			t.Errorf("trusty rendering lacks the recipe's %q", l)
+		}
+	}
+}
+
+func TestRubyQuoting(t *testing.T) {
+	if got := rb(`a"b#{x}\`); got != `"a\"b\#{x}\\"` {
+		t.Fatalf("rb quoted to %s", got)
+	}
+}
+
+func TestUnsupportedProvider(t *testing.T) {
+	s, _ := spec.Preset("bookworm")
+	s.Provider = "hyperv"
+	if _, err := Vagrantfile(s, fixedInputs); err == nil || !strings.Contains(err.Error(), `"hyperv" is not supported`) {
+		t.Fatalf("want a clear error for provider hyperv, got %v", err)
+	}
+}

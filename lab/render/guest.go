@@ -1,0 +1,169 @@
+// Package render is the one source of every file labctl writes: the Vagrantfile (from the
+// root Vagrantfile.tmpl) and every guest file, in the dialect of the guest's LXC version.
+// The provisioner writes exactly what it returns, the image builder bakes it, and golden
+// files under testdata/ pin it.
+package render
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/labctl/labctl/lab/lxc"
+	"github.com/labctl/labctl/lab/spec"
+)
+
+// GuestFile is one file the provisioner manages in the guest: either a whole file (Content)
+// or lines it ensures, each exactly once, in a file others share (Lines). The renderer is the
+// only source of this text; the provisioner writes exactly it.
+type GuestFile struct {
+	// Target is where the file lives: "" for the VM, else the container's name (the path is
+	// then inside that container).
+	Target string
+	// Container is the container the file belongs to (its config on the VM, or a file
+	// inside it); empty for the VM's own files.
+	Container string
+	// Path is the file's absolute path inside Target.
+	Path string
+	// VMPath is the same file's path as seen from the VM (a container's rootfs path for files
+	// inside a container of the VM).
+	VMPath string
+	// Owner is user:group; Mode its permission bits.
+	Owner string
+	Mode  uint32
+	// Content is the whole file; Lines are the lines ensured in a shared file.
+	Content []byte
+	Lines   []string
+	// Why says in a few words what the file is for (shown by --plan).
+	Why string
+	// Step names the provisioning step that writes the file.
+	Step string
+	// Stage is when in provisioning the file is written.
+	Stage Stage
+}
+
+// Stage is the point of provisioning at which a guest file is written: each needs what the
+// steps before it made.
+type Stage int
+
+// The stages, in provisioning order.
+const (
+	// StageDisk: once the data disk has its filesystem (fstab names its UUID).
+	StageDisk Stage = iota
+	// StageUser: once the data disk is mounted and owned (the user's LXC configuration).
+	StageUser
+	// StageContainerConfig: once the container exists (its config, on the VM).
+	StageContainerConfig
+	// StageInside: once the container runs (files inside it).
+	StageInside
+)
+
+// IsLines reports whether the file is a set of lines ensured in a shared file.
+func (f GuestFile) IsLines() bool { return f.Lines != nil }
+
+// GuestPath is where `labctl render` writes the file under DIR/guest/.
+func (f GuestFile) GuestPath() string { return strings.TrimPrefix(f.VMPath, "/") }
+
+// GuestInputs are the values of guest files known only on the guest.
+type GuestInputs struct {
+	// LXCVersion is the guest's LXC version (the spec's lxc.version when rendering offline).
+	LXCVersion string
+	// DiskUUID is the data disk's filesystem UUID (known after mkfs); empty renders a
+	// placeholder.
+	DiskUUID string
+}
+
+// DiskUUIDPlaceholder stands for the data disk's UUID in renderings made before the disk is
+// formatted.
+const DiskUUIDPlaceholder = "DATA-DISK-UUID"
+
+// FstabLine is the fstab entry of the data disk.
+func FstabLine(s *spec.Spec, uuid string) string {
+	ref := s.Disk.GuestDevice
+	if s.Btrfs.FstabBy == "uuid" {
+		if uuid == "" {
+			uuid = DiskUUIDPlaceholder
+		}
+		ref = "UUID=" + uuid
+	}
+	return fmt.Sprintf("%s %s btrfs %s 0 1", ref, s.Btrfs.MountPoint, strings.Join(s.Btrfs.Options, ","))
+}
+
+// Guest renders every file the provisioner manages, for the given LXC version. Each file
+// says at which stage of provisioning it is written, and by which step.
+func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
+	d, err := lxc.Parse(in.LXCVersion)
+	if err != nil {
+		return nil, err
+	}
+	header := fmt.Sprintf("# Rendered by labctl for lab %s, LXC %s (%s).\n", s.Name, d.Version, d.Name())
+	userOwner := s.User + ":" + s.User
+	idmap := fmt.Sprintf("%s:%d:%d", s.User, s.IDMap.Start, s.IDMap.Count)
+	vm := func(p, owner string, mode uint32, why, step string, stage Stage) GuestFile {
+		return GuestFile{Path: p, VMPath: p, Owner: owner, Mode: mode, Why: why, Step: step, Stage: stage}
+	}
+	var files []GuestFile
+	add := func(f GuestFile, content []string, lines []string) {
+		if content != nil {
+			f.Content = []byte(strings.Join(content, "\n") + "\n")
+		}
+		f.Lines = lines
+		files = append(files, f)
+	}
+
+	add(vm("/etc/subuid", "root:root", 0o644, "subordinate uids of the lab user", "subuid", StageUser), nil, []string{idmap})
+	add(vm("/etc/subgid", "root:root", 0o644, "subordinate gids of the lab user", "subgid", StageUser), nil, []string{idmap})
+	add(vm("/etc/fstab", "root:root", 0o644, "the btrfs data disk", "fstab", StageDisk), nil, []string{FstabLine(s, in.DiskUUID)})
+
+	userDefault := []string{strings.TrimSuffix(header, "\n"),
+		d.Set("lxc.idmap", fmt.Sprintf("u 0 %d %d", s.IDMap.Start, s.IDMap.Count)),
+		d.Set("lxc.idmap", fmt.Sprintf("g 0 %d %d", s.IDMap.Start, s.IDMap.Count)),
+		d.Set("lxc.net.0.type", s.Network.Type),
+		d.Set("lxc.net.0.link", s.Network.Link),
+		d.Set("lxc.net.0.flags", "up"),
+		d.Set("lxc.net.0.hwaddr", s.Network.HWAddr),
+	}
+	add(vm(path.Join(s.Home(), ".config/lxc/default.conf"), userOwner, 0o644, "the user's container defaults: idmap and network", "user default.conf", StageUser), userDefault, nil)
+	add(vm(path.Join(s.Home(), ".config/lxc/lxc.conf"), userOwner, 0o644, "containers live on the btrfs disk", "user lxc.conf", StageUser),
+		[]string{strings.TrimSuffix(header, "\n"), "lxc.lxcpath = " + s.Btrfs.MountPoint}, nil)
+	add(vm("/etc/lxc/lxc-usernet", "root:root", 0o644, "veths the user may create", "lxc-usernet", StageUser), nil,
+		[]string{fmt.Sprintf("%s %s %s %d", s.User, s.Network.Type, s.Network.Link, s.Network.MaxVeths)})
+	if s.Box.Release != "" {
+		add(vm("/etc/default/lxc-net", "root:root", 0o644, "lxc-net provides the bridge", "lxc-net config", StageUser),
+			[]string{strings.TrimSuffix(header, "\n"), "# lxc-net provides " + s.Network.Link + " (10.0.3.0/24) for the containers' veths.",
+				`USE_LXC_BRIDGE="true"`, `LXC_BRIDGE="` + s.Network.Link + `"`}, nil)
+	}
+
+	for _, c := range s.Containers {
+		if c.Parent != "" || !c.Nesting {
+			continue
+		}
+		cfg := path.Join(s.ContainerDir(c.Name), "config")
+		conf := vm(cfg, userOwner, 0o644, "nesting for "+c.Name, c.Name+" nesting config", StageContainerConfig)
+		conf.Container = c.Name
+		add(conf, nil, d.NestingLines(c.AppArmor))
+		if c.Image.Type != "local" {
+			continue // only labctl's own images are configured from the inside
+		}
+		in := func(p, why string) GuestFile {
+			return GuestFile{Target: c.Name, Container: c.Name, Path: p, VMPath: path.Join(s.ContainerDir(c.Name), "rootfs", p),
+				Owner: "root:root", Mode: 0o644, Why: why, Step: c.Name + ":" + path.Base(p), Stage: StageInside}
+		}
+		// ifupdown + dhclient: systemd-networkd leaves links "pending" in a container whose /sys
+		// is writable but that runs no udev.
+		add(in("/etc/network/interfaces.d/eth0", c.Name+"'s own address by DHCP"),
+			[]string{strings.TrimSuffix(header, "\n"), "auto eth0", "iface eth0 inet dhcp"}, nil)
+		add(in("/etc/default/lxc-net", "no bridge inside "+c.Name),
+			[]string{strings.TrimSuffix(header, "\n"),
+				"# Deliberately no bridge inside " + c.Name + ": nested containers get no network",
+				"# (lxc.net.0.type = empty), so lxc-net has nothing to wait for.",
+				`USE_LXC_BRIDGE="false"`}, nil)
+		nested := []string{strings.TrimSuffix(header, "\n"), d.Set("lxc.net.0.type", "empty")}
+		if c.AppArmor == "unconfined" {
+			nested = append(nested, "# "+c.Name+" is unconfined (no AppArmor userspace), so are the containers inside it.",
+				d.Set("lxc.apparmor.profile", "unconfined"))
+		}
+		add(in("/etc/lxc/default.conf", "defaults of containers nested in "+c.Name), nested, nil)
+	}
+	return files, nil
+}

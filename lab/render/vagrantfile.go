@@ -1,0 +1,91 @@
+package render
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"text/template"
+
+	labctl "github.com/labctl/labctl"
+	"github.com/labctl/labctl/lab/spec"
+)
+
+// VagrantInputs are the values of a Vagrantfile that come from the host, not the spec.
+type VagrantInputs struct {
+	// SSHPort is the 127.0.0.1 port forwarded to the guest's sshd (libvirt).
+	SSHPort int
+	// Accel is the resolved accelerator: kvm or tcg (libvirt).
+	Accel string
+	// Pool is the libvirt storage pool for the box and the data disk.
+	Pool string
+}
+
+// DiskSerial is the serial number of the libvirt data disk; the provisioner prefers the disk
+// with this serial (and still checks its size and that it is blank).
+const DiskSerial = "labctl-data"
+
+type vagrantfileData struct {
+	Lab, Box, Provider, DomainPrefix string
+	CPUs, Memory                     int
+	DiskImage, DiskSizeExpr          string
+	DiskSizeMiB                      int64
+	Controller                       string
+	Port, Device                     int
+	SSHPort                          int
+	Driver, Pool, DiskSerial         string
+}
+
+// rb quotes s as a Ruby double-quoted string literal.
+func rb(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `#`, `\#`, "\n", `\n`)
+	return `"` + r.Replace(s) + `"`
+}
+
+// Vagrantfile renders Vagrantfile.tmpl for the spec's provider.
+func Vagrantfile(s *spec.Spec, in VagrantInputs) ([]byte, error) {
+	provider := s.ProviderFor()
+	mib, err := s.Disk.SizeMiB()
+	if err != nil {
+		return nil, err
+	}
+	d := vagrantfileData{
+		Lab: s.Name, Box: s.BoxName(), Provider: provider, DomainPrefix: s.DomainPrefix(),
+		CPUs: s.CPUs, Memory: s.Memory,
+		DiskImage: s.Disk.Image, DiskSizeMiB: mib, DiskSizeExpr: fmt.Sprint(mib),
+		Controller: s.Disk.Controller, Port: s.Disk.Port, Device: s.Disk.Device,
+		SSHPort: in.SSHPort, Pool: in.Pool, DiskSerial: DiskSerial,
+	}
+	if mib%1024 == 0 {
+		d.DiskSizeExpr = fmt.Sprintf("%d * 1024", mib/1024) // the recipe's own spelling (MB)
+	}
+	switch provider {
+	case "virtualbox":
+	case "libvirt":
+		switch in.Accel {
+		case "kvm":
+			d.Driver = "kvm"
+		case "tcg":
+			d.Driver = "qemu"
+		default:
+			return nil, fmt.Errorf("render Vagrantfile: accelerator %q is not resolved: use kvm or tcg", in.Accel)
+		}
+		if in.SSHPort < 1 || in.SSHPort > 65535 {
+			return nil, fmt.Errorf("render Vagrantfile: SSH port %d is out of range", in.SSHPort)
+		}
+		if !spec.IsName(in.Pool) {
+			return nil, fmt.Errorf("render Vagrantfile: libvirt pool %q is not a valid name", in.Pool)
+		}
+	default:
+		return nil, fmt.Errorf("render Vagrantfile: provider %q is not supported: use virtualbox or libvirt", provider)
+	}
+	t, err := template.New("Vagrantfile.tmpl").Option("missingkey=error").
+		Funcs(template.FuncMap{"rb": rb}).Parse(labctl.VagrantfileTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("parse Vagrantfile.tmpl: %w", err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, d); err != nil {
+		return nil, fmt.Errorf("render Vagrantfile: %w", err)
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,314 @@
+// Package spec is the lab.yaml schema: strict decoding, defaults, validation that reports
+// every problem at once, the embedded presets, and the one way a command finds its lab
+// (Resolve). It is where every lab starts; nothing here touches the host.
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Spec is one lab: a VM with an extra btrfs disk, an unprivileged user with a subordinate id
+// range, and the containers to create, each inside its parent. It is what lab.yaml decodes to.
+type Spec struct {
+	// Name names the lab; its state lives under tmp/<name>/.
+	Name string `yaml:"name"`
+	// Box is the Vagrant box the VM boots.
+	Box Box `yaml:"box"`
+	// Provider is the Vagrant provider: virtualbox, libvirt or auto.
+	Provider string `yaml:"provider"`
+	// CPUs and Memory (MiB) size the VM.
+	CPUs   int `yaml:"cpus"`
+	Memory int `yaml:"memory"`
+	// Accelerator chooses how libvirt runs the VM: auto, kvm or tcg.
+	Accelerator string `yaml:"accelerator"`
+	// Kernel is a go-version constraint the guest kernel must satisfy (compared on Core()).
+	Kernel string `yaml:"kernel"`
+	// Disk is the extra data disk that becomes the btrfs filesystem.
+	Disk Disk `yaml:"disk"`
+	// Btrfs says where and how the data disk is mounted.
+	Btrfs Btrfs `yaml:"btrfs"`
+	// User is the unprivileged user that owns the containers.
+	User string `yaml:"user"`
+	// IDMap is the user's subordinate uid/gid range.
+	IDMap IDMap `yaml:"idmap"`
+	// Network is how containers reach the guest's bridge.
+	Network Network `yaml:"network"`
+	// LXC says where LXC comes from and which version the lab expects.
+	LXC LXC `yaml:"lxc"`
+	// Containers are created in order; each names its parent ("" for the VM).
+	Containers []Container `yaml:"containers"`
+}
+
+// Box names the Vagrant box: either Name (an existing box) or Release (a Debian release that
+// labctl builds itself with `labctl box build`).
+type Box struct {
+	Name    string `yaml:"name"`
+	Release string `yaml:"release"`
+}
+
+// Disk is the extra data disk.
+type Disk struct {
+	// Size is the disk's virtual size, e.g. "20GiB" or "300GiB" (sparse).
+	Size string `yaml:"size"`
+	// Image is the VirtualBox disk file, relative to the lab directory (created only when it
+	// does not exist). libvirt keeps the disk as a volume in labctl's storage pool.
+	Image string `yaml:"image"`
+	// Bus is the controller bus; only "sata" is supported.
+	Bus string `yaml:"bus"`
+	// Controller is the VirtualBox storage controller name.
+	Controller string `yaml:"controller"`
+	// Port and Device are the SATA port and device (VirtualBox).
+	Port   int `yaml:"port"`
+	Device int `yaml:"device"`
+	// GuestDevice pins the disk's device name in the guest (e.g. /dev/sdb). Empty: found by
+	// its properties (size, no partition table, no filesystem, not the root disk).
+	GuestDevice string `yaml:"guest_device"`
+}
+
+// Btrfs is the data filesystem.
+type Btrfs struct {
+	// MountPoint is where the disk is mounted and where LXC keeps containers (lxc.lxcpath).
+	MountPoint string `yaml:"mount_point"`
+	// Options are the fstab mount options.
+	Options []string `yaml:"options"`
+	// FstabBy is how fstab names the disk: uuid (default) or device (the recipe's /dev/sdb).
+	FstabBy string `yaml:"fstab_by"`
+}
+
+// IDMap is a subordinate id range: container ids 0..Count-1 map to Start..Start+Count-1.
+type IDMap struct {
+	Start int `yaml:"start"`
+	Count int `yaml:"count"`
+}
+
+// Network is the containers' network.
+type Network struct {
+	Type     string `yaml:"type"`
+	Link     string `yaml:"link"`
+	MaxVeths int    `yaml:"max_veths"`
+	HWAddr   string `yaml:"hwaddr"`
+}
+
+// LXC says where the guest gets LXC and which version is expected.
+type LXC struct {
+	// Suite is the apt suite to install from (e.g. trusty-backports); empty: the default.
+	Suite string `yaml:"suite"`
+	// Version is the LXC version the lab targets; `labctl render` renders its dialect.
+	// Provisioning renders for the version the guest really has.
+	Version string `yaml:"version"`
+	// Expect is a go-version constraint the guest's LXC must satisfy.
+	Expect string `yaml:"expect"`
+}
+
+// Container is one LXC container of the lab.
+type Container struct {
+	Name string `yaml:"name"`
+	// Parent is the container this one runs inside; empty for the VM.
+	Parent string `yaml:"parent"`
+	// Unprivileged creates the container as the lab user with the idmap.
+	Unprivileged bool `yaml:"unprivileged"`
+	// Backing is the backing store: btrfs or dir.
+	Backing string `yaml:"backing"`
+	// Image is where the rootfs comes from.
+	Image Image `yaml:"image"`
+	// Nesting lets the container run containers itself.
+	Nesting bool `yaml:"nesting"`
+	// AppArmor is the profile policy for nesting on LXC >= 3.1: generated (LXC generates a
+	// profile with allow_nesting; needs apparmor in the guest) or unconfined (deliberately
+	// unconfined, with nesting.conf and cgroup:rw:force, for guests without AppArmor userspace).
+	AppArmor string `yaml:"apparmor"`
+}
+
+// Image is a container image source.
+type Image struct {
+	// Type is download, local, busybox or template.
+	Type string `yaml:"type"`
+	// Dist, Release, Arch: for download (and local: Release defaults to the guest's).
+	Dist    string `yaml:"dist"`
+	Release string `yaml:"release"`
+	Arch    string `yaml:"arch"`
+	// Template names an LXC template for type template (e.g. ubuntu-cloud).
+	Template string `yaml:"template"`
+}
+
+// Load reads a lab spec from path ("-" for standard input), strictly, fills defaults and
+// validates it.
+func Load(path string) (*Spec, error) {
+	var r io.Reader
+	if path == "-" {
+		r = os.Stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("read lab spec: %w (pass an existing lab.yaml with -f, or a preset with --preset)", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read lab spec %s: %w", path, err)
+	}
+	s, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Parse decodes a lab spec strictly (unknown fields are errors), fills defaults and
+// validates it.
+func Parse(data []byte) (*Spec, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	s := &Spec{}
+	if err := dec.Decode(s); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("lab spec is empty: start from `labctl presets show bookworm`")
+		}
+		return nil, fmt.Errorf("lab spec: %s", cleanYAMLError(err))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("lab spec: more than one YAML document; keep one lab per file")
+	}
+	s.Default()
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func cleanYAMLError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
+	msg = strings.ReplaceAll(msg, "\n  ", "; ")
+	msg = strings.ReplaceAll(msg, "in type spec.", "in ")
+	return msg
+}
+
+// Marshal renders the spec as a complete lab.yaml that Parse accepts back unchanged.
+func (s *Spec) Marshal() ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(s); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), enc.Close()
+}
+
+// Default fills every field left empty with labctl's default.
+func (s *Spec) Default() {
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	defInt := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&s.Provider, "auto")
+	defInt(&s.CPUs, 2)
+	defInt(&s.Memory, 2048)
+	def(&s.Accelerator, "auto")
+	def(&s.Disk.Size, "20GiB")
+	def(&s.Disk.Image, "disk1.vdi")
+	def(&s.Disk.Bus, "sata")
+	def(&s.Disk.Controller, "SATA Controller")
+	defInt(&s.Disk.Port, 1)
+	def(&s.Btrfs.MountPoint, "/mnt")
+	if s.Btrfs.Options == nil {
+		s.Btrfs.Options = []string{"defaults", "user_subvol_rm_allowed"}
+	}
+	def(&s.Btrfs.FstabBy, "uuid")
+	def(&s.User, "vagrant")
+	defInt(&s.IDMap.Start, 100000)
+	defInt(&s.IDMap.Count, 65536)
+	def(&s.Network.Type, "veth")
+	def(&s.Network.Link, "lxcbr0")
+	defInt(&s.Network.MaxVeths, 10)
+	def(&s.Network.HWAddr, "00:16:3e:xx:xx:xx")
+	for i := range s.Containers {
+		c := &s.Containers[i]
+		def(&c.Backing, "btrfs")
+		def(&c.AppArmor, "generated")
+		if c.Image.Type == "download" {
+			def(&c.Image.Arch, "amd64")
+		}
+	}
+}
+
+// Container returns the container named name, or nil.
+func (s *Spec) Container(name string) *Container {
+	for i := range s.Containers {
+		if s.Containers[i].Name == name {
+			return &s.Containers[i]
+		}
+	}
+	return nil
+}
+
+// ProviderFor resolves provider auto: libvirt when the box is built by labctl (only libvirt
+// boxes are built), else virtualbox.
+func (s *Spec) ProviderFor() string {
+	if s.Provider != "auto" {
+		return s.Provider
+	}
+	if s.Box.Release != "" {
+		return "libvirt"
+	}
+	return "virtualbox"
+}
+
+// BoxName is the Vagrant box name the Vagrantfile uses.
+func (s *Spec) BoxName() string {
+	if s.Box.Name != "" {
+		return s.Box.Name
+	}
+	return "labctl/" + s.Box.Release
+}
+
+// Home is the lab user's home directory in the guest.
+func (s *Spec) Home() string { return "/home/" + s.User }
+
+// ContainerDir is where a container of the VM lives on the VM (lxcpath/NAME).
+func (s *Spec) ContainerDir(name string) string { return path.Join(s.Btrfs.MountPoint, name) }
+
+// DomainPrefix prefixes the libvirt domain and volume names of the lab's VM.
+func (s *Spec) DomainPrefix() string { return "labctl-" + s.Name + "_" }
+
+// DomainName is the libvirt domain of the lab's VM (Vagrant's machine "default").
+func (s *Spec) DomainName() string { return s.DomainPrefix() + "default" }
+
+// Resolve finds the lab a command works on: the file (- for standard input), else the
+// preset, else dir/lab.yaml, else the default preset. Giving both file and preset is an
+// error. The CLI and the e2e suite both call it.
+func Resolve(file, preset, dir string) (*Spec, error) {
+	switch {
+	case file != "" && preset != "":
+		return nil, errors.New("give -f or --preset, not both")
+	case file != "":
+		return Load(file)
+	case preset != "":
+		return Preset(preset)
+	}
+	p := filepath.Join(dir, "lab.yaml")
+	if _, err := os.Stat(p); err == nil {
+		return Load(p)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read lab spec %s: %w", p, err)
+	}
+	return Preset(DefaultPreset)
+}

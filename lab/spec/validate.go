@@ -1,0 +1,285 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/go-version"
+
+	"github.com/labctl/labctl/lab/lxc"
+	"github.com/labctl/labctl/lab/release"
+)
+
+// FieldError is one invalid field of a spec: its path (e.g. containers[0].name), the bad
+// value and what is wrong with it.
+type FieldError struct {
+	Field string
+	Value any
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Value == nil {
+		return fmt.Sprintf("%s: %s", e.Field, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s %s", e.Field, quoteValue(e.Value), e.Msg)
+}
+
+func quoteValue(v any) string {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprint(v)
+}
+
+var (
+	// nameRE is what LXC, Vagrant, libvirt and a shell all accept as a name.
+	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
+	userRE     = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	boxNameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$`)
+	releaseRE  = regexp.MustCompile(`^[a-z][a-z0-9.-]{0,30}$`)
+	sizeRE     = regexp.MustCompile(`^([1-9][0-9]*)(MiB|GiB|TiB)$`)
+	hwaddrRE   = regexp.MustCompile(`^([0-9a-f]{2}|xx):([0-9a-f]{2}|xx):([0-9a-f]{2}|xx):([0-9a-f]{2}|xx):([0-9a-f]{2}|xx):([0-9a-f]{2}|xx)$`)
+	optionRE   = regexp.MustCompile(`^[a-z0-9_]+(=[A-Za-z0-9_.:/-]+)?$`)
+	devRE      = regexp.MustCompile(`^/dev/[a-z][a-z0-9]{1,15}$`)
+	imagePathR = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
+	archRE     = regexp.MustCompile(`^[a-z0-9_]{2,16}$`)
+)
+
+// IsName reports whether s is a valid name for a lab, a container or a bridge: what LXC,
+// Vagrant, libvirt and a shell all accept.
+func IsName(s string) bool { return nameRE.MatchString(s) }
+
+// Validate checks every field and returns all problems at once, each naming the field path,
+// the bad value and what to do. It changes nothing.
+func (s *Spec) Validate() error {
+	var errs []error
+	bad := func(field string, value any, format string, a ...any) {
+		errs = append(errs, &FieldError{Field: field, Value: value, Msg: fmt.Sprintf(format, a...)})
+	}
+	if !nameRE.MatchString(s.Name) {
+		bad("name", s.Name, "is not a valid lab name: use 1-31 lowercase letters, digits and '-', starting with a letter")
+	}
+	switch {
+	case s.Box.Name == "" && s.Box.Release == "":
+		bad("box", nil, "set box.name (an existing Vagrant box) or box.release (%s, built by labctl)", strings.Join(release.Buildable(), ", "))
+	case s.Box.Name != "" && s.Box.Release != "":
+		bad("box", nil, "set either box.name or box.release, not both")
+	case s.Box.Name != "" && !boxNameRE.MatchString(s.Box.Name):
+		bad("box.name", s.Box.Name, "is not a valid Vagrant box name")
+	case s.Box.Release != "" && !isBuildable(s.Box.Release):
+		bad("box.release", s.Box.Release, "is not a release labctl can build: use one of %s, or box.name for an existing box", strings.Join(release.Buildable(), ", "))
+	}
+	switch s.Provider {
+	case "virtualbox", "libvirt", "auto":
+	default:
+		bad("provider", s.Provider, "is not supported: use virtualbox, libvirt or auto")
+	}
+	if s.Box.Release != "" && s.ProviderFor() != "libvirt" {
+		bad("provider", s.Provider, "cannot boot box.release %q: labctl builds libvirt boxes only; use provider libvirt (or auto)", s.Box.Release)
+	}
+	if s.CPUs < 1 || s.CPUs > 64 {
+		bad("cpus", s.CPUs, "is out of range: use 1 to 64")
+	}
+	if s.Memory < 512 || s.Memory > 262144 {
+		bad("memory", s.Memory, "is out of range: use 512 to 262144 (MiB)")
+	}
+	switch s.Accelerator {
+	case "auto", "kvm", "tcg":
+	default:
+		bad("accelerator", s.Accelerator, "is not supported: use auto, kvm or tcg")
+	}
+	if s.Kernel != "" {
+		if _, err := version.NewConstraint(s.Kernel); err != nil {
+			bad("kernel", s.Kernel, "is not a version constraint (e.g. \"~> 6.1.0\" or \">= 5.10\")")
+		}
+	}
+	if m := sizeRE.FindStringSubmatch(s.Disk.Size); m == nil {
+		bad("disk.size", s.Disk.Size, "is not a size: use a whole number with MiB, GiB or TiB, e.g. \"20GiB\"")
+	} else if mib, _ := s.Disk.SizeMiB(); mib < 256 {
+		bad("disk.size", s.Disk.Size, "is too small for btrfs: use at least 256MiB")
+	}
+	if !imagePathR.MatchString(s.Disk.Image) || strings.Contains(s.Disk.Image, "..") || path.IsAbs(s.Disk.Image) {
+		bad("disk.image", s.Disk.Image, "is not a relative path inside the lab directory (letters, digits, ._/- and no '..')")
+	}
+	if s.Disk.Bus != "sata" {
+		bad("disk.bus", s.Disk.Bus, "is not supported: only sata")
+	}
+	if s.Disk.Controller == "" || strings.ContainsAny(s.Disk.Controller, "\"'\\#\n") {
+		bad("disk.controller", s.Disk.Controller, "is not a valid controller name (no quotes, backslashes or '#')")
+	}
+	if s.Disk.Port < 1 || s.Disk.Port > 29 {
+		bad("disk.port", s.Disk.Port, "is out of range: use 1 to 29 (port 0 holds the root disk)")
+	}
+	if s.Disk.Device != 0 {
+		bad("disk.device", s.Disk.Device, "is not supported: SATA has one device per port, use 0")
+	}
+	if s.Disk.GuestDevice != "" && !devRE.MatchString(s.Disk.GuestDevice) {
+		bad("disk.guest_device", s.Disk.GuestDevice, "is not a device path like /dev/sdb (leave empty to find the disk by its properties)")
+	}
+	mp := s.Btrfs.MountPoint
+	if !path.IsAbs(mp) || path.Clean(mp) != mp || mp == "/" || !imagePathR.MatchString(mp) {
+		bad("btrfs.mount_point", mp, "is not a clean absolute path other than / (e.g. /mnt)")
+	} else if slices.Contains([]string{"/boot", "/dev", "/etc", "/home", "/proc", "/root", "/run", "/sys", "/tmp", "/usr", "/var"}, mp) {
+		bad("btrfs.mount_point", mp, "would hide a system directory: use /mnt or a new directory")
+	}
+	if len(s.Btrfs.Options) == 0 {
+		bad("btrfs.options", nil, "is empty: use at least [defaults]")
+	}
+	for i, o := range s.Btrfs.Options {
+		if !optionRE.MatchString(o) {
+			bad(fmt.Sprintf("btrfs.options[%d]", i), o, "is not a mount option")
+		}
+	}
+	switch s.Btrfs.FstabBy {
+	case "uuid":
+	case "device":
+		if s.Disk.GuestDevice == "" {
+			bad("btrfs.fstab_by", s.Btrfs.FstabBy, "needs disk.guest_device (the name fstab uses); or use uuid")
+		}
+	default:
+		bad("btrfs.fstab_by", s.Btrfs.FstabBy, "is not supported: use uuid or device")
+	}
+	if !userRE.MatchString(s.User) || s.User == "root" {
+		bad("user", s.User, "is not a valid unprivileged user name (lowercase, digits, '_' or '-'; not root)")
+	}
+	if s.IDMap.Start < 1000 {
+		bad("idmap.start", s.IDMap.Start, "is too low: subordinate ids must not overlap system users; use 100000")
+	}
+	if s.IDMap.Count < 65536 {
+		bad("idmap.count", s.IDMap.Count, "is too small: a container needs 65536 ids (uid 0 to 65535)")
+	}
+	if int64(s.IDMap.Start)+int64(s.IDMap.Count) > 1<<32-1 {
+		bad("idmap", nil, "start+count exceeds the 32-bit id space")
+	}
+	if s.Network.Type != "veth" {
+		bad("network.type", s.Network.Type, "is not supported: only veth")
+	}
+	if !nameRE.MatchString(s.Network.Link) || len(s.Network.Link) > 15 {
+		bad("network.link", s.Network.Link, "is not a valid bridge name (at most 15 characters)")
+	}
+	if s.Network.MaxVeths < 1 || s.Network.MaxVeths > 1000 {
+		bad("network.max_veths", s.Network.MaxVeths, "is out of range: use 1 to 1000")
+	}
+	if !hwaddrRE.MatchString(s.Network.HWAddr) {
+		bad("network.hwaddr", s.Network.HWAddr, "is not a MAC template like 00:16:3e:xx:xx:xx")
+	}
+	if s.LXC.Suite != "" && !releaseRE.MatchString(s.LXC.Suite) {
+		bad("lxc.suite", s.LXC.Suite, "is not an apt suite name (e.g. trusty-backports)")
+	}
+	var lxcVer *lxc.Version
+	if v, err := lxc.Parse(s.LXC.Version); err != nil {
+		bad("lxc.version", s.LXC.Version, "is not a version of LXC 1.0 or newer (e.g. \"5.0.2\")")
+	} else {
+		lxcVer = &v
+	}
+	if s.LXC.Expect != "" {
+		c, err := version.NewConstraint(s.LXC.Expect)
+		switch {
+		case err != nil:
+			bad("lxc.expect", s.LXC.Expect, "is not a version constraint (e.g. \"~> 5.0.0\")")
+		case lxcVer != nil && !c.Check(lxcVer.Version):
+			bad("lxc.expect", s.LXC.Expect, "does not admit lxc.version %q: make them agree", s.LXC.Version)
+		}
+	}
+	s.validateContainers(bad, lxcVer)
+	return errors.Join(errs...)
+}
+
+func (s *Spec) validateContainers(bad func(string, any, string, ...any), lxcVer *lxc.Version) {
+	if len(s.Containers) == 0 {
+		bad("containers", nil, "is empty: a lab needs at least one container (box1)")
+	}
+	seen := map[string]int{}
+	for i, c := range s.Containers {
+		f := func(name string) string { return fmt.Sprintf("containers[%d].%s", i, name) }
+		if !nameRE.MatchString(c.Name) {
+			bad(f("name"), c.Name, "is not a valid container name: use lowercase letters, digits and '-', starting with a letter")
+		} else if j, dup := seen[c.Name]; dup {
+			bad(f("name"), c.Name, "is already used by containers[%d]", j)
+		}
+		seen[c.Name] = i
+		if c.Parent != "" {
+			j, ok := seen[c.Parent]
+			switch {
+			case !ok:
+				bad(f("parent"), c.Parent, "is not a container listed before this one")
+			case !s.Containers[j].Nesting:
+				bad(f("parent"), c.Parent, "does not allow nesting: set containers[%d].nesting: true", j)
+			}
+		}
+		if c.Parent == "" && !c.Unprivileged {
+			bad(f("unprivileged"), c.Unprivileged, "must be true for a container of the VM: labctl builds unprivileged labs")
+		}
+		switch c.Backing {
+		case "btrfs":
+			if c.Parent != "" {
+				bad(f("backing"), c.Backing, "is only supported for containers of the VM (the btrfs disk is the VM's); use dir")
+			}
+		case "dir":
+		default:
+			bad(f("backing"), c.Backing, "is not supported: use btrfs or dir")
+		}
+		switch c.AppArmor {
+		case "generated", "unconfined":
+		default:
+			bad(f("apparmor"), c.AppArmor, "is not supported: use generated or unconfined")
+		}
+		im := c.Image
+		switch im.Type {
+		case "download":
+			if !releaseRE.MatchString(im.Dist) {
+				bad(f("image.dist"), im.Dist, "is not a distribution name (e.g. ubuntu)")
+			}
+			if !releaseRE.MatchString(im.Release) {
+				bad(f("image.release"), im.Release, "is not a release name (e.g. trusty)")
+			}
+			if !archRE.MatchString(im.Arch) {
+				bad(f("image.arch"), im.Arch, "is not an architecture (e.g. amd64)")
+			}
+		case "local":
+			if c.Parent != "" {
+				bad(f("image.type"), im.Type, "is only supported for containers of the VM; use busybox inside a container")
+			}
+			if s.Box.Release == "" {
+				bad(f("image.type"), im.Type, "needs box.release: labctl builds local images for the Debian release of its own boxes")
+			}
+			if lxcVer != nil && !lxcVer.LocalImages() {
+				bad(f("image.type"), im.Type, "needs LXC >= %s (lxc.version is %q): use download", lxc.LocalImagesSince, s.LXC.Version)
+			}
+		case "busybox":
+		case "template":
+			if !nameRE.MatchString(im.Template) {
+				bad(f("image.template"), im.Template, "is not an LXC template name (e.g. ubuntu-cloud)")
+			}
+		default:
+			bad(f("image.type"), im.Type, "is not supported: use download, local, busybox or template")
+		}
+	}
+}
+
+// SizeMiB is the disk size in MiB.
+func (d Disk) SizeMiB() (int64, error) {
+	m := sizeRE.FindStringSubmatch(d.Size)
+	if m == nil {
+		return 0, fmt.Errorf("disk.size: %q is not a size", d.Size)
+	}
+	var n int64
+	fmt.Sscan(m[1], &n)
+	switch m[2] {
+	case "GiB":
+		n *= 1024
+	case "TiB":
+		n *= 1024 * 1024
+	}
+	return n, nil
+}
+
+func isBuildable(name string) bool {
+	_, err := release.Lookup(name)
+	return err == nil
+}

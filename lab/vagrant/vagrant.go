@@ -1,0 +1,197 @@
+// Package vagrant drives the vagrant command for one lab directory (VAGRANT_CWD) with labctl's
+// VAGRANT_HOME: every line to the lab's log, the "==>" lines to the terminal, Vagrant's own
+// text in errors. It also reads what Vagrant prints (machine state, ssh-config).
+package vagrant
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+
+	"github.com/labctl/labctl/lab/host"
+)
+
+// Driver runs vagrant for one lab: VAGRANT_CWD is the lab directory, VAGRANT_HOME labctl's
+// cache. Every output line goes to Log (tmp/<lab>/logs/vagrant.log); the "==>" lines also go
+// to Progress, so the terminal shows what Vagrant is doing without its progress bars.
+type Driver struct {
+	Dir      string
+	Log      io.Writer
+	Progress io.Writer
+	// Exec runs the command; tests replace it with recorded outputs.
+	Exec func(ctx context.Context, env []string, args ...string) *exec.Cmd
+}
+
+// New returns the driver of the lab directory dir, appending every line to the log file
+// logPath; close it with the returned function.
+func New(dir, logPath string, progress io.Writer) (*Driver, func() error, error) {
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Driver{Dir: dir, Log: f, Progress: progress}, f.Close, nil
+}
+
+// VagrantError is a failed vagrant command with the text Vagrant printed about it.
+type VagrantError struct {
+	Args   []string
+	Err    error
+	Output string
+}
+
+func (e *VagrantError) Error() string {
+	return fmt.Sprintf("vagrant %s failed (%v):\n%s\n(full output in tmp/<lab>/logs/vagrant.log)", strings.Join(e.Args, " "), e.Err, e.Output)
+}
+
+func (v *Driver) command(ctx context.Context, args ...string) *exec.Cmd {
+	env := append(os.Environ(), "VAGRANT_CWD="+v.Dir, "VAGRANT_HOME="+host.VagrantHome(),
+		"VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_NO_COLOR=1", "VAGRANT_DEFAULT_PROVIDER=libvirt")
+	if v.Exec != nil {
+		return v.Exec(ctx, env, args...)
+	}
+	cmd := exec.CommandContext(ctx, "vagrant", args...)
+	cmd.Env = env
+	cmd.Dir = v.Dir
+	return cmd
+}
+
+// Run runs vagrant with args and returns its standard output.
+func (v *Driver) Run(ctx context.Context, args ...string) (string, error) {
+	cmd := v.command(ctx, args...)
+	var stdout, all bytes.Buffer
+	var mu sync.Mutex
+	pr, pw := io.Pipe()
+	cmd.Stdout = io.MultiWriter(&stdout, pw)
+	cmd.Stderr = pw
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		sc.Split(scanLinesOrCR)
+		for sc.Scan() {
+			line := strings.TrimRight(sc.Text(), " ")
+			if strings.HasPrefix(strings.TrimSpace(line), "Progress:") || line == "" {
+				continue
+			}
+			mu.Lock()
+			all.WriteString(line + "\n")
+			mu.Unlock()
+			if v.Log != nil {
+				fmt.Fprintln(v.Log, line)
+			}
+			if v.Progress != nil && strings.HasPrefix(line, "==> ") && !strings.Contains(line, " -- ") {
+				fmt.Fprintln(v.Progress, "  vagrant"+strings.TrimPrefix(line, "==>"))
+			}
+		}
+	}()
+	if v.Log != nil {
+		fmt.Fprintf(v.Log, "### vagrant %s\n", strings.Join(args, " "))
+	}
+	err := cmd.Run()
+	pw.Close()
+	<-done
+	if err != nil {
+		return stdout.String(), &VagrantError{Args: args, Err: err, Output: LastLines(all.String(), 15)}
+	}
+	return stdout.String(), nil
+}
+
+// scanLinesOrCR splits on \n and \r, so that progress bars become lines to drop.
+func scanLinesOrCR(data []byte, atEOF bool) (int, []byte, error) {
+	for i, b := range data {
+		if b == '\n' || b == '\r' {
+			return i + 1, data[:i], nil
+		}
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
+}
+
+func LastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Up creates or starts the VM.
+func (v *Driver) Up(ctx context.Context, provider string) error {
+	_, err := v.Run(ctx, "up", "--provider", provider, "--no-provision")
+	return err
+}
+
+// SSHConfig returns `vagrant ssh-config`.
+func (v *Driver) SSHConfig(ctx context.Context) (string, error) { return v.Run(ctx, "ssh-config") }
+
+// Halt stops the VM.
+func (v *Driver) Halt(ctx context.Context) error { _, err := v.Run(ctx, "halt"); return err }
+
+// Destroy removes the VM and the disks Vagrant created for it.
+func (v *Driver) Destroy(ctx context.Context) error {
+	_, err := v.Run(ctx, "destroy", "-f")
+	return err
+}
+
+// SnapshotSave saves a named snapshot of the VM.
+func (v *Driver) SnapshotSave(ctx context.Context, name string) error {
+	_, err := v.Run(ctx, "snapshot", "save", "--force", name)
+	return err
+}
+
+// SnapshotRestore restores a named snapshot.
+func (v *Driver) SnapshotRestore(ctx context.Context, name string) error {
+	_, err := v.Run(ctx, "snapshot", "restore", "--no-provision", name)
+	return err
+}
+
+// Status returns the VM's state as Vagrant names it: not_created, running, shutoff, ...
+// An error means Vagrant could not tell (libvirt down, a broken Vagrantfile): it says
+// nothing about the VM.
+func (v *Driver) Status(ctx context.Context) (string, error) {
+	out, err := v.Run(ctx, "status", "--machine-readable")
+	if err != nil {
+		return "", err
+	}
+	return ParseMachineState(out)
+}
+
+// ParseMachineState reads the state row of `vagrant status --machine-readable`.
+func ParseMachineState(out string) (string, error) {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.SplitN(line, ",", 4)
+		if len(f) == 4 && f[2] == "state" {
+			return f[3], nil
+		}
+	}
+	return "", fmt.Errorf("no state in `vagrant status --machine-readable` output")
+}
+
+// BoxAdd adds a box file under a name (replacing an older box of that name).
+func (v *Driver) BoxAdd(ctx context.Context, name, file string) error {
+	_, err := v.Run(ctx, "box", "add", "--force", "--name", name, file)
+	return err
+}
+
+// BoxList lists the boxes as "name (provider, version)" lines.
+func (v *Driver) BoxList(ctx context.Context) (string, error) { return v.Run(ctx, "box", "list") }
+
+// Validate runs `vagrant validate` on the Vagrantfile in Dir.
+func (v *Driver) Validate(ctx context.Context, extraEnv ...string) (string, error) {
+	cmd := v.command(ctx, "validate")
+	cmd.Env = append(cmd.Env, extraEnv...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), &VagrantError{Args: []string{"validate"}, Err: err, Output: LastLines(string(out), 20)}
+	}
+	return string(out), nil
+}

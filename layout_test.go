@@ -1,0 +1,102 @@
+package labctl_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// flow ranks labctl's packages in the order data flows through them: spec -> rendered files
+// -> host and box -> Vagrant -> the lab -> connection -> steps -> the CLI. A package may
+// import only packages of a lower rank.
+var flow = map[string]int{
+	"":                 0, // the root: Vagrantfile.tmpl
+	"lab/lxc":          0,
+	"lab/release":      0,
+	"lab/spec":         1,
+	"lab/render":       2,
+	"lab/host":         3,
+	"lab/build":        4,
+	"lab/vagrant":      5,
+	"lab":              6,
+	"provision/remote": 7,
+	"provision":        8,
+	"cmd/labctl":       9,
+	"e2e":              9,
+}
+
+const module = "github.com/labctl/labctl"
+
+type pkg struct {
+	ImportPath string
+	Dir        string
+	GoFiles    []string
+	Imports    []string
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+func rel(path string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(path, module), "/")
+}
+
+// TestImportsFollowTheFlow: no package imports one above it in the flow, and every package
+// has its place in it.
+func TestImportsFollowTheFlow(t *testing.T) {
+	for _, p := range listPackages(t) {
+		me, ok := flow[rel(p.ImportPath)]
+		if !ok {
+			t.Errorf("package %s has no place in the flow: add it to layout_test.go", p.ImportPath)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if !strings.HasPrefix(imp, module) {
+				continue
+			}
+			if them := flow[rel(imp)]; them >= me {
+				t.Errorf("%s (rank %d) imports %s (rank %d): data flows the other way", p.ImportPath, me, imp, them)
+			}
+		}
+	}
+}
+
+// TestFilesStaySmall: no non-test Go file over 350 lines.
+func TestFilesStaySmall(t *testing.T) {
+	for _, p := range listPackages(t) {
+		for _, f := range p.GoFiles {
+			path := filepath.Join(p.Dir, f)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for sc := bufio.NewScanner(bytes.NewReader(data)); sc.Scan(); {
+				n++
+			}
+			if n > 350 {
+				t.Errorf("%s has %d lines: split it by subject (at most 350)", path, n)
+			}
+		}
+	}
+}

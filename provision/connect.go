@@ -1,0 +1,38 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/vagrant"
+	"github.com/labctl/labctl/provision/remote"
+)
+
+// ConnectOptions say how to reach a lab's VM.
+type ConnectOptions struct {
+	// InsecureIgnoreHostKey skips host-key pinning (--insecure-ignore-host-key).
+	InsecureIgnoreHostKey bool
+	BootTimeout           time.Duration
+	Log                   io.Writer
+}
+
+// Connect reads the VM's `vagrant ssh-config` and opens the one pinned SSH connection to it.
+func Connect(ctx context.Context, l *lab.Lab, v *vagrant.Driver, o ConnectOptions) (*remote.Comm, error) {
+	out, err := v.SSHConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w\nis the VM up? run `labctl up` (or `labctl status`)", err)
+	}
+	entries, err := vagrant.ParseSSHConfig(out)
+	if err != nil {
+		return nil, err
+	}
+	e := entries[0]
+	return remote.Dial(ctx, remote.SSHConfig{
+		Host: e.HostName, Port: e.Port, User: e.User, IdentityFiles: e.IdentityFiles,
+		KnownHosts: l.KnownHosts(), InsecureIgnoreHostKey: o.InsecureIgnoreHostKey,
+		BootTimeout: o.BootTimeout, Log: o.Log,
+	})
+}

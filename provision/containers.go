@@ -1,0 +1,239 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/labctl/labctl/lab/lxc"
+	"github.com/labctl/labctl/lab/render"
+	"github.com/labctl/labctl/lab/spec"
+	"github.com/labctl/labctl/provision/remote"
+)
+
+// lxcState returns a container's state (RUNNING, STOPPED, ...) or "" when it does not exist.
+func (p *Provisioner) lxcState(ctx context.Context, c *spec.Container) (string, error) {
+	r, err := p.parentOf(c).Run(ctx, remote.Cmd{Line: lxc.StateCommand(remote.Quote(c.Name))})
+	if err != nil {
+		return "", err
+	}
+	if !r.OK() {
+		return "", nil
+	}
+	return strings.TrimSpace(r.Stdout), nil
+}
+
+// State returns the state of the named container: RUNNING, STOPPED, ... or "" when absent.
+func (p *Provisioner) State(ctx context.Context, name string) (string, error) {
+	c := p.Spec.Container(name)
+	if c == nil {
+		return "", fmt.Errorf("no container %q in the spec", name)
+	}
+	return p.lxcState(ctx, c)
+}
+
+func (p *Provisioner) createTopStep(c *spec.Container) Step {
+	dir := p.Spec.ContainerDir(c.Name)
+	return Step{
+		Name: "create " + c.Name,
+		Hint: "see tmp/" + p.Spec.Name + "/logs/provision.log; a half-built container is removed with `labctl exec -- lxc-destroy -n " + c.Name + "`",
+		Check: func(ctx context.Context) (bool, string, error) {
+			st, err := p.lxcState(ctx, c)
+			if err != nil {
+				return false, "", err
+			}
+			if st != "" {
+				ok, err := remote.Sh(ctx, p.VM, false, remote.Shf("test -d %s/rootfs && echo yes || echo no", dir))
+				return ok == "yes", "recreate " + c.Name + " (rootfs missing)", err
+			}
+			return false, fmt.Sprintf("lxc-create -n %s -B %s -t %s", c.Name, c.Backing, c.Image.Type), nil
+		},
+		Apply: func(ctx context.Context) error {
+			// A failed earlier create leaves the directory half-built: clean it first.
+			if _, err := p.VM.Run(ctx, remote.Cmd{Line: remote.Shf("if [ -e %s ]; then lxc-destroy -n %s || rm -rf %s; fi", dir, c.Name, dir)}); err != nil {
+				return err
+			}
+			args := []string{"lxc-create", "-n", c.Name, "-B", c.Backing}
+			switch c.Image.Type {
+			case "local":
+				dir, err := p.uploadImage(ctx, c)
+				if err != nil {
+					return err
+				}
+				args = append(args, "-t", "local", "--", "--metadata", dir+"/meta.tar.xz", "--fstree", dir+"/rootfs.tar.xz")
+			default:
+				args = append(args, templateArgs(c.Image)...)
+			}
+			_, err := remote.Must(ctx, p.VM, remote.Cmd{Line: remote.Join(args...), Stdout: p.Opts.Log, Stderr: p.Opts.Log})
+			return err
+		},
+	}
+}
+
+// templateArgs are lxc-create's template arguments for the image sources that need no upload.
+func templateArgs(im spec.Image) []string {
+	switch im.Type {
+	case "download":
+		return []string{"-t", "download", "--", "-d", im.Dist, "-r", im.Release, "-a", im.Arch}
+	case "template":
+		return []string{"-t", im.Template}
+	}
+	return []string{"-t", "busybox"}
+}
+
+// uploadImage gets the container's local image from Options.Image (built on the host, or
+// cached) and uploads it into the lab user's cache in the guest, verified by size and sha256.
+// It returns the remote directory.
+func (p *Provisioner) uploadImage(ctx context.Context, c *spec.Container) (string, error) {
+	if p.Comm == nil {
+		return "", errors.New("no SSH connection to upload the image over")
+	}
+	if p.Opts.Image == nil {
+		return "", fmt.Errorf("container %s has a local image, but no image source was given to the provisioner", c.Name)
+	}
+	g, err := p.render(ctx)
+	if err != nil {
+		return "", err
+	}
+	var inside []render.GuestFile
+	for _, f := range g {
+		if f.Target == c.Name {
+			inside = append(inside, f)
+		}
+	}
+	img, err := p.Opts.Image(ctx, inside)
+	if err != nil {
+		return "", err
+	}
+	dir := path.Join(p.Spec.Home(), ".cache/labctl/images", img.Key)
+	if _, err := remote.Sh(ctx, p.VM, false, remote.Shf("mkdir -p %s", dir)); err != nil {
+		return "", err
+	}
+	for _, f := range []string{img.Meta, img.Rootfs} {
+		dest := path.Join(dir, path.Base(f))
+		res, err := p.Comm.UploadFile(ctx, f, dest, 0o644, p.Opts.Out)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(p.Opts.Out, "  upload %s: %d MB in %s, sha256 verified\n", path.Base(f), res.Bytes>>20, res.Duration.Round(100*time.Millisecond))
+	}
+	return dir, nil
+}
+
+// startLog is where a container's lxc-start debug log is kept on its parent: in the lab
+// user's cache on the VM for a container of the VM, in /var/log of the parent container for a
+// nested one. Its base name is also the file's name under tmp/<lab>/logs/.
+func startLog(s *spec.Spec, c *spec.Container) string {
+	name := c.Name + "-lxc-start.log"
+	if c.Parent != "" {
+		return "/var/log/" + name
+	}
+	return path.Join(s.Home(), ".cache/labctl/logs", name)
+}
+
+// startStep starts a container with a debug log, and waits until it runs.
+func (p *Provisioner) startStep(c *spec.Container) Step {
+	guestLog := startLog(p.Spec, c)
+	logName := path.Base(guestLog)
+	return Step{
+		Name: "start " + c.Name,
+		Hint: "read tmp/" + p.Spec.Name + "/logs/" + logName + " (lxc-start's debug log), or run `labctl logs`",
+		Check: func(ctx context.Context) (bool, string, error) {
+			st, err := p.lxcState(ctx, c)
+			return st == "RUNNING", "lxc-start -n " + c.Name, err
+		},
+		Apply: func(ctx context.Context) error {
+			var err error
+			if c.Parent == "" {
+				start := "lxc-start"
+				if c.Unprivileged && p.Facts.Delegated() {
+					start = "env " + remote.Join(userBusEnv(p.Facts.UID)...) + " " + remote.Join(delegatedScope("lxc-start")...)
+				}
+				line := remote.Shf("mkdir -p %s && rm -f %s && ", path.Dir(guestLog), guestLog) + start + remote.Shf(" -n %s -d --logfile %s --logpriority DEBUG", c.Name, guestLog)
+				_, err = remote.Must(ctx, p.VM, remote.Cmd{Line: line, Stdout: p.Opts.Log, Stderr: p.Opts.Log})
+				p.keepLog(ctx, p.VM, guestLog, logName)
+			} else {
+				parent := p.target(c.Parent)
+				_, err = remote.Must(ctx, parent, remote.Cmd{Line: remote.Shf("lxc-start -n %s -d --logfile %s --logpriority DEBUG", c.Name, guestLog), Stdout: p.Opts.Log, Stderr: p.Opts.Log})
+				p.keepLog(ctx, parent, guestLog, logName)
+			}
+			if err != nil {
+				return err
+			}
+			_, err = remote.Must(ctx, p.parentOf(c), remote.Cmd{Line: remote.Shf("lxc-wait -n %s -s RUNNING -t 60", c.Name)})
+			return err
+		},
+	}
+}
+
+// keepLog copies a guest log into tmp/<lab>/logs/.
+func (p *Provisioner) keepLog(ctx context.Context, t remote.Target, guestPath, name string) {
+	r, err := t.Run(ctx, remote.Cmd{Line: remote.Shf("cat %s", guestPath), Sudo: true})
+	if err != nil || p.Lab == nil {
+		return
+	}
+	_ = os.WriteFile(p.Lab.Path("logs", name), []byte(r.Stdout), 0o644)
+}
+
+// addressStep waits until the container has booted and has an IPv4 address on eth0.
+func (p *Provisioner) addressStep(c *spec.Container) Step {
+	return Step{
+		Name: c.Name + " address",
+		Hint: "check " + p.Spec.Network.Link + " in the VM and DHCP in " + c.Name + " (`labctl exec --level " + c.Name + " -- ip addr`)",
+		Check: func(ctx context.Context) (bool, string, error) {
+			r, err := p.target(c.Name).Run(ctx, remote.Cmd{Line: "ip -4 -o addr show dev eth0 scope global"})
+			if err != nil {
+				return false, "", err
+			}
+			return r.OK() && strings.Contains(r.Stdout, "inet "), "wait for DHCP on eth0", nil
+		},
+		Apply: func(ctx context.Context) error {
+			line := "for i in $(seq 1 120); do ip -4 -o addr show dev eth0 scope global | grep -q 'inet ' && exit 0; sleep 0.5; done; " +
+				"ifup --force eth0 >/dev/null 2>&1 || true; for i in $(seq 1 60); do ip -4 -o addr show dev eth0 scope global | grep -q 'inet ' && exit 0; sleep 0.5; done; echo no IPv4 address on eth0 >&2; exit 1"
+			_, err := remote.Must(ctx, p.target(c.Name), remote.Cmd{Line: line})
+			return err
+		},
+	}
+}
+
+// lxcInsideStep makes sure the nesting container has LXC to run its own containers.
+func (p *Provisioner) lxcInsideStep(c *spec.Container) Step {
+	return Step{
+		Name: "lxc inside " + c.Name,
+		Hint: "images labctl builds carry lxc; a downloaded image needs the internet for apt-get",
+		Check: func(ctx context.Context) (bool, string, error) {
+			r, err := p.target(c.Name).Run(ctx, remote.Cmd{Line: "command -v lxc-create >/dev/null"})
+			return err == nil && r.OK(), "apt-get install lxc in " + c.Name, err
+		},
+		Apply: func(ctx context.Context) error {
+			_, err := remote.Must(ctx, p.target(c.Name), remote.Cmd{Line: "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y lxc", Stdout: p.Opts.Log, Stderr: p.Opts.Log})
+			return err
+		},
+	}
+}
+
+func (p *Provisioner) createNestedStep(c *spec.Container) Step {
+	return Step{
+		Name: "create " + c.Name + " in " + c.Parent,
+		Hint: "see tmp/" + p.Spec.Name + "/logs/provision.log",
+		Check: func(ctx context.Context) (bool, string, error) {
+			st, err := p.lxcState(ctx, c)
+			return st != "", fmt.Sprintf("lxc-create -n %s -t %s inside %s", c.Name, c.Image.Type, c.Parent), err
+		},
+		Apply: func(ctx context.Context) error {
+			line := remote.Join(append([]string{"lxc-create", "-n", c.Name, "-B", c.Backing}, templateArgs(c.Image)...)...)
+			if lxcV := p.Facts.LXC(); c.Image.Type == "busybox" && lxcV != nil && lxcV.BusyboxMknod() {
+				// The busybox template of this LXC mknods /dev entries, which a user namespace
+				// (box1) forbids; LXC's autodev creates them at start anyway, so the template
+				// runs with a mknod that does nothing.
+				line = "d=$(mktemp -d) && printf '#!/bin/sh\\nexit 0\\n' > \"$d/mknod\" && chmod +x \"$d/mknod\" && PATH=\"$d:$PATH\" " + line + "; rc=$?; rm -rf \"$d\"; exit $rc"
+			}
+			_, err := remote.Must(ctx, p.target(c.Parent), remote.Cmd{Line: line, Stdout: p.Opts.Log, Stderr: p.Opts.Log})
+			return err
+		},
+	}
+}

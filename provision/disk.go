@@ -1,0 +1,222 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/labctl/labctl/lab/render"
+	"github.com/labctl/labctl/provision/remote"
+)
+
+// Disk is a whole disk of the guest.
+type Disk struct {
+	Path, Serial, FSType, UUID string
+	Size                       int64
+}
+
+// lsblkDev is one device of `lsblk -J -b` (null fields decode as empty strings).
+type lsblkDev struct {
+	Path       string     `json:"path"`
+	Size       int64      `json:"size"`
+	Type       string     `json:"type"`
+	FSType     *string    `json:"fstype"`
+	Serial     *string    `json:"serial"`
+	Mountpoint *string    `json:"mountpoint"`
+	UUID       *string    `json:"uuid"`
+	Children   []lsblkDev `json:"children"`
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// FindDataDisk picks the data disk from `lsblk -J -b` output: the disk pinned by name when
+// given, else the one with labctl's serial, else the only whole disk of the spec's size that
+// is not the root disk. It never picks a disk that holds the root filesystem.
+func FindDataDisk(lsblkJSON string, sizeBytes int64, pinned string) (Disk, error) {
+	var doc struct {
+		Blockdevices []lsblkDev `json:"blockdevices"`
+	}
+	if err := json.Unmarshal([]byte(lsblkJSON), &doc); err != nil {
+		return Disk{}, fmt.Errorf("parse lsblk output: %w", err)
+	}
+	holdsRoot := func(d lsblkDev) bool {
+		if str(d.Mountpoint) == "/" {
+			return true
+		}
+		for _, c := range d.Children {
+			if str(c.Mountpoint) == "/" || str(c.Mountpoint) == "/boot" {
+				return true
+			}
+		}
+		return false
+	}
+	var bySerial, bySize []Disk
+	var seen []string
+	for _, dev := range doc.Blockdevices {
+		if dev.Type != "disk" && !(dev.Type == "loop" && dev.Path == pinned) {
+			continue // only whole disks, or a loop device named on purpose
+		}
+		d := Disk{Path: dev.Path, Size: dev.Size, Serial: str(dev.Serial), FSType: str(dev.FSType), UUID: str(dev.UUID)}
+		seen = append(seen, fmt.Sprintf("%s (%d bytes, fs %q)", d.Path, d.Size, d.FSType))
+		if holdsRoot(dev) {
+			if pinned == d.Path {
+				return Disk{}, fmt.Errorf("disk.guest_device %s holds the root filesystem: it is not a data disk", pinned)
+			}
+			continue
+		}
+		switch {
+		case pinned != "" && d.Path == pinned:
+			return d, nil
+		case d.Serial == render.DiskSerial:
+			bySerial = append(bySerial, d)
+		case d.Size == sizeBytes:
+			bySize = append(bySize, d)
+		}
+	}
+	switch {
+	case pinned != "":
+		return Disk{}, fmt.Errorf("disk.guest_device %s is not a disk of the guest (found %s)", pinned, strings.Join(seen, ", "))
+	case len(bySerial) == 1:
+		return bySerial[0], nil
+	case len(bySize) == 1:
+		return bySize[0], nil
+	case len(bySize) > 1:
+		return Disk{}, fmt.Errorf("%d disks have the data disk's size %d bytes: pin one with disk.guest_device", len(bySize), sizeBytes)
+	}
+	return Disk{}, fmt.Errorf("no data disk of %d bytes in the guest (found %s): check disk.size, and that the Vagrantfile attaches it", sizeBytes, strings.Join(seen, ", "))
+}
+
+func (p *Provisioner) dataDisk(ctx context.Context) (*Disk, error) {
+	if p.disk != nil {
+		return p.disk, nil
+	}
+	out, err := remote.Sh(ctx, p.VM, true, "udevadm settle 2>/dev/null; lsblk -J -b -o NAME,PATH,SIZE,TYPE,FSTYPE,SERIAL,PTTYPE,MOUNTPOINT,UUID")
+	if err != nil {
+		return nil, err
+	}
+	mib, _ := p.Spec.Disk.SizeMiB()
+	d, err := FindDataDisk(out, mib<<20, p.Spec.Disk.GuestDevice)
+	if err != nil {
+		return nil, err
+	}
+	// The filesystem as the disk itself says, not as udev last saw it.
+	probe, err := remote.Sh(ctx, p.VM, true, remote.Shf("blkid -p -o export %s || true", d.Path))
+	if err != nil {
+		return nil, err
+	}
+	d.FSType, d.UUID = "", ""
+	for _, line := range strings.Split(probe, "\n") {
+		if v, ok := strings.CutPrefix(line, "TYPE="); ok {
+			d.FSType = v
+		}
+		if v, ok := strings.CutPrefix(line, "UUID="); ok {
+			d.UUID = v
+		}
+	}
+	p.disk = &d
+	return p.disk, nil
+}
+
+// DataDiskLabel is the btrfs label labctl gives the data disk; a btrfs with another label is
+// someone else's and is not touched without --force-format.
+const DataDiskLabel = "labctl"
+
+func (p *Provisioner) diskStep() Step {
+	return Step{
+		Name: "btrfs data disk",
+		Hint: "labctl formats only a blank disk; if this disk's data may go, run `labctl provision --force-format`",
+		Check: func(ctx context.Context) (bool, string, error) {
+			d, err := p.dataDisk(ctx)
+			if err != nil {
+				return false, "", err
+			}
+			if d.FSType == "btrfs" {
+				label, err := remote.Sh(ctx, p.VM, true, remote.Shf("blkid -o value -s LABEL %s || true", d.Path))
+				if err != nil {
+					return false, "", err
+				}
+				if label == DataDiskLabel || p.Opts.Plan {
+					return true, "", nil
+				}
+				if !p.Opts.ForceFormat {
+					return false, "", fmt.Errorf("%s holds a btrfs filesystem labelled %q, not labctl's: refusing to use or format it without --force-format", d.Path, label)
+				}
+			}
+			return false, fmt.Sprintf("mkfs.btrfs %s (%d bytes, blank)", d.Path, d.Size), nil
+		},
+		Apply: func(ctx context.Context) error {
+			d, err := p.dataDisk(ctx)
+			if err != nil {
+				return err
+			}
+			// Look again, beyond lsblk: any signature (filesystem, RAID, partition table) or
+			// partition means data.
+			sig, err := remote.Sh(ctx, p.VM, true, remote.Shf("wipefs -n -O TYPE --noheadings %s; lsblk -n -o NAME %s | tail -n +2", d.Path, d.Path))
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(sig) != "" && !p.Opts.ForceFormat {
+				return fmt.Errorf("%s is not blank (%s): refusing to format it; pass --force-format if its data may be destroyed",
+					d.Path, strings.Join(strings.Fields(sig), ", "))
+			}
+			if _, err := remote.Sh(ctx, p.VM, true, remote.Shf("mkfs.btrfs -f -L %s %s", DataDiskLabel, d.Path)); err != nil {
+				return err
+			}
+			p.disk, p.guest = nil, nil // read the new UUID, render again
+			_, err = p.dataDisk(ctx)
+			return err
+		},
+	}
+}
+
+func (p *Provisioner) mountStep() Step {
+	mp := p.Spec.Btrfs.MountPoint
+	return Step{
+		Name: "mount " + mp,
+		Hint: "check the fstab line with `labctl exec -- cat /etc/fstab` and `dmesg`",
+		Check: func(ctx context.Context) (bool, string, error) {
+			out, err := remote.Sh(ctx, p.VM, true, remote.Shf("findmnt -n -o FSTYPE,OPTIONS --mountpoint %s || true", mp))
+			if err != nil {
+				return false, "", err
+			}
+			f := strings.Fields(out)
+			if len(f) < 2 || f[0] != "btrfs" {
+				return false, "mount " + mp, nil
+			}
+			for _, o := range p.Spec.Btrfs.Options {
+				if o != "defaults" && !strings.Contains(","+f[1]+",", ","+o+",") {
+					return false, "remount " + mp + " with " + o, nil
+				}
+			}
+			return true, "", nil
+		},
+		Apply: func(ctx context.Context) error {
+			_, err := remote.Sh(ctx, p.VM, true, remote.Shf("mkdir -p %s && (systemctl daemon-reload 2>/dev/null || true) && if mountpoint -q %s; then mount -o remount %s; else mount %s; fi", mp, mp, mp, mp))
+			return err
+		},
+	}
+}
+
+func (p *Provisioner) ownerStep() Step {
+	mp, want := p.Spec.Btrfs.MountPoint, p.Spec.User+":"+p.Spec.User
+	return Step{
+		Name: "owner of " + mp,
+		Check: func(ctx context.Context) (bool, string, error) {
+			got, err := remote.Sh(ctx, p.VM, true, remote.Shf("stat -c %%U:%%G %s", mp))
+			if err != nil {
+				return false, "", err
+			}
+			return got == want, "chown " + want + " " + mp, nil
+		},
+		Apply: func(ctx context.Context) error {
+			_, err := remote.Sh(ctx, p.VM, true, remote.Shf("chown %s %s", want, mp))
+			return err
+		},
+	}
+}

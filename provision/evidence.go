@@ -1,0 +1,73 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/spec"
+	"github.com/labctl/labctl/provision/remote"
+)
+
+// Evidence is what explains a level's failure, as named files and their contents.
+func Evidence(ctx context.Context, s *spec.Spec, vm remote.Target, f Facts, level string) map[string]string {
+	out := map[string]string{}
+	run := func(name string, t remote.Target, sudo bool, line string) {
+		r, err := t.Run(ctx, remote.Cmd{Line: line, Sudo: sudo})
+		switch {
+		case err != nil:
+			out[name] = "error: " + err.Error()
+		case r.OK():
+			out[name] = r.Stdout
+		default:
+			out[name] = fmt.Sprintf("exit %d\n%s%s", r.ExitCode, r.Stdout, r.Stderr)
+		}
+	}
+	targets := Targets(s, vm, f)
+	switch level {
+	case "host", "vm":
+		run("vm-dmesg.txt", vm, true, "dmesg | tail -n 200")
+		run("vm-lxc-net.txt", vm, true, "journalctl -u lxc-net --no-pager -n 100 2>/dev/null || true")
+		run("vm-mounts.txt", vm, false, "findmnt; lsblk -f")
+	default:
+		c := s.Container(level)
+		if c == nil {
+			return out
+		}
+		var parent remote.Target = vm
+		if c.Parent != "" {
+			parent = targets[c.Parent]
+		}
+		guestLog := startLog(s, c)
+		run(c.Name+"-lxc-info.txt", parent, false, remote.Shf("lxc-info -n %s", c.Name))
+		run(path.Base(guestLog), parent, true, remote.Shf("tail -n 400 %s", guestLog))
+		if t := targets[c.Name]; t != nil {
+			run(c.Name+"-dmesg.txt", t, false, "dmesg 2>&1 | tail -n 50")
+			run(c.Name+"-ps.txt", t, false, "ps -ef 2>&1 || true")
+		}
+		if c.Parent == "" {
+			run(c.Name+"-uid_map.txt", vm, false, remote.Shf("cat /proc/$(lxc-info -n %s -p -H)/uid_map", c.Name))
+		}
+	}
+	return out
+}
+
+// CollectLogs writes the evidence of every level into tmp/<lab>/logs/ and returns the names.
+func CollectLogs(ctx context.Context, l *lab.Lab, vm remote.Target, f Facts) ([]string, error) {
+	levels := []string{"host"}
+	for _, c := range l.Spec.Containers {
+		levels = append(levels, c.Name)
+	}
+	var wrote []string
+	for _, lv := range levels {
+		for name, content := range Evidence(ctx, l.Spec, vm, f, lv) {
+			if err := os.WriteFile(l.Path("logs", name), []byte(content), 0o644); err != nil {
+				return wrote, err
+			}
+			wrote = append(wrote, name)
+		}
+	}
+	return wrote, nil
+}

@@ -1,0 +1,130 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// RunOpts are the optional parts of a command.
+type RunOpts struct {
+	Stdin io.Reader
+	// Stdout and Stderr receive the output as it comes, besides the log and the Result.
+	Stdout, Stderr io.Writer
+}
+
+// Run runs a command line in the user's shell on the machine. A non-zero exit is reported in
+// the Result with a nil error; the error is for transport failures and cancellation (the
+// remote command is then signalled and the session closed).
+func (c *Comm) Run(ctx context.Context, cmd string, opts RunOpts) (Result, error) {
+	s, err := c.session(ctx)
+	if err != nil {
+		return Result{ExitCode: -1}, err
+	}
+	defer s.Close()
+	var stdout, stderr bytes.Buffer
+	s.Stdout = multi(&stdout, c.cfg.Log, opts.Stdout)
+	s.Stderr = multi(&stderr, c.cfg.Log, opts.Stderr)
+	if opts.Stdin != nil {
+		s.Stdin = opts.Stdin
+	}
+	fmt.Fprintf(c.cfg.Log, "$ %s\n", cmd)
+	// The command runs under a shell whose $0 carries a marker, so that a cancelled command
+	// can be found and killed with its children: sshd refuses signals for root sessions.
+	marker := "labctl-run-" + randomID()
+	if err := s.Start("exec sh -c " + Quote(cmd) + " " + marker); err != nil {
+		return Result{ExitCode: -1}, fmt.Errorf("start `%s` on %s: %w", cmd, c.cfg.Addr(), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		_ = s.Signal(ssh.SIGKILL)
+		c.killRemote(marker)
+		s.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+		return Result{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: -1},
+			fmt.Errorf("`%s` on %s: %w", cmd, c.cfg.Addr(), ctx.Err())
+	}
+	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	var exit *ssh.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		res.ExitCode = exit.ExitStatus()
+	default:
+		res.ExitCode = -1
+		var missing *ssh.ExitMissingError
+		if errors.As(err, &missing) {
+			return res, fmt.Errorf("`%s` on %s: the connection ended before the command reported its exit status", cmd, c.cfg.Addr())
+		}
+		return res, fmt.Errorf("`%s` on %s: %w", cmd, c.cfg.Addr(), err)
+	}
+	return res, nil
+}
+
+// killRemote kills, with their descendants, the processes of a marked command. It keeps
+// looking for up to 3 s, since a command whose session was just opened may not have started
+// yet. The pattern ("labctl-run-[x]yz") does not match the killing shell's own command line.
+func (c *Comm) killRemote(marker string) {
+	id := strings.TrimPrefix(marker, "labctl-run-")
+	pattern := "labctl-run-[" + id[:1] + "]" + id[1:]
+	script := `k(){ for c in $(pgrep -P "$1"); do k "$c"; done; kill -KILL "$1" 2>/dev/null; }
+killed=0; i=0
+while [ $i -lt 15 ]; do
+  ps=$(pgrep -f '` + pattern + `')
+  if [ -n "$ps" ]; then for p in $ps; do k "$p"; done; killed=1
+  elif [ $killed = 1 ]; then exit 0; fi
+  i=$((i+1)); sleep 0.2
+done`
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.mu.Lock()
+	cl := c.client
+	c.mu.Unlock()
+	if cl == nil {
+		return
+	}
+	s, err := cl.NewSession()
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	done := make(chan struct{})
+	go func() {
+		_ = s.Run("sudo -n sh -c " + Quote(script) + " 2>/dev/null || sh -c " + Quote(script))
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+func randomID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func multi(ws ...io.Writer) io.Writer {
+	var out []io.Writer
+	for _, w := range ws {
+		if w != nil {
+			out = append(out, w)
+		}
+	}
+	return io.MultiWriter(out...)
+}

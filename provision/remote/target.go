@@ -1,0 +1,126 @@
+package remote
+
+import (
+	"context"
+	"io"
+	"strings"
+)
+
+// Level is how deep a target is nested.
+type Level string
+
+// The nesting levels of a lab.
+const (
+	LevelHost   Level = "host"   // the VM
+	LevelUnpriv Level = "unpriv" // an unprivileged container of the VM (box1)
+	LevelNested Level = "nested" // a container inside it (n1)
+)
+
+// Cmd is a command line to run on a target.
+type Cmd struct {
+	// Line is a shell command line, built with Quote/Shf from any spec value.
+	Line string
+	// Sudo runs it as root on the VM (containers already run it as their root).
+	Sudo  bool
+	Stdin io.Reader
+	// Stdout and Stderr, when set, receive the output as it comes.
+	Stdout, Stderr io.Writer
+}
+
+// Target is a place where commands run: the VM, a container, a nested container.
+type Target interface {
+	Name() string
+	Level() Level
+	// Run runs the command; a non-zero exit is in the Result, not the error.
+	Run(ctx context.Context, c Cmd) (Result, error)
+}
+
+// Runner is what a VM target needs of a connection (Comm, or a fake in tests).
+type Runner interface {
+	Run(ctx context.Context, cmd string, opts RunOpts) (Result, error)
+}
+
+// VM is the lab's VM, reached as the lab user; Sudo commands run through `sudo -n`.
+type VM struct {
+	Conn Runner
+}
+
+// Name is "vm".
+func (v *VM) Name() string { return "vm" }
+
+// Level is host.
+func (v *VM) Level() Level { return LevelHost }
+
+// Run runs c on the VM.
+func (v *VM) Run(ctx context.Context, c Cmd) (Result, error) {
+	line := "sh -c " + Quote(c.Line)
+	if c.Sudo {
+		line = "sudo -n " + line
+	}
+	return v.Conn.Run(ctx, line, RunOpts{Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr})
+}
+
+// Container is a container reached through its parent: the parent runs `lxc-attach` (or the
+// wrapper that enters the delegated cgroup scope of an unprivileged container) with the
+// command inside it. A nested container wraps twice.
+type Container struct {
+	ContainerName string
+	Parent        Target
+	// Attach is the attach command prefix run on the parent, without the container name,
+	// e.g. ["lxc-attach"] or ["lxc-unpriv-attach"]; "-n NAME --clear-env -- sh -c CMD" follows.
+	Attach []string
+	// Env are the variables set for Attach on the parent (e.g. XDG_RUNTIME_DIR).
+	Env []string
+	// AsUser runs the attach on the VM as the lab user (an unprivileged container) rather than
+	// as root.
+	AsUser bool
+	// Lvl is the container's level.
+	Lvl Level
+}
+
+// Name is the container's name.
+func (c *Container) Name() string { return c.ContainerName }
+
+// Level is unpriv or nested.
+func (c *Container) Level() Level { return c.Lvl }
+
+// Wrap returns the parent's command line that runs line inside this container.
+func (c *Container) Wrap(line string) string {
+	var parts []string
+	if len(c.Env) > 0 {
+		parts = append(parts, "env")
+		for _, e := range c.Env {
+			parts = append(parts, Quote(e))
+		}
+	}
+	for _, a := range c.Attach {
+		parts = append(parts, Quote(a))
+	}
+	parts = append(parts, "-n", Quote(c.ContainerName), "--clear-env",
+		"--set-var", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"--", "sh", "-c", Quote(line))
+	return strings.Join(parts, " ")
+}
+
+// Run runs cmd inside the container, as its root.
+func (c *Container) Run(ctx context.Context, cmd Cmd) (Result, error) {
+	return c.Parent.Run(ctx, Cmd{Line: c.Wrap(cmd.Line), Sudo: !c.AsUser, Stdin: cmd.Stdin, Stdout: cmd.Stdout, Stderr: cmd.Stderr})
+}
+
+// Must runs cmd and turns a non-zero exit into a *RunError.
+func Must(ctx context.Context, t Target, cmd Cmd) (Result, error) {
+	r, err := t.Run(ctx, cmd)
+	if err != nil {
+		return r, err
+	}
+	if !r.OK() {
+		return r, &RunError{Target: t.Name(), Cmd: cmd.Line, Result: r}
+	}
+	return r, nil
+}
+
+// Sh runs a command line on t and returns its trimmed stdout, failing on a non-zero exit.
+func Sh(ctx context.Context, t Target, sudo bool, line string) (string, error) {
+	r, err := Must(ctx, t, Cmd{Line: line, Sudo: sudo})
+	return strings.TrimSpace(r.Stdout), err
+}
