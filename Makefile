@@ -1,13 +1,13 @@
 # labctl: two commands do all the set-up on a fresh Debian 12 machine.
 #   make up    installs host packages, builds the box if missing, brings the default lab up
-#   make test  runs every test: unit + integration (real sshd), a real VM, the e2e suite
+#   make test  runs every test: lint, unit + integration (real sshd), a real VM, the e2e suite
 PRESET ?= bookworm
 LAB    ?= $(PRESET)
 BIN    := $(CURDIR)/bin/labctl
 GO     ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build deps up down test test-unit test-vm test-e2e matrix bench update-golden
+.PHONY: all build deps up down lint test test-unit test-vm test-e2e matrix bench update-golden
 
 all: build
 
@@ -22,6 +22,11 @@ up: deps build
 
 down: build
 	$(BIN) destroy --preset $(PRESET)
+
+# go vet and staticcheck (a tool dependency in go.mod).
+lint:
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 # Every test, fast ones first; each phase prints its duration.
 test: deps build
@@ -41,7 +46,7 @@ matrix: deps build
 	./scripts/matrix.sh
 
 bench:
-	$(GO) test -run XXX -bench . -benchtime 1x ./provision/
+	$(GO) test -run XXX -bench . -benchtime 1x ./provision/...
 
 update-golden:
-	$(GO) test ./lab -run Golden -update
+	$(GO) test ./lab/render -run Golden -update
