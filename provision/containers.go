@@ -42,19 +42,20 @@ func (p *Provisioner) createTopStep(c *spec.Container) Step {
 		Name: "create " + c.Name,
 		Hint: "see tmp/" + p.Spec.Name + "/logs/provision.log; a half-built container is removed with `labctl exec -- lxc-destroy -n " + c.Name + "`",
 		Check: func(ctx context.Context) (bool, string, error) {
+			create := fmt.Sprintf("lxc-create -n %s -B %s -t %s", c.Name, c.Backing, c.Image.Type)
+			half, err := p.halfBuilt(ctx, p.VM, dir)
+			if err != nil || half != "" {
+				return false, "destroy the half-built " + c.Name + " (" + half + "), then " + create, err
+			}
 			st, err := p.lxcState(ctx, c)
-			if err != nil {
-				return false, "", err
+			if err != nil || st != "" {
+				return st != "", "", err
 			}
-			if st != "" {
-				ok, err := remote.Sh(ctx, p.VM, false, remote.Shf("test -d %s/rootfs && echo yes || echo no", dir))
-				return ok == "yes", "recreate " + c.Name + " (rootfs missing)", err
-			}
-			return false, fmt.Sprintf("lxc-create -n %s -B %s -t %s", c.Name, c.Backing, c.Image.Type), nil
+			return false, create, nil
 		},
 		Apply: func(ctx context.Context) error {
-			// A failed earlier create leaves the directory half-built: clean it first.
-			if _, err := p.VM.Run(ctx, remote.Cmd{Line: remote.Shf("if [ -e %s ]; then lxc-destroy -n %s || rm -rf %s; fi", dir, c.Name, dir)}); err != nil {
+			// An interrupted or failed earlier create leaves the directory half-built: remove it.
+			if _, err := remote.Must(ctx, p.VM, remote.Cmd{Line: remote.Shf("if [ -e %s ]; then lxc-destroy -n %s || rm -rf %s; fi", dir, c.Name, dir)}); err != nil {
 				return err
 			}
 			args := []string{"lxc-create", "-n", c.Name, "-B", c.Backing}
@@ -217,14 +218,26 @@ func (p *Provisioner) lxcInsideStep(c *spec.Container) Step {
 }
 
 func (p *Provisioner) createNestedStep(c *spec.Container) Step {
+	// Inside the parent, containers live in root's lxcpath (where lxc-config says).
+	dir := "\"$(lxc-config lxc.lxcpath)\"/" + remote.Quote(c.Name)
 	return Step{
 		Name: "create " + c.Name + " in " + c.Parent,
 		Hint: "see tmp/" + p.Spec.Name + "/logs/provision.log",
 		Check: func(ctx context.Context) (bool, string, error) {
+			create := fmt.Sprintf("lxc-create -n %s -t %s inside %s", c.Name, c.Image.Type, c.Parent)
+			half, err := p.halfBuilt(ctx, p.target(c.Parent), dir)
+			if err != nil || half != "" {
+				return false, "destroy the half-built " + c.Name + " (" + half + "), then " + create, err
+			}
 			st, err := p.lxcState(ctx, c)
-			return st != "", fmt.Sprintf("lxc-create -n %s -t %s inside %s", c.Name, c.Image.Type, c.Parent), err
+			return st != "", create, err
 		},
 		Apply: func(ctx context.Context) error {
+			parent := p.target(c.Parent)
+			clean := fmt.Sprintf("d=%s; if [ -e \"$d\" ]; then lxc-destroy -n %s || rm -rf \"$d\"; fi", dir, remote.Quote(c.Name))
+			if _, err := remote.Must(ctx, parent, remote.Cmd{Line: clean}); err != nil {
+				return err
+			}
 			line := remote.Join(append([]string{"lxc-create", "-n", c.Name, "-B", c.Backing}, templateArgs(c.Image)...)...)
 			if lxcV := p.Facts.LXC(); c.Image.Type == "busybox" && lxcV != nil && lxcV.BusyboxMknod() {
 				// The busybox template of this LXC mknods /dev entries, which a user namespace
@@ -232,8 +245,21 @@ func (p *Provisioner) createNestedStep(c *spec.Container) Step {
 				// runs with a mknod that does nothing.
 				line = "d=$(mktemp -d) && printf '#!/bin/sh\\nexit 0\\n' > \"$d/mknod\" && chmod +x \"$d/mknod\" && PATH=\"$d:$PATH\" " + line + "; rc=$?; rm -rf \"$d\"; exit $rc"
 			}
-			_, err := remote.Must(ctx, p.target(c.Parent), remote.Cmd{Line: line, Stdout: p.Opts.Log, Stderr: p.Opts.Log})
+			_, err := remote.Must(ctx, parent, remote.Cmd{Line: line, Stdout: p.Opts.Log, Stderr: p.Opts.Log})
 			return err
 		},
 	}
+}
+
+// halfBuilt says what is wrong with a container directory that an interrupted or failed
+// lxc-create left ("" when there is none, or it is whole): LXC's partial marker, a config
+// without a rootfs, or a rootfs without a config. dir is a shell word (quoted, or an
+// expansion in double quotes).
+func (p *Provisioner) halfBuilt(ctx context.Context, t remote.Target, dir string) (string, error) {
+	line := fmt.Sprintf(`d=%s; if [ ! -e "$d" ]; then exit 0; fi
+if [ -e "$d/partial" ]; then echo "LXC's partial marker"
+elif [ ! -f "$d/config" ]; then echo "no config"
+elif [ ! -d "$d/rootfs" ]; then echo "no rootfs"
+elif [ -z "$(ls -A "$d/rootfs")" ]; then echo "an empty rootfs"; fi`, dir)
+	return remote.Sh(ctx, t, true, line)
 }

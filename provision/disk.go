@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/labctl/labctl/lab/render"
@@ -127,6 +128,15 @@ func (p *Provisioner) dataDisk(ctx context.Context) (*Disk, error) {
 // someone else's and is not touched without --force-format.
 const DataDiskLabel = "labctl"
 
+// formatMarker holds, while labctl formats the data disk, the disk's device path.
+const formatMarker = "/var/lib/labctl/formatting-data-disk"
+
+// formatInterrupted reports whether labctl began to format this disk and did not finish.
+func (p *Provisioner) formatInterrupted(ctx context.Context, d *Disk) (bool, error) {
+	got, err := remote.Sh(ctx, p.VM, true, remote.Shf("cat %s 2>/dev/null || true", formatMarker))
+	return got == d.Path, err
+}
+
 func (p *Provisioner) diskStep() Step {
 	return Step{
 		Name: "btrfs data disk",
@@ -135,6 +145,13 @@ func (p *Provisioner) diskStep() Step {
 			d, err := p.dataDisk(ctx)
 			if err != nil {
 				return false, "", err
+			}
+			interrupted, err := p.formatInterrupted(ctx, d)
+			if err != nil {
+				return false, "", err
+			}
+			if interrupted {
+				return false, fmt.Sprintf("mkfs.btrfs %s again (an earlier format of it was interrupted)", d.Path), nil
 			}
 			if d.FSType == "btrfs" {
 				label, err := remote.Sh(ctx, p.VM, true, remote.Shf("blkid -o value -s LABEL %s || true", d.Path))
@@ -155,17 +172,25 @@ func (p *Provisioner) diskStep() Step {
 			if err != nil {
 				return err
 			}
+			interrupted, err := p.formatInterrupted(ctx, d)
+			if err != nil {
+				return err
+			}
 			// Look again, beyond lsblk: any signature (filesystem, RAID, partition table) or
-			// partition means data.
+			// partition means data, unless it is what labctl's own interrupted format left.
 			sig, err := remote.Sh(ctx, p.VM, true, remote.Shf("wipefs -n -O TYPE --noheadings %s; lsblk -n -o NAME %s | tail -n +2", d.Path, d.Path))
 			if err != nil {
 				return err
 			}
-			if strings.TrimSpace(sig) != "" && !p.Opts.ForceFormat {
+			if strings.TrimSpace(sig) != "" && !p.Opts.ForceFormat && !interrupted {
 				return fmt.Errorf("%s is not blank (%s): refusing to format it; pass --force-format if its data may be destroyed",
 					d.Path, strings.Join(strings.Fields(sig), ", "))
 			}
-			if _, err := remote.Sh(ctx, p.VM, true, remote.Shf("mkfs.btrfs -f -L %s %s", DataDiskLabel, d.Path)); err != nil {
+			// The marker says, until mkfs has finished, that the disk is labctl's, being
+			// formatted: a run interrupted in between formats it again instead of refusing it.
+			line := remote.Shf("mkdir -p %s && echo %s > %s && mkfs.btrfs -f -L %s %s && rm -f %s",
+				path.Dir(formatMarker), d.Path, formatMarker, DataDiskLabel, d.Path, formatMarker)
+			if _, err := remote.Sh(ctx, p.VM, true, line); err != nil {
 				return err
 			}
 			p.disk, p.guest = nil, nil // read the new UUID, render again

@@ -27,19 +27,27 @@ func FileState(ctx context.Context, t remote.Target, f render.GuestFile) (done b
 	}
 	sum := sha256.Sum256(f.Content)
 	want := fmt.Sprintf("%s %s %o", hex.EncodeToString(sum[:]), f.Owner, f.Mode)
-	line := remote.Shf("if [ -f %s ]; then echo $(sha256sum < %s | cut -d' ' -f1) $(stat -c '%%U:%%G %%a' %s); fi", f.Path, f.Path, f.Path)
+	tmp := tempPath(f)
+	line := remote.Shf("if [ -e %s ]; then echo leftover; fi; if [ -f %s ]; then echo $(sha256sum < %s | cut -d' ' -f1) $(stat -c '%%U:%%G %%a' %s); fi", tmp, f.Path, f.Path, f.Path)
 	got, err := remote.Sh(ctx, t, true, line)
 	if err != nil {
 		return false, "", err
 	}
+	leftover := strings.HasPrefix(got, "leftover")
+	got = strings.TrimSpace(strings.TrimPrefix(got, "leftover"))
 	switch {
 	case got == "":
 		return false, "create " + f.Path, nil
 	case got != want:
 		return false, "rewrite " + f.Path + " (content, owner or mode differs)", nil
+	case leftover:
+		return false, "rewrite " + f.Path + " (an interrupted write left " + tmp + ")", nil
 	}
 	return true, "", nil
 }
+
+// tempPath is where WriteFile stages a whole file before renaming it over the target.
+func tempPath(f render.GuestFile) string { return f.Path + ".labctl-tmp" }
 
 // MissingLines returns the lines of f not yet in its file, each compared whole.
 func MissingLines(ctx context.Context, t remote.Target, f render.GuestFile) ([]string, error) {
@@ -60,6 +68,22 @@ func MissingLines(ctx context.Context, t remote.Target, f render.GuestFile) ([]s
 	return missing, nil
 }
 
+// partialLine returns the file's last line when it has no newline and is the beginning of
+// one of the lines still to add: what an interrupted append leaves. A last line of the
+// file's own that merely lacks its newline is not that, and is kept.
+func partialLine(content string, missing []string) string {
+	if content == "" || strings.HasSuffix(content, "\n") {
+		return ""
+	}
+	last := content[strings.LastIndex(content, "\n")+1:]
+	for _, m := range missing {
+		if strings.HasPrefix(m, last) {
+			return last
+		}
+	}
+	return ""
+}
+
 // WriteFile makes the file on its target exactly the rendering: a whole file is replaced
 // atomically with its owner and mode; lines are appended only when missing (so a second run
 // never duplicates them).
@@ -69,13 +93,21 @@ func WriteFile(ctx context.Context, t remote.Target, f render.GuestFile) error {
 		if err != nil || len(missing) == 0 {
 			return err
 		}
-		// Make sure the file ends with a newline before appending.
-		line := remote.Shf("f=%s; touch \"$f\"; if [ -s \"$f\" ] && [ \"$(tail -c1 \"$f\" | od -An -c | tr -d ' ')\" != '\\n' ]; then echo >> \"$f\"; fi; cat >> \"$f\"", f.Path)
+		// Make sure the file ends with a newline before appending: drop the start of a line an
+		// interrupted append left (the line is appended whole again), else end the file's own
+		// last line.
+		line := remote.Shf("f=%s; touch \"$f\"; ", f.Path)
+		if cut, err := cutPartialLine(ctx, t, f, missing); err != nil {
+			return err
+		} else if cut > 0 {
+			line += fmt.Sprintf("truncate -s -%d \"$f\"; ", cut)
+		}
+		line += "if [ -s \"$f\" ] && [ \"$(tail -c1 \"$f\" | od -An -c | tr -d ' ')\" != '\\n' ]; then echo >> \"$f\"; fi; cat >> \"$f\""
 		_, err = remote.Must(ctx, t, remote.Cmd{Line: line, Sudo: true, Stdin: strings.NewReader(strings.Join(missing, "\n") + "\n")})
 		return err
 	}
 	dir := path.Dir(f.Path)
-	tmp := f.Path + ".labctl-tmp"
+	tmp := tempPath(f)
 	mkdir := remote.Shf("mkdir -p %s", dir)
 	if owner := strings.SplitN(f.Owner, ":", 2)[0]; owner != "root" {
 		// created as the owner, so that no directory of the user's ends up root's
@@ -85,6 +117,15 @@ func WriteFile(ctx context.Context, t remote.Target, f render.GuestFile) error {
 		tmp, f.Owner, tmp, fmt.Sprintf("%o", f.Mode), tmp, tmp, f.Path)
 	_, err := remote.Must(ctx, t, remote.Cmd{Line: line, Sudo: true, Stdin: bytes.NewReader(f.Content)})
 	return err
+}
+
+// cutPartialLine is how many bytes of an interrupted append end the file (0: none).
+func cutPartialLine(ctx context.Context, t remote.Target, f render.GuestFile, missing []string) (int, error) {
+	r, err := remote.Must(ctx, t, remote.Cmd{Line: remote.Shf("cat %s 2>/dev/null || true", f.Path), Sudo: true})
+	if err != nil {
+		return 0, err
+	}
+	return len(partialLine(r.Stdout, missing)), nil
 }
 
 // fileStep is the step that makes one rendered file exactly so. Its check and apply render

@@ -95,7 +95,9 @@ func privateNamespace(t *testing.T, fstab string) *nsRunner {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if r, err := n.Run(context.Background(), remote.Shf("mount --bind %s /etc/fstab", fstab), remote.RunOpts{}); err != nil || !r.OK() {
+	// The steps' own state on the guest (the format marker under /var/lib/labctl) stays in
+	// the namespace too.
+	if r, err := n.Run(context.Background(), remote.Shf("mount --bind %s /etc/fstab && mount -t tmpfs labctl-test /var/lib", fstab), remote.RunOpts{}); err != nil || !r.OK() {
 		t.Fatalf("bind fstab: %+v %v", r, err)
 	}
 	return n
@@ -198,4 +200,36 @@ func stepsNamed(t *testing.T, p *Provisioner, names ...string) []Step {
 		t.Fatalf("the steps %q are not all in Steps(), in that order", names)
 	}
 	return out
+}
+
+// TestInterruptedFormatIsRedone: a disk labctl began to format (its marker names the disk)
+// and that holds what the cut mkfs left is formatted again without --force-format; the same
+// disk without the marker is refused.
+func TestInterruptedFormatIsRedone(t *testing.T) {
+	needRoot(t, "losetup", "mkfs.btrfs", "blkid", "wipefs", "nsenter", "unshare")
+	dir := t.TempDir()
+	dev := loopDevice(t, 256<<20)
+	if out, err := exec.Command("mkfs.btrfs", "-q", "-f", dev).CombinedOutput(); err != nil { // no label: not labctl's
+		t.Fatalf("mkfs.btrfs: %v %s", err, out)
+	}
+	ns := privateNamespace(t, mustCreate(t, filepath.Join(dir, "fstab")))
+	s, _ := spec.Preset("bookworm")
+	s.Disk.GuestDevice, s.Disk.Size = dev, "256MiB"
+	p := &Provisioner{Spec: s, VM: &remote.VM{Conn: ns}, Facts: Facts{LXCVersion: "5.0.2"}}
+	if _, err := RunSteps(context.Background(), stepsNamed(t, p, "btrfs data disk"), &strings.Builder{}, false); err == nil || !strings.Contains(err.Error(), "refusing") {
+		t.Fatalf("without the marker the disk must be refused, got %v", err)
+	}
+	mustSh(t, ns, remote.Shf("mkdir -p /var/lib/labctl && echo %s > %s", dev, formatMarker))
+	p = &Provisioner{Spec: s, VM: &remote.VM{Conn: ns}, Facts: Facts{LXCVersion: "5.0.2"}}
+	var out strings.Builder
+	sum, err := RunSteps(context.Background(), stepsNamed(t, p, "btrfs data disk"), &out, false)
+	if err != nil || sum.Changed != 1 || !strings.Contains(out.String(), "was interrupted") {
+		t.Fatalf("an interrupted format must be redone: %s %v\n%s", sum, err, out.String())
+	}
+	if label := mustSh(t, ns, remote.Shf("blkid -o value -s LABEL %s", dev)); label != DataDiskLabel {
+		t.Fatalf("label %q after the redone format", label)
+	}
+	if m := mustSh(t, ns, remote.Shf("cat %s 2>/dev/null || true", formatMarker)); m != "" {
+		t.Fatalf("the marker is left: %q", m)
+	}
 }

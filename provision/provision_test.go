@@ -160,6 +160,7 @@ func TestDiskStepRefusesData(t *testing.T) {
 	fr.answer(`lsblk -J`, withFS, 0)
 	fr.answer(`wipefs -n`, "ext4\n", 0)
 	fr.answer(`blkid -p`, "DEVNAME=/dev/sda\nUUID=1234\nTYPE=ext4\n", 0)
+	fr.answer(`formatting-data-disk`, "", 0)
 	fr.answer(`mkfs.btrfs`, "", 0)
 	s, _ := spec.Preset("bookworm")
 	p := &Provisioner{Spec: s, VM: &remote.VM{Conn: fr}, Opts: Options{}}

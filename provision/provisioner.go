@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,13 +35,19 @@ type Options struct {
 	Image func(ctx context.Context, inside []render.GuestFile) (build.LocalImage, error)
 }
 
+// Uploader copies a local file to the VM, verified: what the provisioner needs of a
+// connection besides running commands (remote.Comm is one).
+type Uploader interface {
+	UploadFile(ctx context.Context, local, dest string, mode os.FileMode, progress io.Writer) (remote.UploadResult, error)
+}
+
 // Provisioner turns a booted VM into the lab of its spec.
 type Provisioner struct {
 	Lab  *lab.Lab
 	Spec *spec.Spec
 	VM   remote.Target
-	// Comm uploads images; nil in unit tests.
-	Comm  *remote.Comm
+	// Comm uploads images (a *remote.Comm); nil when nothing is uploaded.
+	Comm  Uploader
 	Facts Facts
 	Opts  Options
 
@@ -49,7 +56,7 @@ type Provisioner struct {
 }
 
 // New gathers the facts of the VM and returns its provisioner.
-func New(ctx context.Context, l *lab.Lab, vm remote.Target, comm *remote.Comm, opts Options) (*Provisioner, error) {
+func New(ctx context.Context, l *lab.Lab, vm remote.Target, comm Uploader, opts Options) (*Provisioner, error) {
 	if opts.Out == nil {
 		opts.Out = io.Discard
 	}

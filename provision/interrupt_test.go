@@ -1,0 +1,164 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/labctl/labctl/lab/spec"
+	"github.com/labctl/labctl/provision/remote"
+)
+
+// fakeProvisioner is a fresh provisioner (a new labctl process) for the bookworm lab on g.
+func fakeProvisioner(t *testing.T, conn *fakeConn) *Provisioner {
+	t.Helper()
+	s, err := spec.Preset("bookworm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := &remote.VM{Conn: conn}
+	f, err := GatherFacts(context.Background(), vm, s.User)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Provisioner{Spec: s, VM: vm, Comm: conn, Facts: f, Opts: Options{Image: fakeImage, Out: io.Discard, Log: io.Discard}}
+}
+
+func runAll(t *testing.T, g *fakeGuest) (Summary, string, error) {
+	t.Helper()
+	p := fakeProvisioner(t, &fakeConn{g: g})
+	steps, err := p.Steps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	sum, err := RunSteps(context.Background(), steps, &out, false)
+	return sum, out.String(), err
+}
+
+// TestFakeGuestProvisions: the model takes the bookworm lab from a fresh box to done, and a
+// second run changes nothing (the model is faithful enough to converge at all).
+func TestFakeGuestProvisions(t *testing.T) {
+	g := newFakeGuest()
+	sum, out, err := runAll(t, g)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if sum.Changed == 0 {
+		t.Fatalf("a fresh guest needed no change:\n%s", out)
+	}
+	sum, out, err = runAll(t, g)
+	if err != nil || sum.Changed != 0 {
+		t.Fatalf("second run: %s %v\n%s", sum, err, out)
+	}
+}
+
+// TestInterruptedAnywhereConverges interrupts every step's apply after each command it sends
+// (the command not run, run whole, or cut off half-way where that leaves something behind),
+// as Ctrl-C or a cut connection would, then runs the whole provisioning again in a new
+// process: it must succeed, report the interrupted step changed (or ok when the cut apply had
+// in fact finished), leave the guest exactly as a run that was never interrupted, and a third
+// run must change nothing.
+func TestInterruptedAnywhereConverges(t *testing.T) {
+	clean := newFakeGuest()
+	if _, out, err := runAll(t, clean); err != nil {
+		t.Fatalf("uninterrupted run: %v\n%s", err, out)
+	}
+	want := clean.snapshot()
+
+	names := func() []string {
+		p := fakeProvisioner(t, &fakeConn{g: newFakeGuest()})
+		steps, err := p.Steps()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, st := range steps {
+			out = append(out, st.Name)
+		}
+		return out
+	}()
+	points := 0
+	for i, name := range names {
+		for k := 1; ; k++ {
+			reachedAny := false
+			for _, mode := range []string{"before", "after", "partial"} {
+				g := newFakeGuest()
+				conn := &fakeConn{g: g}
+				p := fakeProvisioner(t, conn)
+				steps, _ := p.Steps()
+				var out strings.Builder
+				if _, err := RunSteps(context.Background(), steps[:i], &out, false); err != nil {
+					t.Fatalf("steps before %q: %v\n%s", name, err, out.String())
+				}
+				done, _, err := steps[i].Check(context.Background())
+				if err != nil {
+					t.Fatalf("check %q: %v", name, err)
+				}
+				if done {
+					break // nothing to apply: no interruption point
+				}
+				conn.armed = &cut{k: k, mode: mode}
+				applyErr := steps[i].Apply(context.Background())
+				if !conn.reached {
+					if applyErr != nil && !conn.tripped {
+						t.Fatalf("step %q failed on an uninterrupted apply: %v", name, applyErr)
+					}
+					continue
+				}
+				reachedAny = true
+				points++
+				where := fmt.Sprintf("step %q cut at command %d (%s)", name, k, mode)
+				sum, out2, err := runAll(t, g)
+				if err != nil {
+					t.Errorf("%s: the next run failed: %v\n%s", where, err, out2)
+					continue
+				}
+				if !strings.Contains(out2, "changed   "+name+" ") && !strings.Contains(out2, "ok        "+name+" ") {
+					t.Errorf("%s: the next run does not report the step:\n%s", where, out2)
+				}
+				if got := g.snapshot(); got != want {
+					t.Errorf("%s: the guest differs from one never interrupted:\n%s", where, diffLines(want, got))
+					continue
+				}
+				if sum, out3, err := runAll(t, g); err != nil || sum.Changed != 0 {
+					t.Errorf("%s: a third run: %s %v\n%s", where, sum, err, out3)
+				}
+				_ = sum
+			}
+			if !reachedAny {
+				break
+			}
+		}
+	}
+	t.Logf("%d interruption points over %d steps, each converged", points, len(names))
+	if points < len(names) {
+		t.Errorf("only %d interruption points for %d steps", points, len(names))
+	}
+}
+
+func diffLines(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	var out []string
+	in := func(l string, ls []string) bool {
+		for _, x := range ls {
+			if x == l {
+				return true
+			}
+		}
+		return false
+	}
+	for _, l := range al {
+		if !in(l, bl) {
+			out = append(out, "- "+l)
+		}
+	}
+	for _, l := range bl {
+		if !in(l, al) {
+			out = append(out, "+ "+l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
