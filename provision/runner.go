@@ -53,7 +53,7 @@ func RunSteps(ctx context.Context, steps []Step, out io.Writer, plan bool) (Summ
 		start := time.Now()
 		done, change, err := st.Check(ctx)
 		if err != nil {
-			fmt.Fprintf(out, "  %-9s %-28s %s\n", "failed", st.Name, since(start))
+			fmt.Fprintf(out, "  %-9s %-28s %s\n", failWord(ctx), st.Name, since(start))
 			fmt.Fprintln(out, sum.String())
 			return sum, &StepError{Step: st.Name, Err: fmt.Errorf("check: %w", err), Hint: st.Hint}
 		}
@@ -68,8 +68,11 @@ func RunSteps(ctx context.Context, steps []Step, out io.Writer, plan bool) (Summ
 			fmt.Fprintf(out, "  %-9s %-28s %s\n", "change", st.Name, change)
 			continue
 		}
+		// Said before the apply runs, so that a long step (an image upload, lxc-create) shows
+		// what it is doing.
+		fmt.Fprintf(out, "  %-9s %-28s %s\n", "applying", st.Name, change)
 		if err := st.Apply(ctx); err != nil {
-			fmt.Fprintf(out, "  %-9s %-28s %s\n", "failed", st.Name, since(start))
+			fmt.Fprintf(out, "  %-9s %-28s %s\n", failWord(ctx), st.Name, since(start))
 			fmt.Fprintln(out, sum.String())
 			return sum, &StepError{Step: st.Name, Err: err, Hint: st.Hint}
 		}
@@ -92,6 +95,15 @@ func RunSteps(ctx context.Context, steps []Step, out io.Writer, plan bool) (Summ
 		fmt.Fprintln(out, sum.String())
 	}
 	return sum, nil
+}
+
+// failWord is how a step's line ends when it did not finish: interrupted when the run was
+// cancelled (Ctrl-C, SIGTERM), else failed.
+func failWord(ctx context.Context) string {
+	if ctx.Err() != nil {
+		return "interrupted"
+	}
+	return "failed"
 }
 
 func since(t time.Time) string { return time.Since(t).Round(10 * time.Millisecond).String() }
