@@ -7,7 +7,7 @@ BIN    := $(CURDIR)/bin/labctl
 GO     ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build deps up down lint test test-unit test-vm test-e2e matrix bench update-golden
+.PHONY: all build deps up down lint test test-unit test-vm test-interrupt test-e2e matrix bench update-golden
 
 all: build
 
@@ -37,6 +37,11 @@ test-unit:
 
 test-vm: build
 	LABCTL_VM_TESTS=1 $(GO) test -tags vm -count=1 -timeout 30m -v -run TestVM ./lab/
+
+# Interrupts provision in every step and up in every phase on a real lab, then checks the next
+# run converges (about an hour under TCG; not part of make test).
+test-interrupt: build
+	LABCTL_VM_TESTS=1 $(GO) test -tags vm -count=1 -timeout 150m -v -run TestVMInterruptEveryStep ./cmd/labctl/
 
 test-e2e: build
 	$(GO) tool ginkgo -v --timeout 60m ./e2e -- -preset $(PRESET) -up -labctl $(BIN)
