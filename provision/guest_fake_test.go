@@ -341,8 +341,9 @@ var rules = []rule{
 			return fail("lxc-start: " + m[1] + ": No container config specified")
 		case c.partial:
 			return fail("lxc-start: " + m[1] + ": Failed checking for incomplete container creation")
-		case t == "" && !strings.Contains(g.files[":/mnt/"+m[1]+"/config"], "lxc.apparmor.profile = unconfined"):
-			return fail("lxc-start: " + m[1] + ": Failed to write AppArmor profile")
+		case t == "" && strings.Contains(g.files[":/mnt/"+m[1]+"/config"], "lxc.apparmor.profile = generated"):
+			// As the lab user LXC cannot load the profile it generates (no mac_admin).
+			return fail("lxc-start: " + m[1] + ": Cannot use generated profile: apparmor_parser not available")
 		}
 		c.running = true
 		return ok("")

@@ -36,6 +36,9 @@ var boxPackages = []string{
 	"linux-image-amd64", "initramfs-tools", "uidmap", "qemu-guest-agent", "kmod", "procps", "util-linux",
 	// LXC and what an unprivileged, nested lab needs of it in the guest.
 	"lxc", "lxc-templates", "xz-utils", "libpam-systemd", "dbus-user-session", "dnsmasq-base",
+	// AppArmor userspace, so that containers are confined as on a stock install (LXC's
+	// profiles are loaded at boot); busybox-static for the user's own busybox containers.
+	"apparmor", "busybox-static",
 }
 
 // BoxRecipe is everything a self-built box depends on; its Key names the cached build.

@@ -123,6 +123,12 @@ var legacyKeys = map[string]string{
 	"lxc.seccomp.profile":  "lxc.seccomp",
 }
 
+// NestedProfile is what a container's nested containers get as lxc.apparmor.profile when
+// the container itself is confined: "unchanged", so that they keep its profile. Inside an
+// unprivileged container LXC cannot change or stack profiles ("Already AppArmor confined,
+// but new label requested"; without a label, "LSM wasn't prepared").
+const NestedProfile = "unchanged"
+
 // Set is one configuration line, `key = value`, in this dialect.
 func (v Version) Set(key, value string) string { return v.Key(key) + " = " + value }
 
@@ -131,10 +137,16 @@ const nestingInclude = "lxc.include = /usr/share/lxc/config/nesting.conf"
 
 // NestingLines are the lines appended to a container's config to let it run containers,
 // confined by AppArmor (apparmor "generated") or deliberately unconfined ("unconfined", for
-// guests without AppArmor userspace).
-func (v Version) NestingLines(apparmor string) []string {
+// guests without AppArmor userspace). An unprivileged container is confined by the profile
+// the guest's AppArmor already has for nesting (lxc-container-default-with-nesting, which
+// nesting.conf names): LXC needs mac_admin in the host's user namespace to load the profile it
+// generates, which an unprivileged user has not ("Per-container AppArmor profiles are disabled
+// because the mac_admin capability is missing", then "Cannot use generated profile").
+func (v Version) NestingLines(apparmor string, unprivileged bool) []string {
 	unconfined := apparmor == "unconfined"
 	switch {
+	case unprivileged && !unconfined && v.Nesting() != NestingCgroupProfile:
+		return []string{nestingInclude}
 	case v.Nesting() == NestingCgroupProfile:
 		profile := "lxc-container-default-with-nesting"
 		if unconfined {

@@ -113,7 +113,7 @@ func TestBookwormHasNoLegacyKey(t *testing.T) {
 			t.Errorf("bookworm rendering has legacy key %s", k)
 		}
 	}
-	for _, k := range []string{"lxc.idmap = u 0 100000 65536", "lxc.net.0.link = lxcbr0", "lxc.apparmor.profile = unconfined"} {
+	for _, k := range []string{"lxc.idmap = u 0 100000 65536", "lxc.net.0.link = lxcbr0", "lxc.include = /usr/share/lxc/config/nesting.conf", "lxc.apparmor.profile = unchanged"} {
 		if !strings.Contains(got, k) {
 			t.Errorf("bookworm rendering lacks %s", k)
 		}

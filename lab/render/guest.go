@@ -141,7 +141,7 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 		cfg := path.Join(s.ContainerDir(c.Name), "config")
 		conf := vm(cfg, userOwner, 0o644, "nesting for "+c.Name, c.Name+" nesting config", StageContainerConfig)
 		conf.Container = c.Name
-		add(conf, nil, d.NestingLines(c.AppArmor))
+		add(conf, nil, d.NestingLines(c.AppArmor, c.Unprivileged))
 		if c.Image.Type != "local" {
 			continue // only labctl's own images are configured from the inside
 		}
@@ -162,6 +162,9 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 		if c.AppArmor == "unconfined" {
 			nested = append(nested, "# "+c.Name+" is unconfined (no AppArmor userspace), so are the containers inside it.",
 				d.Set("lxc.apparmor.profile", "unconfined"))
+		} else {
+			nested = append(nested, "# Containers nested in "+c.Name+" keep its AppArmor profile: LXC cannot change profiles inside it.",
+				d.Set("lxc.apparmor.profile", lxc.NestedProfile))
 		}
 		add(in("/etc/lxc/default.conf", "defaults of containers nested in "+c.Name), nested, nil)
 	}

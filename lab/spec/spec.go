@@ -122,9 +122,12 @@ type Container struct {
 	Image Image `yaml:"image"`
 	// Nesting lets the container run containers itself.
 	Nesting bool `yaml:"nesting"`
-	// AppArmor is the profile policy for nesting on LXC >= 3.1: generated (LXC generates a
-	// profile with allow_nesting; needs apparmor in the guest) or unconfined (deliberately
-	// unconfined, with nesting.conf and cgroup:rw:force, for guests without AppArmor userspace).
+	// AppArmor is how the container is confined when it nests: generated (LXC's own profile
+	// for nesting: lxc-container-default-with-nesting for an unprivileged container, which
+	// cannot load a generated profile; the generated profile with allow_nesting for a
+	// privileged one on LXC >= 3.1; containers nested inside keep its profile) or unconfined
+	// (deliberately unconfined, with nesting.conf and cgroup:rw:force, for guests without
+	// AppArmor userspace).
 	AppArmor string `yaml:"apparmor"`
 }
 

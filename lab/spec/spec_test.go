@@ -64,7 +64,7 @@ func TestInvalidSpecs(t *testing.T) {
 		{"privileged top level", base, "    unprivileged: true", "    unprivileged: false", []string{"containers[0].unprivileged: false must be true"}},
 		{"bad image type", base, "type: busybox", "type: docker", []string{`containers[1].image.type: "docker" is not supported`}},
 		{"local on old lxc", base, "version: 5.0.2\n  expect: \"~> 5.0.0\"", "version: 2.0.8\n  expect: \"~> 2.0.0\"", []string{`containers[0].image.type: "local" needs LXC >= 3.0`}},
-		{"bad apparmor", base, "apparmor: unconfined", "apparmor: off", []string{`containers[0].apparmor: "off" is not supported`}},
+		{"bad apparmor", base, "apparmor: generated", "apparmor: off", []string{`containers[0].apparmor: "off" is not supported`}},
 		{"btrfs nested", base, "backing: dir", "backing: btrfs", []string{`containers[1].backing: "btrfs" is only supported for containers of the VM`}},
 		{"download without dist", trusty, "dist: ubuntu", "dist: ''", []string{`containers[0].image.dist: "" is not a distribution name`}},
 		{"two documents", base, "name: bookworm", "name: bookworm\n---\nname: other", []string{"more than one YAML document"}},
