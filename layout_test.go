@@ -27,7 +27,8 @@ var flow = map[string]int{
 	"provision/remote": 7,
 	"provision":        8,
 	"cmd/labctl":       9,
-	"e2e":              9,
+	"e2e/labtest":      9,
+	"e2e":              10,
 }
 
 const module = "github.com/labctl/labctl"

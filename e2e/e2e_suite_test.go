@@ -1,5 +1,6 @@
-// Package e2e proves each nesting level of a real lab: `ginkgo ./e2e` against a running lab,
-// or `ginkgo ./e2e -- -up` to bring one up first and destroy it afterwards.
+// Package e2e proves each nesting level of a real lab, driven by its spec: `ginkgo ./e2e`
+// against a running lab, or `ginkgo ./e2e -- -up` to bring one up first and destroy it
+// afterwards. It is written on e2e/labtest, the package users' own specs use.
 package e2e
 
 import (
@@ -7,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +18,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
+	"github.com/labctl/labctl/e2e/labtest"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/provision"
@@ -36,20 +37,18 @@ var (
 	flagFile   = flag.String("f", os.Getenv("LABCTL_FILE"), "lab spec file")
 	flagUp     = flag.Bool("up", os.Getenv("LABCTL_E2E_UP") == "1", "bring the lab up with `labctl up` before the specs, and destroy it after them")
 	flagKeep   = flag.Bool("keep", os.Getenv("LABCTL_E2E_KEEP") == "1", "with -up: keep the lab after the specs")
-	flagLabctl = flag.String("labctl", "", "labctl binary for -up (default: go run ../cmd/labctl)")
+	flagLabctl = flag.String("labctl", "", "labctl binary (default: ../bin/labctl)")
 )
 
 // root is the repository root (the suite runs in e2e/).
 const root = ".."
 
-// The lab under test, opened once by the suite.
+// The lab under test, attached once by the suite.
 var (
 	theSpec *spec.Spec
-	theLab  *lab.Lab
-	comm    *remote.Comm
-	vm      *remote.VM
+	theLab  *labtest.Lab
+	vm      remote.Target
 	prov    *provision.Provisioner
-	targets map[string]*remote.Container
 )
 
 func TestE2E(t *testing.T) {
@@ -71,69 +70,56 @@ func ranByGinkgo() bool {
 	return false
 }
 
-// loadSpec finds the lab as the CLI does (-f, else -preset, else ../lab.yaml, else the default).
-func loadSpec() (*spec.Spec, error) { return spec.Resolve(*flagFile, *flagPreset, root) }
-
-// labctl runs the labctl CLI in the repository root, its output going to the report.
-func labctl(ctx context.Context, args ...string) error {
-	specArgs := []string{"--preset", theSpec.Name}
-	if *flagFile != "" {
-		abs, _ := filepath.Abs(*flagFile)
-		specArgs = []string{"-f", abs}
+// options names the lab as the CLI finds it (-f, else -preset, else ../lab.yaml, else the
+// default preset).
+func options() labtest.Options {
+	file := *flagFile
+	if file != "" {
+		file, _ = filepath.Abs(file)
 	}
-	var cmd *exec.Cmd
-	if *flagLabctl != "" {
-		cmd = exec.CommandContext(ctx, *flagLabctl, append(args, specArgs...)...)
-	} else {
-		cmd = exec.CommandContext(ctx, "go", append(append([]string{"run", "./cmd/labctl"}, args...), specArgs...)...)
+	bin := *flagLabctl
+	if bin == "" {
+		bin = filepath.Join(root, "bin", "labctl")
 	}
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
-	return cmd.Run()
+	bin, _ = filepath.Abs(bin)
+	return labtest.Options{File: file, Preset: *flagPreset, Root: root, Labctl: bin, Log: GinkgoWriter}
 }
 
 var _ = BeforeSuite(func(ctx SpecContext) {
+	o := options()
 	var err error
-	theSpec, err = loadSpec()
-	Expect(err).NotTo(HaveOccurred())
-	theLab, err = lab.Open(root, theSpec)
+	theSpec, err = o.Spec()
 	Expect(err).NotTo(HaveOccurred())
 	if *flagUp {
 		if !*flagKeep {
 			DeferCleanup(func(ctx SpecContext) {
 				start := time.Now()
-				Expect(labctl(ctx, "destroy")).To(Succeed())
+				Expect(labtest.Destroy(ctx, o)).To(Succeed())
 				fmt.Fprintf(GinkgoWriter, "lab %s destroyed in %s\n", theSpec.Name, time.Since(start).Round(time.Second))
 			}, NodeTimeout(10*time.Minute))
 		}
 		start := time.Now()
-		Expect(labctl(ctx, "up")).To(Succeed(), "labctl up failed: see the report's output and tmp/%s/logs/", theSpec.Name)
+		Expect(labtest.Up(ctx, o)).To(Succeed(), "labctl up failed: see the report's output and tmp/%s/logs/", theSpec.Name)
 		AddReportEntry("labctl up", time.Since(start).Round(time.Second).String())
 	}
-	v, closeV, err := theLab.Vagrant(GinkgoWriter)
+	theLab, err = labtest.Attach(ctx, o)
 	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(closeV)
-	state, err := theLab.VMState(ctx, v)
+	DeferCleanup(theLab.Close)
+	vm = theLab.VM()
+	prov, err = theLab.Provisioner(ctx, provision.Options{Out: GinkgoWriter, Log: GinkgoWriter})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(state).To(Equal("running"), "no running lab %q: run `labctl up --preset %s` first, or pass -up", theSpec.Name, theSpec.Name)
-	comm, err = provision.Connect(ctx, theLab, v, provision.ConnectOptions{Log: GinkgoWriter})
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(comm.Close)
-	vm = &remote.VM{Conn: comm}
-	prov, err = provision.New(ctx, theLab, vm, comm, provision.Options{Out: GinkgoWriter, Log: GinkgoWriter})
-	Expect(err).NotTo(HaveOccurred())
-	targets = provision.Targets(theSpec, vm, prov.Facts)
-	AddReportEntry("facts", prov.Facts.String())
+	AddReportEntry("facts", theLab.Facts.String())
 }, NodeTimeout(45*time.Minute))
 
 // Reports go to tmp/<lab>/reports/ whichever flags ginkgo was given, and the suite ends with
-// one line that counts its specs: "e2e: N passed, M failed, K skipped".
+// two lines: the guest's facts, and one that counts its specs: "e2e: N passed, M failed, K
+// skipped".
 var _ = ReportAfterSuite("reports", func(r Report) {
 	if f := factsOf(r); f != "" {
 		fmt.Println("e2e facts: " + f)
 	}
 	fmt.Println(countLine(r))
-	s, err := loadSpec()
+	s, err := options().Spec()
 	if err != nil {
 		return
 	}
@@ -186,10 +172,18 @@ func attachEvidence(level string) {
 		if !CurrentSpecReport().Failed() || vm == nil {
 			return
 		}
-		for name, content := range provision.Evidence(ctx, theSpec, vm, prov.Facts, level) {
+		for name, content := range provision.Evidence(ctx, theSpec, vm, theLab.Facts, level) {
 			AddReportEntry(name, content, types.ReportEntryVisibilityFailureOrVerbose)
 		}
 	}, NodeTimeout(2*time.Minute))
+}
+
+// target is a level of the lab by name (host or a container).
+func target(name string) remote.Target {
+	GinkgoHelper()
+	t, err := theLab.Target(name)
+	Expect(err).NotTo(HaveOccurred())
+	return t
 }
 
 // sh runs a command line on a target and returns its trimmed stdout; it must exit 0.
@@ -207,4 +201,14 @@ func try(ctx context.Context, t remote.Target, sudo bool, line string) remote.Re
 	r, err := t.Run(ctx, remote.Cmd{Line: line, Sudo: sudo})
 	Expect(err).NotTo(HaveOccurred(), "on %s: %s", t.Name(), line)
 	return r
+}
+
+// specAtBuild is the spec as the suite's tree is built (before BeforeSuite): the containers and
+// their shape decide which specs exist.
+func specAtBuild() *spec.Spec {
+	s, err := options().Spec()
+	if err != nil {
+		panic(fmt.Sprintf("e2e: cannot read the lab spec to build the suite: %v", err))
+	}
+	return s
 }

@@ -76,6 +76,9 @@ func (libvirt) Inputs(l *Lab) (render.VagrantInputs, string, error) {
 		return vin, "", err
 	}
 	vin.SSHPort, vin.Accel = st.SSHPort, accel
+	if l.Spec.Box.Release != "" {
+		vin.SSHKey = host.VagrantBoxKey(l.Spec.BoxName())
+	}
 	return vin, notice, nil
 }
 

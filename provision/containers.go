@@ -151,8 +151,8 @@ func (p *Provisioner) startStep(c *spec.Container) Step {
 			var err error
 			if c.Parent == "" {
 				start := "lxc-start"
-				if c.Unprivileged && p.Facts.Delegated() {
-					start = "env " + remote.Join(userBusEnv(p.Facts.UID)...) + " " + remote.Join(delegatedScope("lxc-start")...)
+				if c.Unprivileged {
+					start = UserLXC(p.Facts, "lxc-start")
 				}
 				line := remote.Shf("mkdir -p %s && rm -f %s && ", path.Dir(guestLog), guestLog) + start + remote.Shf(" -n %s -d --logfile %s --logpriority DEBUG", c.Name, guestLog)
 				_, err = remote.Must(ctx, p.VM, remote.Cmd{Line: line, Stdout: p.Opts.Log, Stderr: p.Opts.Log})
@@ -238,13 +238,7 @@ func (p *Provisioner) createNestedStep(c *spec.Container) Step {
 			if _, err := remote.Must(ctx, parent, remote.Cmd{Line: clean}); err != nil {
 				return err
 			}
-			line := remote.Join(append([]string{"lxc-create", "-n", c.Name, "-B", c.Backing}, templateArgs(c.Image)...)...)
-			if lxcV := p.Facts.LXC(); c.Image.Type == "busybox" && lxcV != nil && lxcV.BusyboxMknod() {
-				// The busybox template of this LXC mknods /dev entries, which a user namespace
-				// (box1) forbids; LXC's autodev creates them at start anyway, so the template
-				// runs with a mknod that does nothing.
-				line = "d=$(mktemp -d) && printf '#!/bin/sh\\nexit 0\\n' > \"$d/mknod\" && chmod +x \"$d/mknod\" && PATH=\"$d:$PATH\" " + line + "; rc=$?; rm -rf \"$d\"; exit $rc"
-			}
+			line := CreateLine(p.Facts, c.Name, c.Backing, c.Image)
 			_, err := remote.Must(ctx, parent, remote.Cmd{Line: line, Stdout: p.Opts.Log, Stderr: p.Opts.Log})
 			return err
 		},
@@ -262,4 +256,26 @@ elif [ ! -f "$d/config" ]; then echo "no config"
 elif [ ! -d "$d/rootfs" ]; then echo "no rootfs"
 elif [ -z "$(ls -A "$d/rootfs")" ]; then echo "an empty rootfs"; fi`, dir)
 	return remote.Sh(ctx, t, true, line)
+}
+
+// CreateLine is the lxc-create command line for a container made from a template (not a local
+// image), with this LXC's quirks handled: where the busybox template mknods /dev entries,
+// which a user namespace forbids, it runs with a mknod that does nothing (LXC's autodev
+// creates them at start anyway).
+func CreateLine(f Facts, name, backing string, im spec.Image) string {
+	line := remote.Join(append([]string{"lxc-create", "-n", name, "-B", backing}, templateArgs(im)...)...)
+	if lxcV := f.LXC(); im.Type == "busybox" && lxcV != nil && lxcV.BusyboxMknod() {
+		line = "d=$(mktemp -d) && printf '#!/bin/sh\\nexit 0\\n' > \"$d/mknod\" && chmod +x \"$d/mknod\" && PATH=\"$d:$PATH\" " + line + "; rc=$?; rm -rf \"$d\"; exit $rc"
+	}
+	return line
+}
+
+// UserLXC is the command an LXC tool (lxc-start, lxc-attach, ...) runs as, for the lab user's
+// own unprivileged containers on the VM: inside a delegated systemd --user scope on cgroup v2
+// (what Debian's lxc-unpriv-start does), else as it is. Arguments follow it.
+func UserLXC(f Facts, tool string) string {
+	if !f.Delegated() {
+		return tool
+	}
+	return "env " + remote.Join(userBusEnv(f.UID)...) + " " + remote.Join(delegatedScope(tool)...)
 }

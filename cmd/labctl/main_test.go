@@ -55,7 +55,7 @@ func TestHelpEverywhere(t *testing.T) {
 			t.Errorf("%s --help: exit %d\n%s%s", v, code, out, errOut)
 		}
 	}
-	if verbs < 14 {
+	if verbs < 15 {
 		t.Errorf("only %d verbs have help", verbs)
 	}
 	if _, errOut, code := run(t, t.TempDir(), "frobnicate"); code != 2 || !strings.Contains(errOut, `unknown verb "frobnicate"`) {
@@ -161,5 +161,26 @@ func TestBadSpecFailsClearly(t *testing.T) {
 	}
 	if _, errOut, code := run(t, dir, "render", "--preset", "nope"); code == 0 || !strings.Contains(errOut, `preset "nope" does not exist`) {
 		t.Fatalf("unknown preset: %d %s", code, errOut)
+	}
+}
+
+// TestInit: init writes a commented lab.yaml that -f reads back, and never overwrites one.
+func TestInit(t *testing.T) {
+	dir := t.TempDir()
+	out, errOut, code := run(t, dir, "init", "--preset", "trixie")
+	if code != 0 || !strings.Contains(out, "wrote lab.yaml") {
+		t.Fatalf("init: %d %s %s", code, out, errOut)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "lab.yaml"))
+	if err != nil || !strings.Contains(string(data), "# the unprivileged user that owns the containers") {
+		t.Fatalf("lab.yaml: %v\n%s", err, data)
+	}
+	if out, errOut, code := run(t, dir, "render", "-o", "r"); code != 0 || !strings.Contains(out, "r/Vagrantfile") {
+		t.Fatalf("./lab.yaml as init wrote it is not read back: %d %s %s", code, out, errOut)
+	}
+	_, errOut, code = run(t, dir, "init")
+	again, _ := os.ReadFile(filepath.Join(dir, "lab.yaml"))
+	if code == 0 || !strings.Contains(errOut, "never overwrites") || !bytes.Equal(again, data) {
+		t.Fatalf("a second init must refuse and change nothing: %d %s", code, errOut)
 	}
 }

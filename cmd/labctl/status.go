@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -16,7 +17,9 @@ type Status struct {
 	Kernel     string            `json:"kernel,omitempty"`
 	LXC        string            `json:"lxc,omitempty"`
 	Containers map[string]string `json:"containers,omitempty"`
-	Error      string            `json:"error,omitempty"`
+	// Why says, for a container whose state is unknown, why it could not be read.
+	Why   map[string]string `json:"why,omitempty"`
+	Error string            `json:"error,omitempty"`
 }
 
 func statusCmd(g *globals) *cobra.Command {
@@ -44,13 +47,7 @@ func statusCmd(g *globals) *cobra.Command {
 					st.Error = err.Error()
 				} else {
 					st.Kernel, st.LXC = p.Facts.Kernel, p.Facts.LXCVersion
-					for _, c := range s.lab.Spec.Containers {
-						state, err := p.State(ctx, c.Name)
-						if err != nil {
-							state = "unknown"
-						}
-						st.Containers[c.Name] = stateOrAbsent(state)
-					}
+					st.Containers, st.Why = containerStates(ctx, p)
 				}
 			}
 			out := cmd.OutOrStdout()
@@ -65,6 +62,9 @@ func statusCmd(g *globals) *cobra.Command {
 			}
 			for _, c := range s.lab.Spec.Containers {
 				if v, ok := st.Containers[c.Name]; ok {
+					if why := st.Why[c.Name]; why != "" {
+						v += " (" + why + ")"
+					}
 					fmt.Fprintf(out, "  %-6s %s\n", c.Name, v)
 				}
 			}
@@ -84,4 +84,24 @@ func stateOrAbsent(s string) string {
 		return "absent"
 	}
 	return s
+}
+
+// containerStates reads each container's state in spec order (parents first). A container
+// whose parent is not running cannot be asked: its state is unknown, and why says so.
+func containerStates(ctx context.Context, p *provision.Provisioner) (states, why map[string]string) {
+	states, why = map[string]string{}, map[string]string{}
+	for _, c := range p.Spec.Containers {
+		if c.Parent != "" && states[c.Parent] != "RUNNING" {
+			states[c.Name] = "unknown"
+			why[c.Name] = fmt.Sprintf("parent %s is %s", c.Parent, states[c.Parent])
+			continue
+		}
+		state, err := p.State(ctx, c.Name)
+		if err != nil {
+			states[c.Name], why[c.Name] = "unknown", err.Error()
+			continue
+		}
+		states[c.Name] = stateOrAbsent(state)
+	}
+	return states, why
 }

@@ -6,6 +6,7 @@ package host
 import (
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // CacheDir is where labctl keeps boxes, images and Vagrant's home, outside the repository:
@@ -27,3 +28,9 @@ func CacheDir() string {
 
 // VagrantHome is VAGRANT_HOME for every labctl call of vagrant.
 func VagrantHome() string { return filepath.Join(CacheDir(), "vagrant.d") }
+
+// VagrantBoxKey is the private key of a box labctl built, where Vagrant keeps the box: the
+// path `vagrant ssh-config` names for it.
+func VagrantBoxKey(box string) string {
+	return filepath.Join(VagrantHome(), "boxes", strings.ReplaceAll(box, "/", "-VAGRANTSLASH-"), "0", "libvirt", "vagrant_key")
+}

@@ -41,7 +41,11 @@ var fixedInputs = VagrantInputs{SSHPort: 2222, Accel: "tcg", Pool: "labctl"}
 // renderAll flattens a rendering into one text, file by file, as `labctl render` lays it out.
 func renderAll(t *testing.T, s *spec.Spec, lxc string) []byte {
 	t.Helper()
-	r, err := Render(s, fixedInputs, GuestInputs{LXCVersion: lxc, DiskUUID: ""})
+	in := fixedInputs
+	if s.Box.Release != "" {
+		in.SSHKey = "/var/cache/labctl/vagrant.d/boxes/" + strings.ReplaceAll(s.BoxName(), "/", "-VAGRANTSLASH-") + "/0/libvirt/vagrant_key"
+	}
+	r, err := Render(s, in, GuestInputs{LXCVersion: lxc, DiskUUID: ""})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,10 @@ type VagrantInputs struct {
 	Accel string
 	// Pool is the libvirt storage pool for the box and the data disk.
 	Pool string
+	// SSHKey is the private key of a box labctl built (libvirt), as Vagrant keeps it: the lab's
+	// Vagrantfile names it, so that plain `vagrant ssh` in the lab directory works without
+	// labctl's VAGRANT_HOME. Empty for a box labctl did not build.
+	SSHKey string
 }
 
 // DiskSerial is the serial number of the libvirt data disk; the provisioner prefers the disk
@@ -33,6 +37,7 @@ type vagrantfileData struct {
 	Port, Device                     int
 	SSHPort                          int
 	Driver, Pool, DiskSerial         string
+	User, SSHKey                     string
 }
 
 // rb quotes s as a Ruby double-quoted string literal.
@@ -54,6 +59,7 @@ func Vagrantfile(s *spec.Spec, in VagrantInputs) ([]byte, error) {
 		DiskImage: s.Disk.Image, DiskSizeMiB: mib, DiskSizeExpr: fmt.Sprint(mib),
 		Controller: s.Disk.Controller, Port: s.Disk.Port, Device: s.Disk.Device,
 		SSHPort: in.SSHPort, Pool: in.Pool, DiskSerial: DiskSerial,
+		User: s.User, SSHKey: in.SSHKey,
 	}
 	if mib%1024 == 0 {
 		d.DiskSizeExpr = fmt.Sprintf("%d * 1024", mib/1024) // the recipe's own spelling (MB)

@@ -173,3 +173,28 @@ func TestPresetsAgreeWithReleases(t *testing.T) {
 		}
 	}
 }
+
+// TestInitReadsBack: what `labctl init` writes is commented and parses back into the preset.
+func TestInitReadsBack(t *testing.T) {
+	for _, name := range PresetNames() {
+		data, err := Init(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse(data)
+		if err != nil {
+			t.Fatalf("%s: init's lab.yaml does not parse: %v\n%s", name, err, data)
+		}
+		want, _ := Preset(name)
+		a, _ := want.Marshal()
+		b, _ := back.Marshal()
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: init's lab.yaml reads back as another lab:\n%s\n---\n%s", name, a, b)
+		}
+		for _, c := range []string{"# lab.yaml written by `labctl init", "# the unprivileged user that owns the containers", "# let it run containers of its own"} {
+			if !strings.Contains(string(data), c) {
+				t.Errorf("%s: init's lab.yaml lacks the comment %q", name, c)
+			}
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/labctl/labctl/lab/spec"
+	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/provision/remote"
+)
+
+// userContainers is what a user of the lab does next with its defaults, at one level: on the
+// VM as the lab user (parent nil: btrfs, unprivileged) or as root inside a container that
+// nests: create a busybox container, start it, run a command in it, clone it as a snapshot,
+// start and use the clone, stop and destroy both, and find nothing left behind.
+func userContainers(ctx SpecContext, s *spec.Spec, parent *spec.Container) {
+	GinkgoHelper()
+	f := theLab.Facts
+	var t remote.Target = vm
+	lxc := func(tool string) string { return provision.UserLXC(f, tool) }
+	backing, where := "btrfs", s.Btrfs.MountPoint
+	if parent != nil {
+		t = target(parent.Name)
+		lxc = func(tool string) string { return tool }
+		backing, where = "dir", `"$(lxc-config lxc.lxcpath)"`
+	}
+	a, b := "e2e-own-a", "e2e-own-b"
+	clean := func(ctx context.Context) {
+		for _, n := range []string{b, a} {
+			_, _ = t.Run(ctx, remote.Cmd{Line: remote.Shf("lxc-stop -n %s -k 2>/dev/null; lxc-destroy -n %s 2>/dev/null; true", n, n)})
+		}
+	}
+	clean(ctx)
+	DeferCleanup(clean, NodeTimeout(2*time.Minute))
+
+	sh(ctx, t, false, provision.CreateLine(f, a, backing, spec.Image{Type: "busybox"}))
+	for _, n := range []string{a, b} {
+		if n == b {
+			sh(ctx, t, false, remote.Shf("lxc-copy -n %s -N %s -s", a, b))
+		}
+		sh(ctx, t, false, lxc("lxc-start")+remote.Shf(" -n %s -d && lxc-wait -n %s -s RUNNING -t 60", n, n))
+		Expect(sh(ctx, t, false, lxc("lxc-attach")+remote.Shf(" -n %s -- hostname", n))).To(Equal(n))
+	}
+	if backing == "btrfs" {
+		Expect(sh(ctx, vm, true, remote.Shf("btrfs subvolume list %s", s.Btrfs.MountPoint))).To(MatchRegexp(`(?m) path `+b+`/rootfs$`), "the clone is not a btrfs snapshot")
+	}
+	for _, n := range []string{b, a} {
+		sh(ctx, t, false, remote.Shf("lxc-stop -n %s -k && lxc-destroy -n %s", n, n))
+	}
+	Expect(sh(ctx, t, false, "ls -A "+where)).NotTo(ContainSubstring("e2e-own-"), "left under %s", where)
+	if backing == "btrfs" {
+		Expect(sh(ctx, vm, true, remote.Shf("btrfs subvolume list %s", s.Btrfs.MountPoint))).NotTo(ContainSubstring("e2e-own-"))
+	}
+}
+
+// vagrantInLabDir runs plain vagrant in the lab's directory with the user's own environment
+// (no VAGRANT_* variable of labctl's).
+func vagrantInLabDir(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "vagrant", args...)
+	cmd.Dir = theLab.Dir.Dir
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "VAGRANT_") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// status is `labctl status --json`, read back.
+type status struct {
+	VM         string            `json:"vm"`
+	Containers map[string]string `json:"containers"`
+	Why        map[string]string `json:"why"`
+}
+
+func labctlStatus(ctx context.Context) status {
+	GinkgoHelper()
+	out, err := labctlOut(ctx, "status", "--json")
+	Expect(err).NotTo(HaveOccurred(), "%s", out)
+	var st status
+	Expect(json.Unmarshal([]byte(out), &st)).To(Succeed(), "%s", out)
+	return st
+}
+
+func labctlOut(ctx context.Context, args ...string) (string, error) {
+	o := options()
+	switch {
+	case o.File != "":
+		args = append(args, "-f", o.File)
+	case o.Preset != "":
+		args = append(args, "--preset", o.Preset)
+	}
+	cmd := exec.CommandContext(ctx, o.Labctl, args...)
+	cmd.Dir = root
+	var out strings.Builder
+	cmd.Stdout = &out
+	cmd.Stderr = GinkgoWriter
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func describeStatus(s *spec.Spec) {
+	var parent, child string
+	for _, c := range s.Containers {
+		if c.Parent != "" && s.Container(c.Parent).Parent == "" {
+			parent, child = c.Parent, c.Name
+			break
+		}
+	}
+	if parent == "" {
+		return
+	}
+	Describe("status while "+parent+" is stopped", Label("status"), func() {
+		attachEvidence(parent)
+
+		It("reports "+child+" as unknown, its parent stopped, and both running once provisioned again", func(ctx SpecContext) {
+			stop := provision.UserLXC(theLab.Facts, "lxc-stop") + remote.Shf(" -n %s -t 30", parent)
+			sh(ctx, vm, false, stop)
+			st := labctlStatus(ctx)
+			Expect(st.Containers[parent]).To(Equal("STOPPED"))
+			Expect(st.Containers[child]).To(Equal("unknown"))
+			Expect(st.Why[child]).To(ContainSubstring("parent " + parent + " is STOPPED"))
+			out, err := labctlOut(ctx, "provision")
+			Expect(err).NotTo(HaveOccurred(), "%s", out)
+			st = labctlStatus(ctx)
+			Expect(st.Containers[parent]).To(Equal("RUNNING"))
+			Expect(st.Containers[child]).To(Equal("RUNNING"))
+		}, SpecTimeout(5*time.Minute))
+	})
+}
