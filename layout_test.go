@@ -15,20 +15,21 @@ import (
 // -> host and box -> Vagrant -> the lab -> connection -> steps -> the CLI. A package may
 // import only packages of a lower rank.
 var flow = map[string]int{
-	"":                 0, // the root: Vagrantfile.tmpl
-	"lab/lxc":          0,
-	"lab/release":      0,
-	"lab/spec":         1,
-	"lab/render":       2,
-	"lab/host":         3,
-	"lab/build":        4,
-	"lab/vagrant":      5,
-	"lab":              6,
-	"provision/remote": 7,
-	"provision":        8,
-	"cmd/labctl":       9,
-	"e2e/labtest":      9,
-	"e2e":              10,
+	"":                    0, // the root: Vagrantfile.tmpl
+	"lab/lxc":             0,
+	"lab/release":         0,
+	"lab/spec":            1,
+	"lab/render":          2,
+	"lab/host":            3,
+	"lab/build":           4,
+	"lab/vagrant":         5,
+	"lab":                 6,
+	"provision/remote":    7,
+	"provision":           8,
+	"cmd/labctl":          9,
+	"e2e/labtest":         9,
+	"e2e/labtest/example": 10,
+	"e2e":                 10,
 }
 
 const module = "github.com/labctl/labctl"
@@ -99,5 +100,21 @@ func TestFilesStaySmall(t *testing.T) {
 				t.Errorf("%s has %d lines: split it by subject (at most 350)", path, n)
 			}
 		}
+	}
+}
+
+// TestReadmeExampleIsTheTestedOne: the README shows e2e/labtest/example/example_test.go as it
+// is, so the example users copy is the one the e2e suite runs.
+func TestReadmeExampleIsTheTestedOne(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := os.ReadFile("e2e/labtest/example/example_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```go\n"+string(ex)+"```") {
+		t.Fatal("README.md does not show e2e/labtest/example/example_test.go verbatim: copy it into the \"Your own tests on a lab\" section")
 	}
 }

@@ -31,6 +31,7 @@ var _ = Describe("the lab", Ordered, func() {
 			describeNested(s, c)
 		}
 	}
+	describeUserTest()
 	describeProvisionAgain()
 	describeStatus(s)
 })

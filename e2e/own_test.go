@@ -136,3 +136,17 @@ func describeStatus(s *spec.Spec) {
 		}, SpecTimeout(5*time.Minute))
 	})
 }
+
+func describeUserTest() {
+	Describe("a user's own test", Label("labtest"), func() {
+		It("runs the README's example (e2e/labtest/example) against this lab", func(ctx SpecContext) {
+			o := options()
+			cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-v", "-run", "TestMyLab", "./e2e/labtest/example")
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "LABCTL_EXAMPLE_LAB=1", "LABCTL_FILE="+o.File, "LABCTL_PRESET="+o.Preset)
+			out, err := cmd.CombinedOutput()
+			Expect(err).NotTo(HaveOccurred(), "%s", out)
+			Expect(string(out)).To(ContainSubstring("--- PASS: TestMyLab"))
+		}, SpecTimeout(5*time.Minute))
+	})
+}

@@ -2,14 +2,15 @@
 # matrix.sh runs the e2e suite against each preset labctl can boot here (a kernel/LXC cell)
 # in turn: the suite brings the cell's lab up, proves every level, re-provisions, and destroys
 # it. It prints one line per cell: result, duration, the suite's counts and the guest's facts.
-# Usage: scripts/matrix.sh [PRESET...]   (default: every libvirt preset of `labctl presets`)
+# Usage: scripts/matrix.sh [PRESET...]   (default: every preset named after the release it boots)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 bin=$PWD/bin/labctl
 go build -o "$bin" ./cmd/labctl || exit 1
 presets=("$@")
-[ ${#presets[@]} -gt 0 ] || mapfile -t presets < <("$bin" presets | awk 'NR > 1 && $3 == "libvirt" {print $1}')
+# By default every preset named after the release it boots (one per kernel/LXC cell).
+[ ${#presets[@]} -gt 0 ] || mapfile -t presets < <("$bin" presets | awk 'NR > 1 && $3 == "libvirt" && $2 == "labctl/" $1 {print $1}')
 declare -a rows
 failed=0
 mkdir -p tmp

@@ -135,13 +135,15 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 	}
 
 	for _, c := range s.Containers {
-		if c.Parent != "" || !c.Nesting {
-			continue
+		if c.Parent != "" {
+			continue // nested containers are configured by their template
 		}
-		cfg := path.Join(s.ContainerDir(c.Name), "config")
-		conf := vm(cfg, userOwner, 0o644, "nesting for "+c.Name, c.Name+" nesting config", StageContainerConfig)
-		conf.Container = c.Name
-		add(conf, nil, d.NestingLines(c.AppArmor, c.Unprivileged))
+		if c.Nesting {
+			cfg := path.Join(s.ContainerDir(c.Name), "config")
+			conf := vm(cfg, userOwner, 0o644, "nesting for "+c.Name, c.Name+" nesting config", StageContainerConfig)
+			conf.Container = c.Name
+			add(conf, nil, d.NestingLines(c.AppArmor, c.Unprivileged))
+		}
 		if c.Image.Type != "local" {
 			continue // only labctl's own images are configured from the inside
 		}
@@ -158,6 +160,9 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 				"# Deliberately no bridge inside " + c.Name + ": nested containers get no network",
 				"# (lxc.net.0.type = empty), so lxc-net has nothing to wait for.",
 				`USE_LXC_BRIDGE="false"`}, nil)
+		if !c.Nesting {
+			continue
+		}
 		nested := []string{strings.TrimSuffix(header, "\n"), d.Set("lxc.net.0.type", "empty")}
 		if c.AppArmor == "unconfined" {
 			nested = append(nested, "# "+c.Name+" is unconfined (no AppArmor userspace), so are the containers inside it.",
