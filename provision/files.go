@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/labctl/labctl/lab/render"
@@ -15,19 +16,23 @@ import (
 
 // FileState compares a managed file on its target with the rendering.
 func FileState(ctx context.Context, t remote.Target, f render.GuestFile) (done bool, change string, err error) {
+	tmp := tempPath(f)
 	if f.IsLines() {
-		missing, err := MissingLines(ctx, t, f)
+		current, leftover, err := readFile(ctx, t, f)
 		if err != nil {
 			return false, "", err
 		}
-		if len(missing) == 0 {
+		next, change := linesContent(current, f)
+		if next == current && !leftover {
 			return true, "", nil
 		}
-		return false, fmt.Sprintf("append %d line(s) to %s", len(missing), f.Path), nil
+		if change == "" {
+			change = "rewrite " + f.Path + " (an interrupted write left " + tmp + ")"
+		}
+		return false, change, nil
 	}
 	sum := sha256.Sum256(f.Content)
 	want := fmt.Sprintf("%s %s %o", hex.EncodeToString(sum[:]), f.Owner, f.Mode)
-	tmp := tempPath(f)
 	line := remote.Shf("if [ -e %s ]; then echo leftover; fi; if [ -f %s ]; then echo $(sha256sum < %s | cut -d' ' -f1) $(stat -c '%%U:%%G %%a' %s); fi", tmp, f.Path, f.Path, f.Path)
 	got, err := remote.Sh(ctx, t, true, line)
 	if err != nil {
@@ -46,65 +51,104 @@ func FileState(ctx context.Context, t remote.Target, f render.GuestFile) (done b
 	return true, "", nil
 }
 
-// tempPath is where WriteFile stages a whole file before renaming it over the target.
+// tempPath is where WriteFile stages a file before renaming it over the target.
 func tempPath(f render.GuestFile) string { return f.Path + ".labctl-tmp" }
 
-// MissingLines returns the lines of f not yet in its file, each compared whole.
-func MissingLines(ctx context.Context, t remote.Target, f render.GuestFile) ([]string, error) {
-	r, err := remote.Must(ctx, t, remote.Cmd{Line: remote.Shf("cat %s 2>/dev/null || true", f.Path), Sudo: true})
+// readFile reads a lines file (empty when it does not exist), and whether an interrupted
+// write left its temporary file.
+func readFile(ctx context.Context, t remote.Target, f render.GuestFile) (string, bool, error) {
+	r, err := remote.Must(ctx, t, remote.Cmd{Line: remote.Shf("if [ -e %s ]; then echo leftover; else echo clean; fi; cat %s 2>/dev/null || true", tempPath(f), f.Path), Sudo: true})
 	if err != nil {
-		return nil, err
+		return "", false, err
 	}
+	state, content, _ := strings.Cut(r.Stdout, "\n")
+	return content, state == "leftover", nil
+}
+
+// linesContent is what a file of ensured lines must become: each rendered line present once;
+// the lab's own lines that are no longer rendered (those matching f.Owns: a changed fstab
+// entry for the mount point, another subordinate range of the user) removed; the start of a
+// line an interrupted write left (a last line without newline that begins a missing line)
+// dropped; every other line of the file kept as it is. change says what differs ("" when
+// nothing does).
+func linesContent(current string, f render.GuestFile) (next, change string) {
+	var owns *regexp.Regexp
+	if f.Owns != "" {
+		owns = regexp.MustCompile(f.Owns)
+	}
+	want := map[string]bool{}
+	for _, l := range f.Lines {
+		want[l] = true
+	}
+	var lines []string
+	if current != "" {
+		lines = strings.Split(current, "\n")
+	}
+	cut := ""
+	if len(lines) > 0 && !strings.HasSuffix(current, "\n") {
+		last := lines[len(lines)-1]
+		for _, l := range f.Lines {
+			if last != "" && last != l && strings.HasPrefix(l, last) {
+				cut = last
+			}
+		}
+	}
+	if len(lines) > 0 && (strings.HasSuffix(current, "\n") || cut != "") {
+		lines = lines[:len(lines)-1]
+	}
+	var kept []string
 	have := map[string]bool{}
-	for _, l := range strings.Split(r.Stdout, "\n") {
-		have[strings.TrimRight(l, " \t\r")] = true
+	removed := 0
+	for _, l := range lines {
+		key := strings.TrimRight(l, " \t\r")
+		if owns != nil && owns.MatchString(key) && !want[key] || have[key] && want[key] {
+			removed++ // stale, or a second copy of a rendered line
+			continue
+		}
+		have[key] = true
+		kept = append(kept, l)
 	}
-	var missing []string
+	added := 0
 	for _, l := range f.Lines {
 		if !have[l] {
-			missing = append(missing, l)
+			kept = append(kept, l)
+			added++
 		}
 	}
-	return missing, nil
+	next = strings.Join(kept, "\n") + "\n"
+	if len(kept) == 0 {
+		next = ""
+	}
+	var what []string
+	if added > 0 {
+		what = append(what, fmt.Sprintf("append %d line(s)", added))
+	}
+	if removed > 0 {
+		what = append(what, fmt.Sprintf("remove %d stale line(s)", removed))
+	}
+	if cut != "" {
+		what = append(what, "drop a cut line")
+	}
+	if len(what) > 0 {
+		change = strings.Join(what, ", ") + " in " + f.Path
+	} else if next != current {
+		change = "end " + f.Path + " with a newline"
+	}
+	return next, change
 }
 
-// partialLine returns the file's last line when it has no newline and is the beginning of
-// one of the lines still to add: what an interrupted append leaves. A last line of the
-// file's own that merely lacks its newline is not that, and is kept.
-func partialLine(content string, missing []string) string {
-	if content == "" || strings.HasSuffix(content, "\n") {
-		return ""
-	}
-	last := content[strings.LastIndex(content, "\n")+1:]
-	for _, m := range missing {
-		if strings.HasPrefix(m, last) {
-			return last
-		}
-	}
-	return ""
-}
-
-// WriteFile makes the file on its target exactly the rendering: a whole file is replaced
-// atomically with its owner and mode; lines are appended only when missing (so a second run
-// never duplicates them).
+// WriteFile makes the file on its target exactly the rendering, atomically (a temporary file
+// beside it, then a rename): a whole file with its owner and mode; a file of ensured lines as
+// linesContent says, its other lines kept.
 func WriteFile(ctx context.Context, t remote.Target, f render.GuestFile) error {
+	content := f.Content
 	if f.IsLines() {
-		missing, err := MissingLines(ctx, t, f)
-		if err != nil || len(missing) == 0 {
+		current, _, err := readFile(ctx, t, f)
+		if err != nil {
 			return err
 		}
-		// Make sure the file ends with a newline before appending: drop the start of a line an
-		// interrupted append left (the line is appended whole again), else end the file's own
-		// last line.
-		line := remote.Shf("f=%s; touch \"$f\"; ", f.Path)
-		if cut, err := cutPartialLine(ctx, t, f, missing); err != nil {
-			return err
-		} else if cut > 0 {
-			line += fmt.Sprintf("truncate -s -%d \"$f\"; ", cut)
-		}
-		line += "if [ -s \"$f\" ] && [ \"$(tail -c1 \"$f\" | od -An -c | tr -d ' ')\" != '\\n' ]; then echo >> \"$f\"; fi; cat >> \"$f\""
-		_, err = remote.Must(ctx, t, remote.Cmd{Line: line, Sudo: true, Stdin: strings.NewReader(strings.Join(missing, "\n") + "\n")})
-		return err
+		next, _ := linesContent(current, f)
+		content = []byte(next)
 	}
 	dir := path.Dir(f.Path)
 	tmp := tempPath(f)
@@ -113,19 +157,12 @@ func WriteFile(ctx context.Context, t remote.Target, f render.GuestFile) error {
 		// created as the owner, so that no directory of the user's ends up root's
 		mkdir = remote.Shf("runuser -u %s -- mkdir -p %s", owner, dir)
 	}
-	line := mkdir + remote.Shf(" && cat > %s && chown %s %s && chmod %s %s && mv -f %s %s",
-		tmp, f.Owner, tmp, fmt.Sprintf("%o", f.Mode), tmp, tmp, f.Path)
-	_, err := remote.Must(ctx, t, remote.Cmd{Line: line, Sudo: true, Stdin: bytes.NewReader(f.Content)})
+	// A target that is a mount point itself (a bind-mounted file) cannot be renamed over: it
+	// is then written in place.
+	line := mkdir + remote.Shf(" && cat > %s && chown %s %s && chmod %s %s && { mv -f %s %s 2>/dev/null || { cat %s > %s && rm -f %s; }; }",
+		tmp, f.Owner, tmp, fmt.Sprintf("%o", f.Mode), tmp, tmp, f.Path, tmp, f.Path, tmp)
+	_, err := remote.Must(ctx, t, remote.Cmd{Line: line, Sudo: true, Stdin: bytes.NewReader(content)})
 	return err
-}
-
-// cutPartialLine is how many bytes of an interrupted append end the file (0: none).
-func cutPartialLine(ctx context.Context, t remote.Target, f render.GuestFile, missing []string) (int, error) {
-	r, err := remote.Must(ctx, t, remote.Cmd{Line: remote.Shf("cat %s 2>/dev/null || true", f.Path), Sudo: true})
-	if err != nil {
-		return 0, err
-	}
-	return len(partialLine(r.Stdout, missing)), nil
 }
 
 // fileStep is the step that makes one rendered file exactly so. Its check and apply render

@@ -11,7 +11,6 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/labctl/labctl/lab/build"
@@ -126,7 +125,7 @@ type rule struct {
 	partial func(g *fakeGuest, target string, m []string, stdin string)
 }
 
-func ok(out string) remote.Result  { return remote.Result{Stdout: out} }
+func ok(out string) remote.Result   { return remote.Result{Stdout: out} }
 func fail(msg string) remote.Result { return remote.Result{Stderr: msg, ExitCode: 1} }
 
 func (g *fakeGuest) file(target, p string) (string, bool) {
@@ -169,19 +168,6 @@ func (g *fakeGuest) destroyContainer(target, name string) {
 		if strings.HasPrefix(k, name+"/") {
 			delete(g.containers, k)
 		}
-	}
-}
-
-func (g *fakeGuest) appendLines(target, p, stdin string, cut int) {
-	k := target + ":" + p
-	c := g.files[k]
-	c = c[:len(c)-cut]
-	if c != "" && !strings.HasSuffix(c, "\n") {
-		c += "\n"
-	}
-	g.files[k] = c + stdin
-	if _, ok := g.meta[k]; !ok {
-		g.meta[k] = "root:root 644"
 	}
 }
 
@@ -236,17 +222,15 @@ var rules = []rule{
 		}
 		return ok(out)
 	}},
-	{re: regexp.MustCompile(`^f=(\S+); touch "\$f"; (?:truncate -s -(\d+) "\$f"; )?if \[ -s "\$f" \] .* cat >> "\$f"$`),
-		run: func(g *fakeGuest, t string, m []string, stdin string) remote.Result {
-			cut, _ := strconv.Atoi(m[2])
-			g.appendLines(t, m[1], stdin, cut)
-			return ok("")
-		},
-		partial: func(g *fakeGuest, t string, m []string, stdin string) {
-			cut, _ := strconv.Atoi(m[2])
-			g.appendLines(t, m[1], stdin[:len(stdin)/2], cut)
-		}},
-	{re: regexp.MustCompile(`^(?:runuser -u \S+ -- )?mkdir -p \S+ && cat > (\S+) && chown (\S+) \S+ && chmod (\d+) \S+ && mv -f \S+ (\S+)$`),
+	{re: regexp.MustCompile(`^if \[ -e (\S+) \]; then echo leftover; else echo clean; fi; cat (\S+) 2>/dev/null \|\| true$`), run: func(g *fakeGuest, t string, m []string, _ string) remote.Result {
+		out := "clean\n"
+		if _, ok := g.file(t, m[1]); ok {
+			out = "leftover\n"
+		}
+		c, _ := g.file(t, m[2])
+		return ok(out + c)
+	}},
+	{re: regexp.MustCompile(`^(?:runuser -u \S+ -- )?mkdir -p \S+ && cat > (\S+) && chown (\S+) \S+ && chmod (\d+) \S+ && \{ mv -f \S+ (\S+) 2>/dev/null \|\| \{ cat \S+ > \S+ && rm -f \S+; \}; \}$`),
 		run: func(g *fakeGuest, t string, m []string, stdin string) remote.Result {
 			delete(g.files, t+":"+m[1])
 			g.files[t+":"+m[4]] = stdin
@@ -332,7 +316,9 @@ var rules = []rule{
 		},
 		partial: func(g *fakeGuest, t string, m []string, _ string) { g.createContainer(t, m[1], true) }},
 	{re: regexp.MustCompile(`^lxc-create -n (\S+) -B dir -t busybox$`),
-		run:     func(g *fakeGuest, t string, m []string, _ string) remote.Result { return g.createContainer(t, m[1], false) },
+		run: func(g *fakeGuest, t string, m []string, _ string) remote.Result {
+			return g.createContainer(t, m[1], false)
+		},
 		partial: func(g *fakeGuest, t string, m []string, _ string) { g.createContainer(t, m[1], true) }},
 	{re: regexp.MustCompile(`^(?:mkdir -p \S+ && rm -f \S+ && )?(?:env \S+ \S+ systemd-run --user --scope --quiet -p Delegate=yes )?lxc-start -n (\S+) -d --logfile \S+ --logpriority DEBUG$`), run: func(g *fakeGuest, t string, m []string, _ string) remote.Result {
 		c := g.ctr(t, m[1])

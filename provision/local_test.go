@@ -150,6 +150,22 @@ func TestDiskStepsOnRealBtrfs(t *testing.T) {
 	if string(again) != string(got) {
 		t.Fatalf("fstab changed on the second run:\n%s", again)
 	}
+	// Changed options: the lab's line is replaced, exactly one remains, and the mount follows.
+	s.Btrfs.Options = []string{"defaults", "user_subvol_rm_allowed", "noatime"}
+	p.disk, p.guest = nil, nil
+	out.Reset()
+	sum, err = RunSteps(ctx, steps, &out, false)
+	if err != nil || sum.Changed != 2 {
+		t.Fatalf("changed options: %s %v\n%s", sum, err, out.String())
+	}
+	third, _ := os.ReadFile(fstab)
+	want = fmt.Sprintf("UUID=%s %s btrfs defaults,user_subvol_rm_allowed,noatime 0 1", uuid, s.Btrfs.MountPoint)
+	if strings.Count(string(third), " "+s.Btrfs.MountPoint+" ") != 1 || !strings.Contains(string(third), want+"\n") || !strings.Contains(string(third), "/dev/vda / ext4 rw 0 1\n") {
+		t.Fatalf("fstab after the options changed:\n%s\nwant exactly one line for %s: %q", third, s.Btrfs.MountPoint, want)
+	}
+	if mnt := mustSh(t, ns, remote.Shf("findmnt -n -o OPTIONS --mountpoint %s", s.Btrfs.MountPoint)); !strings.Contains(mnt, "noatime") {
+		t.Fatalf("not remounted with noatime: %q", mnt)
+	}
 }
 
 // TestDiskStepRefusesRealFilesystem: an ext4 disk is never formatted without --force-format.

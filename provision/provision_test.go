@@ -129,10 +129,10 @@ func TestRunStepsStopsAtFirstFailure(t *testing.T) {
 func TestLinesStepIdempotent(t *testing.T) {
 	content := "vagrant:100000:65536\n" // what Debian's useradd already wrote
 	fr := &fakeRunner{}
-	fr.on(`cat /etc/subuid`, func(string) remote.Result { return remote.Result{Stdout: content} })
-	fr.on(`cat >> "\$f"`, func(string) remote.Result { return remote.Result{} })
+	fr.on(`cat /etc/subuid`, func(string) remote.Result { return remote.Result{Stdout: "clean\n" + content} })
+	fr.on(`cat > /etc/subuid.labctl-tmp`, func(string) remote.Result { return remote.Result{} })
 	vm := &remote.VM{Conn: fr}
-	f := render.GuestFile{Path: "/etc/subuid", Lines: []string{"vagrant:100000:65536"}}
+	f := render.GuestFile{Path: "/etc/subuid", Lines: []string{"vagrant:100000:65536"}, Owner: "root:root", Mode: 0o644, Owns: "^vagrant:"}
 	done, _, err := FileState(context.Background(), vm, f)
 	if err != nil || !done {
 		t.Fatalf("an existing line must count as done: %v %v", done, err)
@@ -145,8 +145,30 @@ func TestLinesStepIdempotent(t *testing.T) {
 	if err := WriteFile(context.Background(), vm, f); err != nil {
 		t.Fatal(err)
 	}
-	if len(fr.stdin) != 1 || fr.stdin[0] != "vagrant:100000:65536\n" {
-		t.Fatalf("appended %q", fr.stdin)
+	if len(fr.stdin) != 1 || fr.stdin[0] != "other:1:2\nvagrant:100000:65536\n" {
+		t.Fatalf("wrote %q", fr.stdin)
+	}
+}
+
+// TestLinesContent: the lab's stale lines go (one fstab entry for the mount point remains when
+// its options change), other lines stay as they are, duplicates of a rendered line and the
+// start of a line a cut write left are dropped.
+func TestLinesContent(t *testing.T) {
+	fstab := render.GuestFile{Path: "/etc/fstab", Lines: []string{"UUID=u /mnt btrfs defaults,compress=zstd 0 1"}, Owns: `^\S+\s+/mnt\s`}
+	for _, c := range []struct{ name, in, want, change string }{
+		{"options changed", "/dev/vda / ext4 rw 0 1\nUUID=u /mnt btrfs defaults,user_subvol_rm_allowed 0 1\n# keep me\n",
+			"/dev/vda / ext4 rw 0 1\n# keep me\nUUID=u /mnt btrfs defaults,compress=zstd 0 1\n", "append 1 line(s), remove 1 stale line(s)"},
+		{"no final newline kept whole", "/dev/vda / ext4 rw 0 1", "/dev/vda / ext4 rw 0 1\nUUID=u /mnt btrfs defaults,compress=zstd 0 1\n", "append 1 line(s)"},
+		{"cut line", "/dev/vda / ext4 rw 0 1\nUUID=u /mnt btr", "/dev/vda / ext4 rw 0 1\nUUID=u /mnt btrfs defaults,compress=zstd 0 1\n", "drop a cut line"},
+		{"duplicate", "UUID=u /mnt btrfs defaults,compress=zstd 0 1\nUUID=u /mnt btrfs defaults,compress=zstd 0 1\n", "UUID=u /mnt btrfs defaults,compress=zstd 0 1\n", "remove 1 stale"},
+		{"empty", "", "UUID=u /mnt btrfs defaults,compress=zstd 0 1\n", "append 1 line(s)"},
+		{"done", "a\n\nUUID=u /mnt btrfs defaults,compress=zstd 0 1\n", "a\n\nUUID=u /mnt btrfs defaults,compress=zstd 0 1\n", ""},
+		{"another mount point untouched", "UUID=x /mnt2 btrfs defaults 0 1\n", "UUID=x /mnt2 btrfs defaults 0 1\nUUID=u /mnt btrfs defaults,compress=zstd 0 1\n", "append 1"},
+	} {
+		got, change := linesContent(c.in, fstab)
+		if got != c.want || !strings.Contains(change, c.change) || (c.change == "" && change != "") {
+			t.Errorf("%s: got %q (%q), want %q (%q)", c.name, got, change, c.want, c.change)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ package render
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/labctl/labctl/lab/lxc"
@@ -34,6 +35,10 @@ type GuestFile struct {
 	// Content is the whole file; Lines are the lines ensured in a shared file.
 	Content []byte
 	Lines   []string
+	// Owns, for Lines, is a regexp of the lines of the shared file that are the lab's: those
+	// of them that are not in Lines are removed (a changed fstab entry for the mount point,
+	// another subordinate range of the user). Empty: the lab owns no other line.
+	Owns string
 	// Why says in a few words what the file is for (shown by --plan).
 	Why string
 	// Step names the provisioning step that writes the file.
@@ -111,9 +116,12 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 		files = append(files, f)
 	}
 
-	add(vm("/etc/subuid", "root:root", 0o644, "subordinate uids of the lab user", "subuid", StageUser), nil, []string{idmap})
-	add(vm("/etc/subgid", "root:root", 0o644, "subordinate gids of the lab user", "subgid", StageUser), nil, []string{idmap})
-	add(vm("/etc/fstab", "root:root", 0o644, "the btrfs data disk", "fstab", StageDisk), nil, []string{FstabLine(s, in.DiskUUID)})
+	owns := func(f GuestFile, re string) GuestFile { f.Owns = re; return f }
+	userRange := "^" + regexp.QuoteMeta(s.User) + ":"
+	add(owns(vm("/etc/subuid", "root:root", 0o644, "subordinate uids of the lab user", "subuid", StageUser), userRange), nil, []string{idmap})
+	add(owns(vm("/etc/subgid", "root:root", 0o644, "subordinate gids of the lab user", "subgid", StageUser), userRange), nil, []string{idmap})
+	add(owns(vm("/etc/fstab", "root:root", 0o644, "the btrfs data disk", "fstab", StageDisk), `^\S+\s+`+regexp.QuoteMeta(s.Btrfs.MountPoint)+`\s`),
+		nil, []string{FstabLine(s, in.DiskUUID)})
 
 	userDefault := []string{strings.TrimSuffix(header, "\n"),
 		d.Set("lxc.idmap", fmt.Sprintf("u 0 %d %d", s.IDMap.Start, s.IDMap.Count)),
@@ -126,7 +134,8 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 	add(vm(path.Join(s.Home(), ".config/lxc/default.conf"), userOwner, 0o644, "the user's container defaults: idmap and network", "user default.conf", StageUser), userDefault, nil)
 	add(vm(path.Join(s.Home(), ".config/lxc/lxc.conf"), userOwner, 0o644, "containers live on the btrfs disk", "user lxc.conf", StageUser),
 		[]string{strings.TrimSuffix(header, "\n"), "lxc.lxcpath = " + s.Btrfs.MountPoint}, nil)
-	add(vm("/etc/lxc/lxc-usernet", "root:root", 0o644, "veths the user may create", "lxc-usernet", StageUser), nil,
+	add(owns(vm("/etc/lxc/lxc-usernet", "root:root", 0o644, "veths the user may create", "lxc-usernet", StageUser),
+		"^"+regexp.QuoteMeta(s.User)+`\s+`+regexp.QuoteMeta(s.Network.Type)+`\s+`+regexp.QuoteMeta(s.Network.Link)+`\s`), nil,
 		[]string{fmt.Sprintf("%s %s %s %d", s.User, s.Network.Type, s.Network.Link, s.Network.MaxVeths)})
 	if s.Box.Release != "" {
 		add(vm("/etc/default/lxc-net", "root:root", 0o644, "lxc-net provides the bridge", "lxc-net config", StageUser),
