@@ -34,6 +34,9 @@ type fakeGuest struct {
 	containers map[string]*fakeContainer // "parent/name"
 	uploaded   map[string]bool
 	log        []string
+	// passwd and group are the guest's users and groups ("name:id" lines); mpState is what
+	// the mount point is before labctl mounts it (absent, empty or full).
+	passwd, group, mpState string
 }
 
 type fakeContainer struct {
@@ -45,6 +48,9 @@ func newFakeGuest() *fakeGuest {
 		files:      map[string]string{":/etc/subuid": "vagrant:100000:65536\n", ":/etc/subgid": "vagrant:100000:65536\n", ":/etc/fstab": "/dev/vda / ext4 rw,errors=remount-ro 0 1\n", ":/etc/lxc/lxc-usernet": ""},
 		meta:       map[string]string{},
 		owner:      "root:root",
+		passwd:     "root:0\nvagrant:1000\nnobody:65534\n",
+		group:      "root:0\nvagrant:1000\nnogroup:65534\n",
+		mpState:    "empty",
 		containers: map[string]*fakeContainer{},
 		uploaded:   map[string]bool{},
 	}
@@ -174,6 +180,13 @@ func (g *fakeGuest) destroyContainer(target, name string) {
 var rules = []rule{
 	{re: regexp.MustCompile(`^echo kernel=\$\(uname -r\)`), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result {
 		return ok("kernel=6.1.0-41-amd64\ndistro=debian\nrelease=bookworm\nlxc=5.0.2\ncgroup=v2\napparmor=Y\nsystemd=yes\nuserns_max=63000\nuserns_clone=1\nuid=1000\n")
+	}},
+	{re: regexp.MustCompile(`^getent passwd \| cut -d: -f1,3; echo --; getent group`), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result {
+		state := g.mpState
+		if g.mounted != "" {
+			state = "mounted"
+		}
+		return ok(g.passwd + "--\n" + g.group + "--\n" + g.files[":/etc/subuid"] + "--\n" + g.files[":/etc/subgid"] + "--\n" + state + "\n")
 	}},
 	{re: regexp.MustCompile(`^dpkg-query -W -f '\$\{Package\} \$\{db:Status-Status\}\\n' (.*) 2>/dev/null \|\| true$`), run: func(g *fakeGuest, _ string, m []string, _ string) remote.Result {
 		var b strings.Builder

@@ -162,3 +162,35 @@ func diffLines(a, b string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestPreflightRefusesConflicts: a subordinate range over an existing user's uid or another
+// user's range, or a mount point outside /mnt, /srv, /data, /media that holds files, stop
+// provisioning at preflight, before anything is changed.
+func TestPreflightRefusesConflicts(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		set  func(g *fakeGuest, p *Provisioner)
+		want string
+	}{
+		{"uid in the range", func(g *fakeGuest, p *Provisioner) { g.passwd += "svc:100500\n" }, "holds the id of the guest's user svc (100500)"},
+		{"another user's range", func(g *fakeGuest, p *Provisioner) { g.files[":/etc/subgid"] += "ann:120000:65536\n" }, "overlaps user ann's subordinate range in /etc/subgid (120000-185535)"},
+		{"a full mount point", func(g *fakeGuest, p *Provisioner) { g.mpState = "full"; p.Spec.Btrfs.MountPoint = "/labdisk" }, "btrfs.mount_point /labdisk exists in the guest and holds files"},
+	} {
+		g := newFakeGuest()
+		p := fakeProvisioner(t, &fakeConn{g: g})
+		c.set(g, p)
+		before := g.snapshot()
+		steps, err := p.Steps()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		_, err = RunSteps(context.Background(), steps, &out, false)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(out.String(), "failed    preflight") {
+			t.Errorf("%s: want preflight to fail with %q, got %v\n%s", c.name, c.want, err, out.String())
+		}
+		if g.snapshot() != before {
+			t.Errorf("%s: a refused lab changed the guest", c.name)
+		}
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/labctl/labctl/lab/lxc"
 	"github.com/labctl/labctl/lab/release"
+	"github.com/labctl/labctl/lab/spec"
 
 	"github.com/labctl/labctl/provision/remote"
 
@@ -117,10 +119,59 @@ func (p *Provisioner) preflightStep() Step {
 			if f.Cgroup == "v2" && !f.Systemd {
 				return false, "", errors.New("cgroup v2 without systemd: labctl starts unprivileged containers in a delegated systemd scope")
 			}
+			if err := p.guestConflicts(ctx); err != nil {
+				return false, "", err
+			}
 			return true, "", nil
 		},
 		Apply: func(ctx context.Context) error { return nil },
 	}
+}
+
+// guestConflicts fails when the spec would harm what the guest already has: a subordinate
+// range that holds an existing user's or group's id, or overlaps another user's range; a
+// mount point outside /mnt, /srv, /data, /media that holds files.
+func (p *Provisioner) guestConflicts(ctx context.Context) error {
+	s := p.Spec
+	line := remote.Shf(`getent passwd | cut -d: -f1,3; echo --; getent group | cut -d: -f1,3; echo --; cat /etc/subuid 2>/dev/null; echo --; cat /etc/subgid 2>/dev/null; echo --
+mp=%s; if [ ! -e "$mp" ]; then echo absent; elif mountpoint -q "$mp"; then echo mounted; elif [ -z "$(ls -A "$mp")" ]; then echo empty; else echo full; fi`, s.Btrfs.MountPoint)
+	out, err := remote.Sh(ctx, p.VM, true, line)
+	if err != nil {
+		return err
+	}
+	parts := strings.Split(out, "--\n")
+	if len(parts) != 5 {
+		return fmt.Errorf("preflight: unexpected answer from the guest: %q", out)
+	}
+	lo, hi := int64(s.IDMap.Start), int64(s.IDMap.Start)+int64(s.IDMap.Count)
+	var errs []error
+	for i, kind := range []string{"user", "group"} {
+		for _, l := range strings.Split(strings.TrimSpace(parts[i]), "\n") {
+			name, id, ok := strings.Cut(l, ":")
+			n, err := strconv.ParseInt(id, 10, 64)
+			if ok && err == nil && n >= lo && n < hi {
+				errs = append(errs, fmt.Errorf("idmap %d-%d holds the id of the guest's %s %s (%d): pick idmap.start past it", lo, hi-1, kind, name, n))
+			}
+		}
+	}
+	for i, file := range []string{"/etc/subuid", "/etc/subgid"} {
+		for _, l := range strings.Split(strings.TrimSpace(parts[2+i]), "\n") {
+			f := strings.Split(l, ":")
+			if len(f) != 3 || f[0] == s.User {
+				continue
+			}
+			start, err1 := strconv.ParseInt(f[1], 10, 64)
+			count, err2 := strconv.ParseInt(f[2], 10, 64)
+			if err1 == nil && err2 == nil && start < hi && lo < start+count {
+				errs = append(errs, fmt.Errorf("idmap %d-%d overlaps user %s's subordinate range in %s (%d-%d): pick another idmap.start", lo, hi-1, f[0], file, start, start+count-1))
+			}
+		}
+	}
+	if state := strings.TrimSpace(parts[4]); state == "full" && !spec.UnderMountRoot(s.Btrfs.MountPoint) {
+		errs = append(errs, fmt.Errorf("btrfs.mount_point %s exists in the guest and holds files: outside %s labctl mounts the data disk only on a new or empty directory",
+			s.Btrfs.MountPoint, strings.Join(spec.MountRoots, ", ")))
+	}
+	return errors.Join(errs...)
 }
 
 // bridgeStep makes lxc-net provide the bridge the containers' veths join.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -184,6 +185,13 @@ func Parse(data []byte) (*Spec, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, errors.New("lab spec: more than one YAML document; keep one lab per file")
 	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("lab spec: %s", cleanYAMLError(err))
+	}
+	if zeros := explicitZeros(&doc); len(zeros) > 0 {
+		return nil, errors.Join(zeros...)
+	}
 	s.Default()
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -314,4 +322,39 @@ func Resolve(file, preset, dir string) (*Spec, error) {
 		return nil, fmt.Errorf("read lab spec %s: %w", p, err)
 	}
 	return Preset(DefaultPreset)
+}
+
+// zeroMeansDefault are the fields whose empty value 0 means "the default": written out as 0
+// it is an error, not the default (an explicit idmap.start: 0 would map container root to
+// the VM's root).
+var zeroMeansDefault = []string{"cpus", "memory", "disk.port", "idmap.start", "idmap.count", "network.max_veths"}
+
+// explicitZeros finds those fields written as 0.
+func explicitZeros(doc *yaml.Node) []error {
+	var errs []error
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		if n.Kind == yaml.DocumentNode {
+			for _, c := range n.Content {
+				walk(c, prefix)
+			}
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i].Value, n.Content[i+1]
+			p := key
+			if prefix != "" {
+				p = prefix + "." + key
+			}
+			if val.Kind == yaml.ScalarNode && val.Value == "0" && slices.Contains(zeroMeansDefault, p) {
+				errs = append(errs, &FieldError{Field: p, Value: 0, Msg: "is not allowed: leave the field out for its default"})
+			}
+			walk(val, p)
+		}
+	}
+	walk(doc, "")
+	return errs
 }

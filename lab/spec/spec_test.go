@@ -46,12 +46,19 @@ func TestInvalidSpecs(t *testing.T) {
 		{"port out of range", base, "port: 1", "port: 30", []string{"disk.port: 30 is out of range"}},
 		{"bad guest device", trusty, "guest_device: /dev/sdb", "guest_device: sdb", []string{`disk.guest_device: "sdb" is not a device path`}},
 		{"relative mount point", base, "mount_point: /mnt", "mount_point: mnt", []string{`btrfs.mount_point: "mnt" is not a clean absolute path`}},
-		{"system mount point", base, "mount_point: /mnt", "mount_point: /etc", []string{`btrfs.mount_point: "/etc" would hide a system directory`}},
+		{"system mount point", base, "mount_point: /mnt", "mount_point: /etc", []string{`btrfs.mount_point: "/etc" is in /etc, a system or home tree`}},
 		{"bad mount option", base, "options: [defaults, user_subvol_rm_allowed]", "options: [defaults, 'x;rm -rf /']", []string{`btrfs.options[1]: "x;rm -rf /" is not a mount option`}},
 		{"fstab by device without device", base, "fstab_by: uuid", "fstab_by: device", []string{`btrfs.fstab_by: "device" needs disk.guest_device`}},
 		{"root user", base, "user: vagrant", "user: root", []string{`user: "root" is not a valid unprivileged user name`}},
 		{"shell in user", base, "user: vagrant", "user: 'a$(id)'", []string{`user: "a$(id)" is not a valid unprivileged user name`}},
-		{"low idmap", base, "start: 100000", "start: 500", []string{"idmap.start: 500 is too low"}},
+		{"low idmap", base, "start: 100000", "start: 500", []string{"idmap.start: 500 overlaps the ids of system and regular users"}},
+		{"idmap over the user's own uid", base, "start: 100000", "start: 1000", []string{"idmap.start: 1000 overlaps"}},
+		{"explicit idmap 0", base, "start: 100000", "start: 0", []string{"idmap.start: 0 is not allowed: leave the field out"}},
+		{"explicit cpus 0", base, "cpus: 2", "cpus: 0", []string{"cpus: 0 is not allowed"}},
+		{"mount over home", base, "mount_point: /mnt", "mount_point: /home/vagrant", []string{`btrfs.mount_point: "/home/vagrant" is in /home, a system or home tree`}},
+		{"mount over var/lib", base, "mount_point: /mnt", "mount_point: /var/lib", []string{`btrfs.mount_point: "/var/lib" is in /var`}},
+		{"mount over etc/lxc", base, "mount_point: /mnt", "mount_point: /etc/lxc", []string{`"/etc/lxc" is in /etc`}},
+		{"mount over usr/lib", base, "mount_point: /mnt", "mount_point: /usr/lib", []string{`"/usr/lib" is in /usr`}},
 		{"small idmap", base, "count: 65536", "count: 1000", []string{"idmap.count: 1000 is too small"}},
 		{"bad network type", base, "type: veth", "type: macvlan", []string{`network.type: "macvlan" is not supported`}},
 		{"long bridge", base, "link: lxcbr0", "link: averyveryverylongbridge", []string{`network.link: "averyveryverylongbridge" is not a valid bridge name`}},
@@ -195,6 +202,16 @@ func TestInitReadsBack(t *testing.T) {
 			if !strings.Contains(string(data), c) {
 				t.Errorf("%s: init's lab.yaml lacks the comment %q", name, c)
 			}
+		}
+	}
+}
+
+// TestAcceptedMountPoints: /mnt, /srv, /data, /media and below, or a new top-level directory.
+func TestAcceptedMountPoints(t *testing.T) {
+	base := presetYAML(t, "bookworm")
+	for _, mp := range []string{"/mnt", "/mnt/lab", "/srv/btrfs", "/data", "/media/disk", "/labdisk"} {
+		if _, err := Parse([]byte(strings.Replace(base, "mount_point: /mnt", "mount_point: "+mp, 1))); err != nil {
+			t.Errorf("%s: %v", mp, err)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-version"
@@ -124,8 +123,8 @@ func (s *Spec) Validate() error {
 	mp := s.Btrfs.MountPoint
 	if !path.IsAbs(mp) || path.Clean(mp) != mp || mp == "/" || !imagePathR.MatchString(mp) {
 		bad("btrfs.mount_point", mp, "is not a clean absolute path other than / (e.g. /mnt)")
-	} else if slices.Contains([]string{"/boot", "/dev", "/etc", "/home", "/proc", "/root", "/run", "/sys", "/tmp", "/usr", "/var"}, mp) {
-		bad("btrfs.mount_point", mp, "would hide a system directory: use /mnt or a new directory")
+	} else if tree := systemTree(mp); tree != "" {
+		bad("btrfs.mount_point", mp, "is in %s, a system or home tree: mounting the data disk there hides what it holds; use /mnt, /srv, /data or /media (or a directory below them), or a new top-level directory", tree)
 	}
 	if len(s.Btrfs.Options) == 0 {
 		bad("btrfs.options", nil, "is empty: use at least [defaults]")
@@ -147,8 +146,8 @@ func (s *Spec) Validate() error {
 	if !userRE.MatchString(s.User) || s.User == "root" {
 		bad("user", s.User, "is not a valid unprivileged user name (lowercase, digits, '_' or '-'; not root)")
 	}
-	if s.IDMap.Start < 1000 {
-		bad("idmap.start", s.IDMap.Start, "is too low: subordinate ids must not overlap system users; use 100000")
+	if s.IDMap.Start < 65536 {
+		bad("idmap.start", s.IDMap.Start, "overlaps the ids of system and regular users (0-65535): use 100000 or more (the guest's own users and subordinate ranges are checked before provisioning)")
 	}
 	if s.IDMap.Count < 65536 {
 		bad("idmap.count", s.IDMap.Count, "is too small: a container needs 65536 ids (uid 0 to 65535)")
@@ -282,4 +281,32 @@ func (d Disk) SizeMiB() (int64, error) {
 func isBuildable(name string) bool {
 	_, err := release.Lookup(name)
 	return err == nil
+}
+
+// MountRoots are where the data disk may be mounted at any depth; elsewhere only on a new or
+// empty directory (checked in the guest before provisioning), and never in a system tree.
+var MountRoots = []string{"/mnt", "/srv", "/data", "/media"}
+
+// systemTrees hold the system or the users' homes: a mount there hides what they hold.
+var systemTrees = []string{"/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32",
+	"/opt", "/proc", "/root", "/run", "/sbin", "/sys", "/tmp", "/usr", "/var"}
+
+// systemTree returns the system or home tree p is (or is in), or "".
+func systemTree(p string) string {
+	for _, t := range systemTrees {
+		if p == t || strings.HasPrefix(p, t+"/") {
+			return t
+		}
+	}
+	return ""
+}
+
+// UnderMountRoot reports whether p is one of MountRoots or below one.
+func UnderMountRoot(p string) bool {
+	for _, r := range MountRoots {
+		if p == r || strings.HasPrefix(p, r+"/") {
+			return true
+		}
+	}
+	return false
 }
