@@ -4,17 +4,11 @@
 package spec
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
-	"strings"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // Spec is one lab: a VM with an extra btrfs disk, an unprivileged user with a subordinate id
@@ -144,80 +138,6 @@ type Image struct {
 	Template string `yaml:"template"`
 }
 
-// Load reads a lab spec from path ("-" for standard input), strictly, fills defaults and
-// validates it.
-func Load(path string) (*Spec, error) {
-	var r io.Reader
-	if path == "-" {
-		r = os.Stdin
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("read lab spec: %w (pass an existing lab.yaml with -f, or a preset with --preset)", err)
-		}
-		defer f.Close()
-		r = f
-	}
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read lab spec %s: %w", path, err)
-	}
-	s, err := Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return s, nil
-}
-
-// Parse decodes a lab spec strictly (unknown fields are errors), fills defaults and
-// validates it.
-func Parse(data []byte) (*Spec, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	s := &Spec{}
-	if err := dec.Decode(s); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("lab spec is empty: start from `labctl presets show bookworm`")
-		}
-		return nil, fmt.Errorf("lab spec: %s", cleanYAMLError(err))
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, errors.New("lab spec: more than one YAML document; keep one lab per file")
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("lab spec: %s", cleanYAMLError(err))
-	}
-	if zeros := explicitZeros(&doc); len(zeros) > 0 {
-		return nil, errors.Join(zeros...)
-	}
-	s.Default()
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-func cleanYAMLError(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
-	msg = strings.ReplaceAll(msg, "\n  ", "; ")
-	msg = strings.ReplaceAll(msg, "in type spec.", "in ")
-	return msg
-}
-
-// Marshal renders the spec as a complete lab.yaml that Parse accepts back unchanged.
-func (s *Spec) Marshal() ([]byte, error) {
-	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(s); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), enc.Close()
-}
-
 // Default fills every field left empty with labctl's default.
 func (s *Spec) Default() {
 	def := func(p *string, v string) {
@@ -322,39 +242,4 @@ func Resolve(file, preset, dir string) (*Spec, error) {
 		return nil, fmt.Errorf("read lab spec %s: %w", p, err)
 	}
 	return Preset(DefaultPreset)
-}
-
-// zeroMeansDefault are the fields whose empty value 0 means "the default": written out as 0
-// it is an error, not the default (an explicit idmap.start: 0 would map container root to
-// the VM's root).
-var zeroMeansDefault = []string{"cpus", "memory", "disk.port", "idmap.start", "idmap.count", "network.max_veths"}
-
-// explicitZeros finds those fields written as 0.
-func explicitZeros(doc *yaml.Node) []error {
-	var errs []error
-	var walk func(n *yaml.Node, prefix string)
-	walk = func(n *yaml.Node, prefix string) {
-		if n.Kind == yaml.DocumentNode {
-			for _, c := range n.Content {
-				walk(c, prefix)
-			}
-			return
-		}
-		if n.Kind != yaml.MappingNode {
-			return
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key, val := n.Content[i].Value, n.Content[i+1]
-			p := key
-			if prefix != "" {
-				p = prefix + "." + key
-			}
-			if val.Kind == yaml.ScalarNode && val.Value == "0" && slices.Contains(zeroMeansDefault, p) {
-				errs = append(errs, &FieldError{Field: p, Value: 0, Msg: "is not allowed: leave the field out for its default"})
-			}
-			walk(val, p)
-		}
-	}
-	walk(doc, "")
-	return errs
 }
