@@ -34,6 +34,7 @@ var _ = Describe("the lab", Ordered, func() {
 	describeUserTest()
 	describeProvisionAgain()
 	describeStatus(s)
+	describeReboot(s)
 })
 
 func describeVM(s *spec.Spec) {

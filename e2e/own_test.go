@@ -150,3 +150,49 @@ func describeUserTest() {
 		}, SpecTimeout(5*time.Minute))
 	})
 }
+
+func describeReboot(s *spec.Spec) {
+	var auto []spec.Container
+	for _, c := range s.Containers {
+		if c.Autostart {
+			auto = append(auto, c)
+		}
+	}
+	if len(auto) == 0 || s.Box.Release == "" {
+		return
+	}
+	Describe("after a reboot of the VM", Label("reboot"), func() {
+		attachEvidence("host")
+
+		It("comes back with the data disk mounted and the autostart containers running, without provisioning; provisioning then changes nothing", func(ctx SpecContext) {
+			boot := func() string { return sh(ctx, vm, false, "cat /proc/sys/kernel/random/boot_id") }
+			before := boot()
+			// Detached, so that the command returns before the VM goes down.
+			sh(ctx, vm, true, "nohup sh -c 'sleep 2; systemctl reboot' >/dev/null 2>&1 &")
+			Eventually(func() string {
+				r, err := vm.Run(ctx, remote.Cmd{Line: "cat /proc/sys/kernel/random/boot_id"})
+				if err != nil || !r.OK() {
+					return before
+				}
+				return strings.TrimSpace(r.Stdout)
+			}).WithContext(ctx).WithTimeout(6*time.Minute).WithPolling(5*time.Second).ShouldNot(Equal(before), "the VM did not come back")
+			Expect(sh(ctx, vm, true, remote.Shf("findmnt -n -o FSTYPE --mountpoint %s", s.Btrfs.MountPoint))).To(Equal("btrfs"))
+			for _, c := range auto {
+				parent := vm
+				if c.Parent != "" {
+					parent = target(c.Parent)
+				}
+				Eventually(func() string {
+					r, err := parent.Run(ctx, remote.Cmd{Line: remote.Shf("lxc-info -n %s -s -H", c.Name)})
+					if err != nil {
+						return err.Error()
+					}
+					return strings.TrimSpace(r.Stdout)
+				}).WithContext(ctx).WithTimeout(3*time.Minute).WithPolling(3*time.Second).Should(Equal("RUNNING"), "%s did not start by itself", c.Name)
+			}
+			out, err := labctlOut(ctx, "provision")
+			Expect(err).NotTo(HaveOccurred(), "%s", out)
+			Expect(out).To(ContainSubstring("\n0 changed, "), "provisioning after the reboot changed something:\n%s", out)
+		}, SpecTimeout(12*time.Minute))
+	})
+}

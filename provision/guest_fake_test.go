@@ -31,6 +31,7 @@ type fakeGuest struct {
 	owner      string // owner of the mount point
 	bridge     bool
 	linger     bool
+	enabled    bool // the autostart unit
 	containers map[string]*fakeContainer // "parent/name"
 	uploaded   map[string]bool
 	log        []string
@@ -65,7 +66,7 @@ func (g *fakeGuest) snapshot() string {
 	for _, k := range slices.Sorted(maps.Keys(g.containers)) {
 		fmt.Fprintf(&b, "container %s %+v\n", k, *g.containers[k])
 	}
-	fmt.Fprintf(&b, "disk %s %s %s mounted %q owner %s bridge %v linger %v\n", g.fs, g.label, g.uuid, g.mounted, g.owner, g.bridge, g.linger)
+	fmt.Fprintf(&b, "disk %s %s %s mounted %q owner %s bridge %v linger %v autostart %v\n", g.fs, g.label, g.uuid, g.mounted, g.owner, g.bridge, g.linger, g.enabled)
 	// Each mkfs makes a new UUID: what matters is that everything names the current one.
 	return strings.ReplaceAll(b.String(), g.uuid, "<current-uuid>")
 }
@@ -158,6 +159,9 @@ func (g *fakeGuest) createContainer(target, name string, partial bool) remote.Re
 	if target == "" {
 		g.files[":/mnt/"+name+"/config"] = "lxc.include = /usr/share/lxc/config/common.conf\n"
 		g.meta[":/mnt/"+name+"/config"] = "vagrant:vagrant 644"
+	} else {
+		g.files[target+":/var/lib/lxc/"+name+"/config"] = "lxc.include = /usr/share/lxc/config/common.conf\n"
+		g.meta[target+":/var/lib/lxc/"+name+"/config"] = "root:root 640"
 	}
 	return ok("")
 }
@@ -165,7 +169,7 @@ func (g *fakeGuest) createContainer(target, name string, partial bool) remote.Re
 func (g *fakeGuest) destroyContainer(target, name string) {
 	delete(g.containers, target+"/"+name)
 	for k := range g.files {
-		if strings.HasPrefix(k, ":/mnt/"+name+"/") || strings.HasPrefix(k, name+":") {
+		if strings.HasPrefix(k, ":/mnt/"+name+"/") || strings.HasPrefix(k, name+":") || strings.HasPrefix(k, target+":/var/lib/lxc/"+name+"/") {
 			delete(g.files, k)
 			delete(g.meta, k)
 		}
@@ -290,6 +294,19 @@ var rules = []rule{
 			return ok("yes\nactive\n")
 		}
 		return ok("no\ninactive\n")
+	}},
+	{re: regexp.MustCompile(`^env \S+ \S+ systemctl --user is-enabled labctl-autostart\.service$`), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result {
+		if g.enabled {
+			return ok("enabled\n")
+		}
+		return remote.Result{Stdout: "disabled\n", ExitCode: 1}
+	}},
+	{re: regexp.MustCompile(`^env \S+ \S+ systemctl --user daemon-reload && env \S+ \S+ systemctl --user enable labctl-autostart\.service$`), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result {
+		if _, ok := g.file("", "/home/vagrant/.config/systemd/user/labctl-autostart.service"); !ok || !g.linger {
+			return fail("Unit file labctl-autostart.service does not exist (or no user manager)")
+		}
+		g.enabled = true
+		return ok("")
 	}},
 	{re: regexp.MustCompile(`^loginctl enable-linger vagrant && `), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result { g.linger = true; return ok("") }},
 	{re: regexp.MustCompile(`^lxc-info -n (\S+) -s -H 2>/dev/null \|\| lxc-info`), run: func(g *fakeGuest, t string, m []string, _ string) remote.Result {

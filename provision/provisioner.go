@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,10 +104,17 @@ func (p *Provisioner) Steps() ([]Step, error) {
 	steps = append(steps, p.mountStep(), p.ownerStep())
 	steps = append(steps, stage(render.StageUser, "")...)
 	steps = append(steps, p.bridgeStep(), p.lingerStep())
+	for _, f := range files {
+		if path.Base(f.Path) == render.AutostartUnit {
+			steps = append(steps, p.autostartStep())
+		}
+	}
 	for i := range p.Spec.Containers {
 		c := &p.Spec.Containers[i]
 		if c.Parent != "" {
-			steps = append(steps, p.createNestedStep(c), p.startStep(c))
+			steps = append(steps, p.createNestedStep(c))
+			steps = append(steps, stage(render.StageContainerConfig, c.Name)...)
+			steps = append(steps, p.startStep(c))
 			continue
 		}
 		steps = append(steps, p.createTopStep(c))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labctl/labctl/lab/lxc"
 	"github.com/labctl/labctl/lab/release"
+	"github.com/labctl/labctl/lab/render"
 	"github.com/labctl/labctl/lab/spec"
 
 	"github.com/labctl/labctl/provision/remote"
@@ -218,6 +219,27 @@ func (p *Provisioner) lingerStep() Step {
 		Apply: func(ctx context.Context) error {
 			line := remote.Shf("loginctl enable-linger %s && for i in $(seq 1 120); do systemctl is-active --quiet %s && exit 0; sleep 0.5; done; echo %s not active >&2; exit 1", p.Spec.User, unit, unit)
 			_, err := remote.Sh(ctx, p.VM, true, line)
+			return err
+		},
+	}
+}
+
+// autostartStep enables the lab user's unit that starts the containers of the VM at boot
+// (render.AutostartUnit, written by its file step before this one).
+func (p *Provisioner) autostartStep() Step {
+	user := "env " + remote.Join(userBusEnv(p.Facts.UID)...) + " systemctl --user "
+	return Step{
+		Name: "autostart enabled",
+		Hint: "see `labctl exec -- systemctl --user status " + render.AutostartUnit + "`",
+		Check: func(ctx context.Context) (bool, string, error) {
+			r, err := p.VM.Run(ctx, remote.Cmd{Line: user + "is-enabled " + render.AutostartUnit})
+			if err != nil {
+				return false, "", err
+			}
+			return r.OK() && strings.TrimSpace(r.Stdout) == "enabled", "systemctl --user enable " + render.AutostartUnit, nil
+		},
+		Apply: func(ctx context.Context) error {
+			_, err := remote.Must(ctx, p.VM, remote.Cmd{Line: user + "daemon-reload && " + user + "enable " + render.AutostartUnit})
 			return err
 		},
 	}

@@ -20,8 +20,9 @@ func TestImageKeyOfBookworm(t *testing.T) {
 			inside = append(inside, f)
 		}
 	}
-	if len(inside) != 3 {
-		t.Fatalf("box1 has %d inside files, want 3", len(inside))
+	r0, err := ImageRecipeFor(s, inside)
+	if err != nil || len(r0.Overlay) != 3 {
+		t.Fatalf("box1's image has %d files rendered for its inside, want 3 (%v)", len(r0.Overlay), err)
 	}
 	r, err := ImageRecipeFor(s, inside)
 	if err != nil {

@@ -78,6 +78,9 @@ type GuestInputs struct {
 	DiskUUID string
 }
 
+// AutostartUnit is the lab user's systemd unit that starts the containers of the VM at boot.
+const AutostartUnit = "labctl-autostart.service"
+
 // DiskUUIDPlaceholder stands for the data disk's UUID in renderings made before the disk is
 // formatted.
 const DiskUUIDPlaceholder = "DATA-DISK-UUID"
@@ -143,15 +146,33 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 				`USE_LXC_BRIDGE="true"`, `LXC_BRIDGE="` + s.Network.Link + `"`}, nil)
 	}
 
-	for _, c := range s.Containers {
+	autostart := false
+	for i, c := range s.Containers {
+		// lxc.start.order: a higher value starts earlier, so the spec's order is kept.
+		start := []string{"lxc.start.auto = 1", fmt.Sprintf("lxc.start.order = %d", len(s.Containers)-i)}
 		if c.Parent != "" {
-			continue // nested containers are configured by their template
+			if c.Autostart {
+				// Inside its parent, where root's lxcpath keeps it; LXC's own service there
+				// starts it when the parent boots.
+				cfg := path.Join("/var/lib/lxc", c.Name, "config")
+				add(GuestFile{Target: c.Parent, Container: c.Name, Path: cfg, VMPath: path.Join(s.ContainerDir(c.Parent), "rootfs", cfg),
+					Owner: "root:root", Mode: 0o640, Why: c.Name + " starts with " + c.Parent, Step: c.Name + " config", Stage: StageContainerConfig}, nil, start)
+			}
+			continue
 		}
+		var lines []string
 		if c.Nesting {
+			lines = append(lines, d.NestingLines(c.AppArmor, c.Unprivileged)...)
+		}
+		if c.Autostart {
+			lines = append(lines, start...)
+			autostart = true
+		}
+		if lines != nil {
 			cfg := path.Join(s.ContainerDir(c.Name), "config")
-			conf := vm(cfg, userOwner, 0o644, "nesting for "+c.Name, c.Name+" nesting config", StageContainerConfig)
+			conf := vm(cfg, userOwner, 0o644, "nesting and autostart of "+c.Name, c.Name+" config", StageContainerConfig)
 			conf.Container = c.Name
-			add(conf, nil, d.NestingLines(c.AppArmor, c.Unprivileged))
+			add(conf, nil, lines)
 		}
 		if c.Image.Type != "local" {
 			continue // only labctl's own images are configured from the inside
@@ -181,6 +202,26 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 				d.Set("lxc.apparmor.profile", lxc.NestedProfile))
 		}
 		add(in("/etc/lxc/default.conf", "defaults of containers nested in "+c.Name), nested, nil)
+	}
+	if autostart && s.Box.Release != "" {
+		// The boxes labctl builds run systemd: the lab user's manager (linger) starts the
+		// containers of the VM at boot, in a delegated cgroup as labctl starts them, and stops
+		// them cleanly before the VM goes down.
+		unit := vm(path.Join(s.Home(), ".config/systemd/user", AutostartUnit), userOwner, 0o644, "containers start at boot", "autostart unit", StageUser)
+		add(unit, []string{strings.TrimSuffix(header, "\n"),
+			"[Unit]",
+			"Description=labctl lab " + s.Name + ": the containers marked lxc.start.auto",
+			"",
+			"[Service]",
+			"Type=oneshot",
+			"RemainAfterExit=yes",
+			"Delegate=yes",
+			"ExecStartPre=/usr/bin/mountpoint -q " + s.Btrfs.MountPoint,
+			"ExecStart=/usr/bin/lxc-autostart",
+			"ExecStop=/usr/bin/lxc-autostart --shutdown --timeout 20",
+			"",
+			"[Install]",
+			"WantedBy=default.target"}, nil)
 	}
 	return files, nil
 }

@@ -117,6 +117,10 @@ type Container struct {
 	Image Image `yaml:"image"`
 	// Nesting lets the container run containers itself.
 	Nesting bool `yaml:"nesting"`
+	// Autostart brings the container back when the VM (or its parent) boots, in spec order:
+	// lxc.start.auto, started by the lab user's systemd for containers of the VM and by LXC's
+	// own service inside a parent.
+	Autostart bool `yaml:"autostart"`
 	// AppArmor is how the container is confined when it nests: generated (LXC's own profile
 	// for nesting: lxc-container-default-with-nesting for an unprivileged container, which
 	// cannot load a generated profile; the generated profile with allow_nesting for a
@@ -161,7 +165,7 @@ func (s *Spec) Default() {
 	defInt(&s.Disk.Port, 1)
 	def(&s.Btrfs.MountPoint, "/mnt")
 	if s.Btrfs.Options == nil {
-		s.Btrfs.Options = []string{"defaults", "user_subvol_rm_allowed"}
+		s.Btrfs.Options = []string{"defaults", "user_subvol_rm_allowed", "nofail", "x-systemd.device-timeout=10s"}
 	}
 	def(&s.Btrfs.FstabBy, "uuid")
 	def(&s.User, "vagrant")

@@ -43,7 +43,7 @@ var (
 	releaseRE  = regexp.MustCompile(`^[a-z][a-z0-9.-]{0,30}$`)
 	sizeRE     = regexp.MustCompile(`^([1-9][0-9]*)(MiB|GiB|TiB)$`)
 	hwaddrRE   = regexp.MustCompile(`^([0-9a-f]{2}|xx):([0-9a-f]{2}|xx):([0-9a-f]{2}|xx):([0-9a-f]{2}|xx):([0-9a-f]{2}|xx):([0-9a-f]{2}|xx)$`)
-	optionRE   = regexp.MustCompile(`^[a-z0-9_]+(=[A-Za-z0-9_.:/-]+)?$`)
+	optionRE   = regexp.MustCompile(`^[a-z0-9_][a-z0-9_.-]*(=[A-Za-z0-9_.:/-]+)?$`)
 	devRE      = regexp.MustCompile(`^/dev/[a-z][a-z0-9]{1,15}$`)
 	imagePathR = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
 	archRE     = regexp.MustCompile(`^[a-z0-9_]{2,16}$`)
