@@ -15,21 +15,23 @@ import (
 // -> host and box -> Vagrant -> the lab -> connection -> steps -> the CLI. A package may
 // import only packages of a lower rank.
 var flow = map[string]int{
-	"":                    0, // the root: Vagrantfile.tmpl
-	"lab/lxc":             0,
-	"lab/release":         0,
-	"lab/spec":            1,
-	"lab/render":          2,
-	"lab/host":            3,
-	"lab/build":           4,
-	"lab/vagrant":         5,
-	"lab":                 6,
-	"provision/remote":    7,
-	"provision":           8,
-	"cmd/labctl":          9,
-	"e2e/labtest":         9,
-	"e2e/labtest/example": 10,
-	"e2e":                 10,
+	"":                 0, // the root: Vagrantfile.tmpl
+	"lab/lxc":          0,
+	"lab/release":      0,
+	"lab/spec":         1,
+	"lab/render":       2,
+	"lab/host":         3,
+	"lab/build":        4,
+	"lab/vagrant":      5,
+	"lab":              6,
+	"provision/remote": 7,
+	// A test helper (a real sshd and a proxy that stalls or cuts): it imports no labctl package.
+	"provision/remote/sshdtest": 0,
+	"provision":                 8,
+	"cmd/labctl":                9,
+	"e2e/labtest":               9,
+	"e2e/labtest/example":       10,
+	"e2e":                       10,
 }
 
 const module = "github.com/labctl/labctl"

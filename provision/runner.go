@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/labctl/labctl/provision/remote"
 )
 
 // Step is one idempotent provisioning step: Check says whether it is already done (and if
@@ -51,7 +53,7 @@ func RunSteps(ctx context.Context, steps []Step, out io.Writer, plan bool) (Summ
 	var sum Summary
 	for _, st := range steps {
 		start := time.Now()
-		done, change, err := st.Check(ctx)
+		done, change, err := checkAgain(ctx, st)
 		if err != nil {
 			fmt.Fprintf(out, "  %-9s %-28s %s\n", failWord(ctx), st.Name, since(start))
 			fmt.Fprintln(out, sum.String())
@@ -71,13 +73,22 @@ func RunSteps(ctx context.Context, steps []Step, out io.Writer, plan bool) (Summ
 		// Said before the apply runs, so that a long step (an image upload, lxc-create) shows
 		// what it is doing.
 		fmt.Fprintf(out, "  %-9s %-28s %s\n", "applying", st.Name, change)
+		var cut *remote.CutError
 		if err := st.Apply(ctx); err != nil {
-			fmt.Fprintf(out, "  %-9s %-28s %s\n", failWord(ctx), st.Name, since(start))
-			fmt.Fprintln(out, sum.String())
-			return sum, &StepError{Step: st.Name, Err: err, Hint: st.Hint}
+			if !errors.As(err, &cut) || ctx.Err() != nil {
+				fmt.Fprintf(out, "  %-9s %-28s %s\n", failWord(ctx), st.Name, since(start))
+				fmt.Fprintln(out, sum.String())
+				return sum, &StepError{Step: st.Name, Err: err, Hint: st.Hint}
+			}
+			// The connection was cut while the apply ran, and the command has since ended on the
+			// far side: what it did decides, so the check below says whether the step is done.
+			change += "; the connection was cut during it, and the check after it decides"
 		}
-		done, _, err = st.Check(ctx)
-		if err == nil && !done {
+		done, _, err = checkAgain(ctx, st)
+		switch {
+		case err == nil && !done && cut != nil:
+			err = fmt.Errorf("%w, and the step is not done: run labctl again", cut)
+		case err == nil && !done:
 			err = errors.New("applied, but the check still finds it not done")
 		}
 		if err != nil {
@@ -95,6 +106,17 @@ func RunSteps(ctx context.Context, steps []Step, out io.Writer, plan bool) (Summ
 		fmt.Fprintln(out, sum.String())
 	}
 	return sum, nil
+}
+
+// checkAgain runs a step's check, once more when the connection was cut under it (a check
+// only reads, so running it twice is harmless).
+func checkAgain(ctx context.Context, st Step) (bool, string, error) {
+	done, change, err := st.Check(ctx)
+	var cut *remote.CutError
+	if errors.As(err, &cut) && ctx.Err() == nil {
+		done, change, err = st.Check(ctx)
+	}
+	return done, change, err
 }
 
 // failWord is how a step's line ends when it did not finish: interrupted when the run was

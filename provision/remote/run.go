@@ -65,14 +65,67 @@ func (c *Comm) Run(ctx context.Context, cmd string, opts RunOpts) (Result, error
 	case errors.As(err, &exit):
 		res.ExitCode = exit.ExitStatus()
 	default:
+		// The connection was cut (or dropped after missed keepalives) while the command ran:
+		// it may go on on the far side. Reconnect, wait for it to end there, and say so.
 		res.ExitCode = -1
-		var missing *ssh.ExitMissingError
-		if errors.As(err, &missing) {
-			return res, fmt.Errorf("`%s` on %s: the connection ended before the command reported its exit status", cmd, c.cfg.Addr())
+		c.dropCurrent()
+		fmt.Fprintf(c.cfg.Log, "# the connection was cut while `%s` ran (%v): waiting for it to end\n", cmd, err)
+		if werr := c.awaitEnd(ctx, marker); werr != nil {
+			return res, fmt.Errorf("`%s` on %s: the connection was cut (%v), and whether the command ended is unknown: %w", cmd, c.cfg.Addr(), err, werr)
 		}
-		return res, fmt.Errorf("`%s` on %s: %w", cmd, c.cfg.Addr(), err)
+		return res, &CutError{Cmd: cmd, Addr: c.cfg.Addr(), Err: err}
 	}
 	return res, nil
+}
+
+// CutError is a command whose connection was cut while it ran: labctl reconnected and waited
+// until the command had ended on the far side, but its exit status and the rest of its output
+// are lost. The step that ran it checks again what the command did.
+type CutError struct {
+	Cmd, Addr string
+	Err       error
+}
+
+func (e *CutError) Error() string {
+	return fmt.Sprintf("`%s` on %s: the connection was cut while it ran (%v); it has ended there, its exit status is unknown", e.Cmd, e.Addr, e.Err)
+}
+
+func (e *CutError) Unwrap() error { return e.Err }
+
+// dropCurrent forgets the current client, so that the next command reconnects.
+func (c *Comm) dropCurrent() {
+	c.mu.Lock()
+	cl := c.client
+	c.mu.Unlock()
+	if cl != nil {
+		c.drop(cl)
+	}
+}
+
+// awaitEnd reconnects and waits until no process of a marked command is left on the machine.
+func (c *Comm) awaitEnd(ctx context.Context, marker string) error {
+	id := strings.TrimPrefix(marker, "labctl-run-")
+	probe := "pgrep -f 'labctl-run-[" + id[:1] + "]" + id[1:] + "' >/dev/null && echo running || echo ended"
+	for {
+		cl, err := c.Client(ctx)
+		if err != nil {
+			return err
+		}
+		if s, err := cl.NewSession(); err == nil {
+			out, err := s.Output(probe)
+			s.Close()
+			if err == nil && strings.TrimSpace(string(out)) == "ended" {
+				return nil
+			}
+		} else {
+			c.drop(cl)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // killRemote kills, with their descendants, the processes of a marked command. It keeps

@@ -33,6 +33,9 @@ type SSHConfig struct {
 	BootTimeout time.Duration
 	// KeepAlive is the interval of keepalive requests (default 15 s; negative disables).
 	KeepAlive time.Duration
+	// KeepAliveMisses is how many intervals in a row without an answer drop the connection
+	// (default 4: a minute of silence at the default interval).
+	KeepAliveMisses int
 	// Log receives the streamed output of every command and the connection events.
 	Log io.Writer
 }
@@ -79,6 +82,9 @@ func Dial(ctx context.Context, cfg SSHConfig) (*Comm, error) {
 	}
 	if cfg.KeepAlive == 0 {
 		cfg.KeepAlive = 15 * time.Second
+	}
+	if cfg.KeepAliveMisses == 0 {
+		cfg.KeepAliveMisses = 4
 	}
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
@@ -226,6 +232,9 @@ func (c *Comm) hostKeyCallback() (ssh.HostKeyCallback, error) {
 func (c *Comm) keepAlive() {
 	t := time.NewTicker(c.cfg.KeepAlive)
 	defer t.Stop()
+	var pending chan error // the request in flight, if any
+	var pendingOn *ssh.Client
+	misses := 0
 	for {
 		select {
 		case <-c.stop:
@@ -235,21 +244,34 @@ func (c *Comm) keepAlive() {
 		c.mu.Lock()
 		cl := c.client
 		c.mu.Unlock()
+		if cl == nil || cl != pendingOn {
+			pending, pendingOn, misses = nil, nil, 0
+		}
 		if cl == nil {
 			continue
 		}
-		errc := make(chan error, 1)
-		go func() { _, _, err := cl.SendRequest("keepalive@openssh.com", true, nil); errc <- err }()
-		select {
-		case err := <-errc:
-			if err != nil {
-				c.drop(cl)
+		if pending != nil {
+			select {
+			case err := <-pending:
+				pending = nil
+				if err != nil {
+					c.drop(cl) // the connection answered with an error: it is gone
+					continue
+				}
+				misses = 0
+			default:
+				// No answer for a whole interval: a stall, or a dead connection. Only several
+				// misses in a row drop it (a busy emulated guest can stall for tens of seconds).
+				misses++
+				if misses >= c.cfg.KeepAliveMisses {
+					c.drop(cl)
+					pending, pendingOn, misses = nil, nil, 0
+				}
+				continue
 			}
-		case <-time.After(c.cfg.KeepAlive):
-			c.drop(cl) // no answer within an interval: the connection is dead
-		case <-c.stop:
-			return
 		}
+		pending, pendingOn = make(chan error, 1), cl
+		go func(ch chan error) { _, _, err := cl.SendRequest("keepalive@openssh.com", true, nil); ch <- err }(pending)
 	}
 }
 

@@ -13,12 +13,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/provision/remote/sshdtest"
 )
 
-func dialTest(t *testing.T, s *testSSHD) (*Comm, string) {
+func dialTest(t *testing.T, s *sshdtest.Server) (*Comm, string) {
 	t.Helper()
 	kh := filepath.Join(t.TempDir(), "known_hosts")
-	c, err := Dial(context.Background(), s.config(kh))
+	c, err := Dial(context.Background(), config(s, kh))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +29,7 @@ func dialTest(t *testing.T, s *testSSHD) (*Comm, string) {
 }
 
 func TestSSHExec(t *testing.T) {
-	s := startSSHD(t)
+	s := sshdtest.Start(t)
 	c, kh := dialTest(t, s)
 	ctx := context.Background()
 
@@ -58,7 +60,7 @@ func TestSSHExec(t *testing.T) {
 
 // TestSSHQuotingHostile sends hostile strings through Quote to a real shell over SSH.
 func TestSSHQuotingHostile(t *testing.T) {
-	s := startSSHD(t)
+	s := sshdtest.Start(t)
 	c, _ := dialTest(t, s)
 	for _, h := range []string{"it's", "$(touch /tmp/labctl-pwned)", "`id`", "a;b|c&d", "new\nline", `\"\\`, "'\"'\"'", "-e"} {
 		r, err := c.Run(context.Background(), "printf %s "+Quote(h), RunOpts{})
@@ -72,12 +74,12 @@ func TestSSHQuotingHostile(t *testing.T) {
 }
 
 func TestSSHUpload50MB(t *testing.T) {
-	s := startSSHD(t)
+	s := sshdtest.Start(t)
 	c, _ := dialTest(t, s)
 	data := make([]byte, 50<<20)
 	rand.Read(data)
 	sum := sha256.Sum256(data)
-	dest := filepath.Join(s.dir, "upload.bin")
+	dest := filepath.Join(s.Dir(), "upload.bin")
 	var progress bytes.Buffer
 	res, err := c.Upload(context.Background(), Upload{Src: bytes.NewReader(data), Size: int64(len(data)), Dest: dest, Mode: 0o640, Progress: &progress})
 	if err != nil {
@@ -104,23 +106,23 @@ func TestSSHUpload50MB(t *testing.T) {
 // TestSSHUploadShortSourceFails: a source shorter than announced is an error, not a silent
 // truncated file.
 func TestSSHUploadShortSourceFails(t *testing.T) {
-	s := startSSHD(t)
+	s := sshdtest.Start(t)
 	c, _ := dialTest(t, s)
-	_, err := c.Upload(context.Background(), Upload{Src: strings.NewReader("short"), Size: 1000, Dest: filepath.Join(s.dir, "short.bin"), Mode: 0o644})
+	_, err := c.Upload(context.Background(), Upload{Src: strings.NewReader("short"), Size: 1000, Dest: filepath.Join(s.Dir(), "short.bin"), Mode: 0o644})
 	if err == nil {
 		t.Fatal("a truncated upload was accepted")
 	}
 }
 
 func TestSSHReconnectAfterRestart(t *testing.T) {
-	s := startSSHD(t)
+	s := sshdtest.Start(t)
 	c, _ := dialTest(t, s)
 	ctx := context.Background()
 	if r, err := c.Run(ctx, "true", RunOpts{}); err != nil || !r.OK() {
 		t.Fatal(r, err)
 	}
-	s.stop()
-	s.start()
+	s.Stop()
+	s.Restart()
 	r, err := c.Run(ctx, "echo back", RunOpts{})
 	if err != nil || r.Stdout != "back\n" {
 		t.Fatalf("after restart: %+v %v", r, err)
@@ -131,17 +133,15 @@ func TestSSHReconnectAfterRestart(t *testing.T) {
 }
 
 func TestSSHHostKeyMismatchRefused(t *testing.T) {
-	s := startSSHD(t)
+	s := sshdtest.Start(t)
 	c, kh := dialTest(t, s)
 	c.Close()
 	// The "VM" is recreated with a new host key on the same address.
-	s.stop()
-	os.Remove(s.hostKey)
-	os.Remove(s.hostKey + ".pub")
-	keygen(t, s.hostKey)
-	s.start()
+	s.Stop()
+	s.RenewHostKey()
+	s.Restart()
 	start := time.Now()
-	_, err := Dial(context.Background(), s.config(kh))
+	_, err := Dial(context.Background(), config(s, kh))
 	var hk *HostKeyError
 	if !errors.As(err, &hk) {
 		t.Fatalf("want a HostKeyError, got %v", err)
@@ -152,10 +152,10 @@ func TestSSHHostKeyMismatchRefused(t *testing.T) {
 }
 
 func TestSSHWrongKeyFailsFast(t *testing.T) {
-	s := startSSHD(t)
+	s := sshdtest.Start(t)
 	other := filepath.Join(t.TempDir(), "other")
-	keygen(t, other)
-	cfg := s.config(filepath.Join(t.TempDir(), "known_hosts"))
+	sshdtest.Keygen(t, other)
+	cfg := config(s, filepath.Join(t.TempDir(), "known_hosts"))
 	cfg.IdentityFiles = []string{other}
 	cfg.BootTimeout = time.Minute
 	start := time.Now()
@@ -169,9 +169,9 @@ func TestSSHWrongKeyFailsFast(t *testing.T) {
 }
 
 func TestSSHCancelStopsCommand(t *testing.T) {
-	s := startSSHD(t)
+	s := sshdtest.Start(t)
 	c, _ := dialTest(t, s)
-	marker := filepath.Join(s.dir, "still-running")
+	marker := filepath.Join(s.Dir(), "still-running")
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -195,11 +195,11 @@ func TestSSHCancelStopsCommand(t *testing.T) {
 
 func TestSSHWaitForBoot(t *testing.T) {
 	// Nothing listens yet: Dial keeps probing until the server comes up.
-	s := startSSHD(t)
-	s.stop()
-	go func() { time.Sleep(1500 * time.Millisecond); s.start() }()
+	s := sshdtest.Start(t)
+	s.Stop()
+	go func() { time.Sleep(1500 * time.Millisecond); s.Restart() }()
 	start := time.Now()
-	c, err := Dial(context.Background(), s.config(filepath.Join(t.TempDir(), "kh")))
+	c, err := Dial(context.Background(), config(s, filepath.Join(t.TempDir(), "kh")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,8 +208,8 @@ func TestSSHWaitForBoot(t *testing.T) {
 		t.Fatal("Dial returned before the server was up")
 	}
 	// And gives up at the deadline with a hint.
-	s.stop()
-	cfg := s.config(filepath.Join(t.TempDir(), "kh"))
+	s.Stop()
+	cfg := config(s, filepath.Join(t.TempDir(), "kh"))
 	cfg.BootTimeout = 1 * time.Second
 	if _, err := Dial(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "not ready after") {
 		t.Fatalf("want a boot timeout, got %v", err)
@@ -219,9 +219,9 @@ func TestSSHWaitForBoot(t *testing.T) {
 // BenchmarkCommandLatency compares, against the same local sshd, one command over the
 // persistent connection with one fresh `ssh` process per command, and reports the ratio.
 func BenchmarkCommandLatency(b *testing.B) {
-	s := startSSHD(b)
+	s := sshdtest.Start(b)
 	kh := filepath.Join(b.TempDir(), "known_hosts")
-	c, err := Dial(context.Background(), s.config(kh))
+	c, err := Dial(context.Background(), config(s, kh))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func BenchmarkCommandLatency(b *testing.B) {
 			}
 		})
 		fresh = time1(func() {
-			if out, err := exec.Command("ssh", append(s.sshArgs(kh), "true")...).CombinedOutput(); err != nil {
+			if out, err := exec.Command("ssh", append(s.SSHArgs(kh), "true")...).CombinedOutput(); err != nil {
 				b.Fatalf("ssh: %v %s", err, out)
 			}
 		})
@@ -251,4 +251,10 @@ func BenchmarkCommandLatency(b *testing.B) {
 	b.ReportMetric(float64(persistent.Microseconds())/1000, "persistent-ms/cmd")
 	b.ReportMetric(float64(fresh.Microseconds())/1000, "fresh-ssh-ms/cmd")
 	b.ReportMetric(float64(fresh)/float64(persistent), "fresh/persistent")
+}
+
+// config is how labctl reaches the test's server.
+func config(s *sshdtest.Server, knownHosts string) SSHConfig {
+	return SSHConfig{Host: "127.0.0.1", Port: s.Port, User: s.User, IdentityFiles: []string{s.ClientKey},
+		KnownHosts: knownHosts, BootTimeout: 10 * time.Second, KeepAlive: -1}
 }

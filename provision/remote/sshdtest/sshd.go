@@ -1,4 +1,7 @@
-package remote
+// Package sshdtest starts a real OpenSSH server on 127.0.0.1 for tests, with its own config,
+// host key and authorized key, and a proxy in front of it that can stall or cut connections.
+// It is for tests only; it knows nothing of labctl.
+package sshdtest
 
 import (
 	"fmt"
@@ -14,26 +17,28 @@ import (
 	"time"
 )
 
-// testSSHD is a real OpenSSH server on 127.0.0.1 with its own config, host key and
-// authorized key, started by the test and stopped by its cleanup.
-type testSSHD struct {
-	t                  testing.TB
-	dir, bin           string
-	port               int
-	hostKey, clientKey string
-	user               string
+// Server is a real OpenSSH server on 127.0.0.1 with its own config, host key and authorized
+// key, started by the test and stopped by its cleanup.
+type Server struct {
+	t        testing.TB
+	dir, bin string
+	// Port is where it listens on 127.0.0.1; User the user it lets in with ClientKey.
+	Port               int
+	hostKey, ClientKey string
+	User               string
 	cmd                *exec.Cmd
 }
 
-func keygen(t testing.TB, path string) {
+// Keygen makes an ed25519 key pair at path (and path.pub).
+func Keygen(t testing.TB, path string) {
 	t.Helper()
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v %s", err, out)
 	}
 }
 
-// startSSHD starts a server; it fails (never skips) when OpenSSH is missing, with the fix.
-func startSSHD(t testing.TB) *testSSHD {
+// Start starts a server; it fails (never skips) when OpenSSH is missing, with the fix.
+func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := "/usr/sbin/sshd"
 	if _, err := os.Stat(bin); err != nil {
@@ -45,20 +50,21 @@ func startSSHD(t testing.TB) *testSSHD {
 	}
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
-	s := &testSSHD{t: t, dir: dir, bin: bin, user: u.Username,
-		hostKey: filepath.Join(dir, "host_ed25519"), clientKey: filepath.Join(dir, "client_ed25519")}
-	keygen(t, s.hostKey)
-	keygen(t, s.clientKey)
-	pub, _ := os.ReadFile(s.clientKey + ".pub")
+	s := &Server{t: t, dir: dir, bin: bin, User: u.Username,
+		hostKey: filepath.Join(dir, "host_ed25519"), ClientKey: filepath.Join(dir, "client_ed25519")}
+	Keygen(t, s.hostKey)
+	Keygen(t, s.ClientKey)
+	pub, _ := os.ReadFile(s.ClientKey + ".pub")
 	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600)
 	os.MkdirAll("/run/sshd", 0o755) // privilege separation directory (root only; harmless otherwise)
-	s.port = freePort(t)
-	s.start()
-	t.Cleanup(s.stop)
+	s.Port = FreePort(t)
+	s.Restart()
+	t.Cleanup(s.Stop)
 	return s
 }
 
-func freePort(t testing.TB) int {
+// FreePort is a free TCP port on 127.0.0.1.
+func FreePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +73,8 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func (s *testSSHD) start() {
+// Restart starts the server (again, after Stop) on the same port with the same keys.
+func (s *Server) Restart() {
 	conf := filepath.Join(s.dir, "sshd_config")
 	os.WriteFile(conf, []byte(fmt.Sprintf(`ListenAddress 127.0.0.1
 Port %d
@@ -82,7 +89,7 @@ UsePAM no
 UseDNS no
 LogLevel ERROR
 Subsystem sftp internal-sftp
-`, s.port, s.hostKey, filepath.Join(s.dir, "authorized_keys"), filepath.Join(s.dir, "sshd.pid"))), 0o644)
+`, s.Port, s.hostKey, filepath.Join(s.dir, "authorized_keys"), filepath.Join(s.dir, "sshd.pid"))), 0o644)
 	s.cmd = exec.Command(s.bin, "-D", "-e", "-f", conf)
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	s.cmd.Stderr = os.Stderr
@@ -91,21 +98,21 @@ Subsystem sftp internal-sftp
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.port), 200*time.Millisecond)
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.Port), 200*time.Millisecond)
 		if err == nil {
 			c.Close()
 			return
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("sshd did not listen on %d", s.port)
+			s.t.Fatalf("sshd did not listen on %d", s.Port)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// stop kills the server and every process it started (listener, connections, sessions), as
+// Stop kills the server and every process it started (listener, connections, sessions), as
 // a crashed or rebooted VM would.
-func (s *testSSHD) stop() {
+func (s *Server) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
@@ -135,13 +142,18 @@ func killTree(pid int) {
 	syscall.Kill(pid, syscall.SIGKILL)
 }
 
-func (s *testSSHD) config(knownHosts string) SSHConfig {
-	return SSHConfig{Host: "127.0.0.1", Port: s.port, User: s.user, IdentityFiles: []string{s.clientKey},
-		KnownHosts: knownHosts, BootTimeout: 10 * time.Second, KeepAlive: -1}
+// SSHArgs are the arguments of the ssh binary for the same server (for benchmarks).
+func (s *Server) SSHArgs(knownHosts string) []string {
+	return []string{"-p", strconv.Itoa(s.Port), "-i", s.ClientKey, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + knownHosts, s.User + "@127.0.0.1"}
 }
 
-// sshArgs are the arguments of the ssh binary for the same server (for the benchmark).
-func (s *testSSHD) sshArgs(knownHosts string) []string {
-	return []string{"-p", strconv.Itoa(s.port), "-i", s.clientKey, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + knownHosts, s.user + "@127.0.0.1"}
+// Dir is the server's own directory (config, keys), for a test's scratch files.
+func (s *Server) Dir() string { return s.dir }
+
+// RenewHostKey gives the (stopped) server a new host key, as a recreated VM would have.
+func (s *Server) RenewHostKey() {
+	os.Remove(s.hostKey)
+	os.Remove(s.hostKey + ".pub")
+	Keygen(s.t, s.hostKey)
 }
