@@ -38,7 +38,9 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	boxScript = stubStuckBox
-	hostReady = func(string, string, ...string) ([]string, error) { return []string{"deb http://mirror.invalid/debian bookworm main"}, nil }
+	hostReady = func(string, string, ...string) ([]string, error) {
+		return []string{"deb http://mirror.invalid/debian bookworm main"}, nil
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer host.Interrupts(cancel, os.Stderr)()
 	s, err := specFor("bookworm")
