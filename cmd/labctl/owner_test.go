@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeLab is a lab directory run against the fake vagrant and virsh of lab/host/testdata:
@@ -48,10 +50,12 @@ func newFakeLab(t *testing.T) *fakeLab {
 	return f
 }
 
-// labctl runs the CLI in the lab's directory against the fakes.
+// labctl runs the CLI in the lab's directory against the fakes; it is killed after 30 s.
 func (f *fakeLab) labctl(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, append(args, "-f", "lab.yaml")...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append(args, "-f", "lab.yaml")...)
 	cmd.Dir, cmd.Env = f.dir, f.env
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
