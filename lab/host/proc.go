@@ -160,3 +160,13 @@ func Interrupts(cancel context.CancelCauseFunc, w io.Writer) (stop func()) {
 		close(done)
 	}
 }
+
+// Alive reports whether pid is a live process (a zombie has ended).
+func Alive(pid int) bool {
+	for _, p := range processes() {
+		if p.pid == pid {
+			return true
+		}
+	}
+	return false
+}
