@@ -17,7 +17,7 @@ import (
 )
 
 // EnsureBox builds the spec's box if needed and adds it to Vagrant unless Vagrant already
-// has this very build. It returns the build's recipe key, or the box's name for a box labctl
+// has this very build, whole (its box.img of the box file's size). It returns the build's recipe key, or the box's name for a box labctl
 // does not build (Vagrant fetches or has it).
 func EnsureBox(ctx context.Context, s *spec.Spec, v *vagrant.Driver, w io.Writer) (string, error) {
 	if s.Box.Release == "" {
@@ -27,6 +27,18 @@ func EnsureBox(ctx context.Context, s *spec.Spec, v *vagrant.Driver, w io.Writer
 	if err != nil {
 		return "", err
 	}
+	// One labctl at a time builds, adds or prunes a release's box: two `box add --force` of
+	// one name at once would mix their files under VAGRANT_HOME.
+	if err := os.MkdirAll(host.VagrantHome(), 0o755); err != nil {
+		return "", err
+	}
+	lock, err := host.WaitLock(ctx, filepath.Join(host.VagrantHome(), "labctl-box-"+r.Release+".lock"), "box "+r.Name(), func(b *host.BusyError) {
+		fmt.Fprintf(w, "box %s: waiting for pid %d (%s)\n", r.Name(), b.PID, b.What)
+	})
+	if err != nil {
+		return "", err
+	}
+	defer lock.Unlock()
 	file, err := build.BuildBox(ctx, r, w, v.Log)
 	if err != nil {
 		return "", err
