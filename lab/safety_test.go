@@ -40,6 +40,7 @@ func TestFaultStateNeverTorn(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	defer func() { close(stop); wg.Wait() }()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -66,8 +67,6 @@ func TestFaultStateNeverTorn(t *testing.T) {
 			t.Fatalf("read %d: a partial state.json (%+v): %v", reads, st, err)
 		}
 	}
-	close(stop)
-	wg.Wait()
 	t.Logf("%d whole reads while state.json was rewritten", reads)
 }
 
