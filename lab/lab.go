@@ -95,13 +95,16 @@ func (l *Lab) Vagrant(progress io.Writer) (*vagrant.Driver, func() error, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	d := &vagrant.Driver{Dir: l.Dir, Log: f, Progress: progress}
-	d.Exec = func(ctx context.Context, env []string, args ...string) *exec.Cmd {
+	return &vagrant.Driver{Dir: l.Dir, Log: f, Progress: progress, Exec: groupExec(l.Dir)}, f.Close, nil
+}
+
+// groupExec runs vagrant in dir in a process group of its own (host.Command).
+func groupExec(dir string) func(ctx context.Context, env []string, args ...string) *exec.Cmd {
+	return func(ctx context.Context, env []string, args ...string) *exec.Cmd {
 		cmd := host.Command(ctx, "vagrant", args...)
-		cmd.Env, cmd.Dir = env, l.Dir
+		cmd.Env, cmd.Dir = env, dir
 		return cmd
 	}
-	return d, f.Close, nil
 }
 
 // Lock takes the lab's lock (tmp/<lab>/lock) for a verb that changes the lab: up, provision,
