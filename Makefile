@@ -7,7 +7,7 @@ BIN    := $(CURDIR)/bin/labctl
 GO     ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build deps up down lint test test-unit test-vm test-interrupt test-e2e matrix bench update-golden
+.PHONY: all build deps up down lint test test-unit test-faults test-vm test-interrupt test-e2e matrix bench update-golden
 
 all: build
 
@@ -34,6 +34,11 @@ test: deps build
 
 test-unit:
 	$(GO) test ./...
+
+# The fault tests that need no VM (TestFault* in every package), as one table: bad inputs
+# rejected, faults survived, anything lost (must be 0). scripts/test.sh runs it after unit.
+test-faults:
+	./scripts/faults.sh
 
 test-vm: build
 	LABCTL_VM_TESTS=1 $(GO) test -tags vm -count=1 -timeout 30m -v -run TestVM ./lab/

@@ -17,7 +17,7 @@ import (
 )
 
 // EnsureBox builds the spec's box if needed and adds it to Vagrant unless Vagrant already
-// has this very build. It returns the build's recipe key, or the box's name for a box labctl
+// has this very build, whole (its box.img of the box file's size). It returns the build's recipe key, or the box's name for a box labctl
 // does not build (Vagrant fetches or has it).
 func EnsureBox(ctx context.Context, s *spec.Spec, v *vagrant.Driver, w io.Writer) (string, error) {
 	if s.Box.Release == "" {
@@ -27,12 +27,24 @@ func EnsureBox(ctx context.Context, s *spec.Spec, v *vagrant.Driver, w io.Writer
 	if err != nil {
 		return "", err
 	}
+	// One labctl at a time builds, adds or prunes a release's box: two `box add --force` of
+	// one name at once would mix their files under VAGRANT_HOME.
+	if err := os.MkdirAll(host.VagrantHome(), 0o755); err != nil {
+		return "", err
+	}
+	lock, err := host.WaitLock(ctx, filepath.Join(host.VagrantHome(), "labctl-box-"+r.Release+".lock"), "box "+r.Name(), func(b *host.BusyError) {
+		fmt.Fprintf(w, "box %s: waiting for pid %d (%s)\n", r.Name(), b.PID, b.What)
+	})
+	if err != nil {
+		return "", err
+	}
+	defer lock.Unlock()
 	file, err := build.BuildBox(ctx, r, w, v.Log)
 	if err != nil {
 		return "", err
 	}
 	marker := filepath.Join(host.VagrantHome(), "labctl-box-"+r.Release)
-	if data, err := os.ReadFile(marker); err == nil && strings.TrimSpace(string(data)) == r.Key() {
+	if data, err := os.ReadFile(marker); err == nil && strings.TrimSpace(string(data)) == r.Key() && vagrantCopyIntact(r.Name(), file) {
 		if list, err := v.BoxList(ctx); err == nil && strings.Contains(list, r.Name()+" ") {
 			return r.Key(), nil
 		}
@@ -70,4 +82,66 @@ func pruneBoxVolumes(ctx context.Context, release string, w io.Writer) {
 	for _, g := range gone {
 		fmt.Fprintf(w, "  removed the older box volume %s from pool %s\n", g, host.Pool)
 	}
+}
+
+// vagrantBoxImage is box.img of a labctl box as `vagrant box add` unpacked it under
+// VAGRANT_HOME (unversioned: version 0).
+func vagrantBoxImage(name string) string {
+	return filepath.Join(host.VagrantHome(), "boxes", strings.ReplaceAll(name, "/", "-VAGRANTSLASH-"), "0", "libvirt", "box.img")
+}
+
+// vagrantCopyIntact reports whether Vagrant's copy of box.img has the size of the one in the
+// box file (a `box add` cut short leaves a shorter one).
+func vagrantCopyIntact(name, boxFile string) bool {
+	want, err := build.BoxImageSize(boxFile)
+	if err != nil {
+		return false
+	}
+	st, err := os.Stat(vagrantBoxImage(name))
+	return err == nil && st.Size() == want
+}
+
+// checkBoxVolume makes sure the pool volume that vagrant-libvirt boots a new VM of the box
+// from is a whole copy of the box's box.img: it uploads box.img byte for byte into a volume
+// named after the box and box.img's mtime, and uses it as is once it exists, even when an
+// upload was cut short. A volume whose size differs is deleted, so that vagrant-libvirt
+// uploads it again; while a labctl VM is defined (it may be backed by it) up stops instead,
+// saying what to do.
+func checkBoxVolume(ctx context.Context, boxFile, release string, w io.Writer) error {
+	want, err := build.BoxImageSize(boxFile)
+	if err != nil {
+		return err
+	}
+	name := "labctl/" + release
+	st, err := os.Stat(vagrantBoxImage(name))
+	if err != nil {
+		return nil // not added: vagrant says so
+	}
+	vol := fmt.Sprintf("labctl-VAGRANTSLASH-%s_vagrant_box_image_0_%d_box.img", release, st.ModTime().Unix())
+	vols, err := host.Volumes(ctx)
+	if err != nil {
+		return fmt.Errorf("box %s: cannot check its copy in pool %s: %w", name, host.Pool, err)
+	}
+	if !slices.ContainsFunc(vols, func(v host.Volume) bool { return v.Name == vol }) {
+		return nil // uploaded at this up
+	}
+	got, err := host.VolumeBytes(ctx, vol)
+	if err != nil {
+		return fmt.Errorf("box %s: cannot check its copy in pool %s: %w", name, host.Pool, err)
+	}
+	if got == want {
+		return nil
+	}
+	doms, err := host.Domains(ctx)
+	if err != nil {
+		return err
+	}
+	if i := slices.IndexFunc(doms, func(d string) bool { return strings.HasPrefix(d, "labctl-") }); i >= 0 {
+		return fmt.Errorf("box %s: its copy %s in pool %s is %d bytes, box.img is %d (an upload cut short?); labctl does not delete it while a labctl VM (%s) may be backed by it: destroy those labs, or delete it yourself (`virsh vol-delete --pool %s %s`), then `labctl up` again", name, vol, host.Pool, got, want, doms[i], host.Pool, vol)
+	}
+	if err := host.DeleteVolume(ctx, vol); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "box %s: its copy %s in pool %s was %d bytes, box.img is %d: deleted, vagrant-libvirt uploads it again\n", name, vol, host.Pool, got, want)
+	return nil
 }

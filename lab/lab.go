@@ -4,13 +4,17 @@
 package lab
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 
+	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/lab/vagrant"
 )
@@ -30,16 +34,30 @@ type State struct {
 	Accel string `json:"accel,omitempty"`
 	// Box is the box the VM was created from, with the box's cache key.
 	Box string `json:"box,omitempty"`
+	// DomainUUID is the UUID of the libvirt domain this lab created: labctl destroys a domain
+	// of the lab's name only when it has this UUID (or the one Vagrant tracks for the lab).
+	DomainUUID string `json:"domain_uuid,omitempty"`
+	// Volumes are the pool volumes this lab created; labctl deletes no other.
+	Volumes []string `json:"volumes,omitempty"`
 }
 
-// Open returns the lab of spec s under root/tmp/<name>, creating the directory.
+// Open returns the lab of spec s under root/tmp/<name>, creating the directories. It refuses
+// a tmp/, a lab directory or a logs/ that another user owns or every user may write to (run
+// from /, tmp/ is /tmp), and a lab directory or logs/ that is a symlink: another user could
+// plant a Vagrantfile there, which Vagrant runs, or symlinks for the state and the logs.
 func Open(root string, s *spec.Spec) (*Lab, error) {
-	abs, err := filepath.Abs(filepath.Join(root, "tmp", s.Name))
+	tmp, err := filepath.Abs(filepath.Join(root, "tmp"))
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(abs, "logs"), 0o755); err != nil {
-		return nil, fmt.Errorf("create lab directory: %w", err)
+	if err := host.SafeDir(tmp, 0o755, true); err != nil {
+		return nil, fmt.Errorf("lab %s: %w", s.Name, err)
+	}
+	abs := filepath.Join(tmp, s.Name)
+	for _, d := range []string{abs, filepath.Join(abs, "logs")} {
+		if err := host.SafeDir(d, 0o755, false); err != nil {
+			return nil, fmt.Errorf("lab %s: %w", s.Name, err)
+		}
 	}
 	return &Lab{Spec: s, Dir: abs}, nil
 }
@@ -58,24 +76,73 @@ func (l *Lab) LogDir() string { return l.Path("logs") }
 // ReportDir is tmp/<lab>/reports, where the e2e suite writes its JUnit and JSON reports.
 func (l *Lab) ReportDir() string { return l.Path("reports") }
 
-// Vagrant returns the lab's Vagrant driver, logging to tmp/<lab>/logs/vagrant.log, with
-// Vagrant's "==>" lines on progress (nil: none); close it with the returned function.
-func (l *Lab) Vagrant(progress io.Writer) (*vagrant.Driver, func() error, error) {
-	return vagrant.New(l.Dir, l.Path("logs", "vagrant.log"), progress)
+// OpenLog opens tmp/<lab>/logs/NAME for appending, never through a symlink.
+func (l *Lab) OpenLog(name string) (*os.File, error) {
+	p := l.Path("logs", name)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_APPEND|os.O_WRONLY|syscall.O_NOFOLLOW, 0o644)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symlink: labctl does not write through it (it could point anywhere); remove it", p)
+	}
+	return f, err
 }
 
-// LoadState reads state.json; a missing file is an empty state.
+// Vagrant returns the lab's Vagrant driver, logging to tmp/<lab>/logs/vagrant.log, with
+// Vagrant's "==>" lines on progress (nil: none); close it with the returned function. Vagrant
+// runs in a process group of its own: a cancelled command gets SIGTERM (vagrant-libvirt
+// removes a half-uploaded box volume then), its whole group SIGKILL after host.Grace.
+func (l *Lab) Vagrant(progress io.Writer) (*vagrant.Driver, func() error, error) {
+	f, err := l.OpenLog("vagrant.log")
+	if err != nil {
+		return nil, nil, err
+	}
+	return &vagrant.Driver{Dir: l.Dir, Log: f, Progress: progress, Exec: groupExec(l.Dir)}, f.Close, nil
+}
+
+// groupExec runs vagrant in dir in a process group of its own (host.Command).
+func groupExec(dir string) func(ctx context.Context, env []string, args ...string) *exec.Cmd {
+	return func(ctx context.Context, env []string, args ...string) *exec.Cmd {
+		cmd := host.Command(ctx, "vagrant", args...)
+		cmd.Env, cmd.Dir = env, dir
+		return cmd
+	}
+}
+
+// Lock takes the lab's lock (tmp/<lab>/lock) for a verb that changes the lab: up, provision,
+// destroy, halt, snapshot. A lab in use by another labctl is refused at once, naming its pid
+// and verb. Release it with the returned function (the end of the process releases it too).
+func (l *Lab) Lock(verb string) (unlock func() error, err error) {
+	lk, err := host.TryLock(l.Path("lock"), verb)
+	var busy *host.BusyError
+	if errors.As(err, &busy) {
+		return nil, fmt.Errorf("lab %s is in use by pid %d (%s): wait for it to end, or stop it (kill %d)", l.Spec.Name, busy.PID, busy.What, busy.PID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return lk.Unlock, nil
+}
+
+// LoadState reads state.json (never through a symlink); a missing file is an empty state.
 func (l *Lab) LoadState() (State, error) {
 	var st State
-	data, err := os.ReadFile(l.Path("state.json"))
+	p := l.Path("state.json")
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return st, fmt.Errorf("%s is a symlink: labctl does not follow it (it could point anywhere); remove it (`labctl destroy` first if a VM exists)", p)
 	}
 	if err != nil {
 		return st, err
 	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return st, err
+	}
 	if err := json.Unmarshal(data, &st); err != nil {
-		return st, fmt.Errorf("%s is corrupt: %w (delete it; `labctl destroy` first if a VM exists)", l.Path("state.json"), err)
+		return st, fmt.Errorf("%s is corrupt: %w (delete it; `labctl destroy` first if a VM exists)", p, err)
 	}
 	return st, nil
 }
@@ -92,26 +159,5 @@ func (l *Lab) SaveState(st State) error {
 // writeAtomic writes a file through a temporary file beside it, synced and renamed over it:
 // a reader sees the old content or the new, never a part.
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return host.WriteFileAtomic(path, data, mode)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/render"
@@ -15,8 +16,9 @@ import (
 )
 
 // Provider is what differs between the Vagrant providers labctl drives: what the host needs,
-// what the Vagrantfile gets from the host, and what a VM leaves beyond `vagrant destroy`.
-// Adding a provider is one implementation here (and its branch in Vagrantfile.tmpl).
+// what the Vagrantfile gets from the host, what exists of a lab outside Vagrant's record, and
+// what a VM leaves beyond `vagrant destroy`. Adding a provider is one implementation here (and
+// its branch in Vagrantfile.tmpl).
 type Provider interface {
 	// Name is Vagrant's name of the provider.
 	Name() string
@@ -25,10 +27,20 @@ type Provider interface {
 	// Inputs resolves the Vagrantfile's host values for lab l, keeping them in its state; the
 	// notice (may be empty) is one line for the user.
 	Inputs(l *Lab) (vin render.VagrantInputs, notice string, err error)
-	// CheckLeftover fails, naming it, when a VM of this lab exists that Vagrant does not track.
-	CheckLeftover(ctx context.Context, l *Lab, out io.Writer) error
-	// RemoveLeftovers removes what a VM of this lab left beyond `vagrant destroy`, and says what.
-	RemoveLeftovers(ctx context.Context, l *Lab) ([]string, error)
+	// Inventory lists what exists under the lab's names (libvirt: the domain of its name with
+	// its UUID and disks, the pool volumes named after it). An error means the provider could
+	// not tell: nothing may then be created or destroyed.
+	Inventory(ctx context.Context, l *Lab) (Inventory, error)
+	// BeforeCreate readies the host for a VM this run is about to create (libvirt: another
+	// SSH port when the recorded one is taken), saying on out what it did.
+	BeforeCreate(ctx context.Context, l *Lab, out io.Writer) error
+	// CheckBox makes sure the copy of the cached box file that a new VM boots from matches it
+	// (libvirt: the pool volume vagrant-libvirt uploaded; one that differs is deleted, so that
+	// it is uploaded again).
+	CheckBox(ctx context.Context, boxFile, release string, out io.Writer) error
+	// Remove removes what of the lab's own a VM left beyond `vagrant destroy` (own comes from
+	// claimOf: the domain by its UUID, the volumes by name) and says what it removed.
+	Remove(ctx context.Context, own Inventory) ([]string, error)
 	// ValidateEnv prepares the host (or a stand-in under dir) for `vagrant validate` and
 	// returns the environment it needs.
 	ValidateEnv(ctx context.Context, dir string, out io.Writer) ([]string, error)
@@ -82,15 +94,34 @@ func (libvirt) Inputs(l *Lab) (render.VagrantInputs, string, error) {
 	return vin, notice, nil
 }
 
-func (libvirt) CheckLeftover(ctx context.Context, l *Lab, out io.Writer) error {
-	dom := l.Spec.DomainName()
-	exists, err := host.DomainExists(ctx, dom)
+func (libvirt) Inventory(ctx context.Context, l *Lab) (Inventory, error) {
+	inv := Inventory{Domain: l.Spec.DomainName()}
+	if err := host.StartLibvirt(ctx, io.Discard); err != nil {
+		return inv, fmt.Errorf("libvirt does not answer: %w", err)
+	}
+	uuid, err := host.DomainUUID(ctx, inv.Domain)
 	if err != nil {
-		return err
+		return inv, err
 	}
-	if exists {
-		return fmt.Errorf("libvirt domain %s is left from an earlier run that Vagrant no longer tracks (or another checkout runs a lab of the same name): run `labctl destroy` (it removes it), then `labctl up` again", dom)
+	if uuid != "" {
+		if inv.Disks, err = host.DomainDisks(ctx, uuid); err != nil {
+			return inv, err
+		}
 	}
+	inv.UUID = uuid
+	vols, err := host.Volumes(ctx)
+	if err != nil {
+		return inv, err
+	}
+	for _, v := range vols {
+		if strings.HasPrefix(v.Name, l.Spec.DomainPrefix()) {
+			inv.Volumes = append(inv.Volumes, v)
+		}
+	}
+	return inv, nil
+}
+
+func (libvirt) BeforeCreate(ctx context.Context, l *Lab, out io.Writer) error {
 	st, err := l.LoadState()
 	if err != nil {
 		return err
@@ -103,27 +134,25 @@ func (libvirt) CheckLeftover(ctx context.Context, l *Lab, out io.Writer) error {
 	return nil
 }
 
-func (libvirt) RemoveLeftovers(ctx context.Context, l *Lab) ([]string, error) {
+func (libvirt) CheckBox(ctx context.Context, boxFile, release string, out io.Writer) error {
+	return checkBoxVolume(ctx, boxFile, release, out)
+}
+
+func (libvirt) Remove(ctx context.Context, own Inventory) ([]string, error) {
 	var gone []string
-	if err := host.StartLibvirt(ctx, io.Discard); err != nil {
-		return gone, fmt.Errorf("cannot look for what the lab left in libvirt: %w", err)
-	}
-	// A domain Vagrant no longer knows (an interrupted run, a deleted tmp/): its name is in
-	// labctl's namespace for this lab, so it is this lab's.
-	dom := l.Spec.DomainName()
-	exists, err := host.DomainExists(ctx, dom)
-	if err != nil {
-		return gone, err
-	}
-	if exists {
-		_, _ = host.Virsh(ctx, "destroy", dom) // fails when it is not running: undefine decides
-		if _, err := host.Virsh(ctx, "undefine", dom); err != nil {
+	if own.UUID != "" {
+		if err := host.RemoveDomain(ctx, own.UUID); err != nil {
 			return gone, err
 		}
-		gone = append(gone, "domain "+dom)
+		gone = append(gone, fmt.Sprintf("domain %s (UUID %s)", own.Domain, own.UUID))
 	}
-	vols, err := host.DeleteVolumes(ctx, l.Spec.DomainPrefix())
-	return append(gone, vols...), err
+	for _, v := range own.Volumes {
+		if err := host.DeleteVolume(ctx, v.Name); err != nil {
+			return gone, err
+		}
+		gone = append(gone, "volume "+v.Name)
+	}
+	return gone, nil
 }
 
 func (libvirt) ValidateEnv(ctx context.Context, dir string, out io.Writer) ([]string, error) {
@@ -148,9 +177,14 @@ func (virtualbox) Inputs(*Lab) (render.VagrantInputs, string, error) {
 	return render.VagrantInputs{Pool: host.Pool}, "", nil
 }
 
-func (virtualbox) CheckLeftover(context.Context, *Lab, io.Writer) error { return nil }
+// Vagrant alone tracks a VirtualBox VM: nothing of the lab exists outside its record.
+func (virtualbox) Inventory(context.Context, *Lab) (Inventory, error) { return Inventory{}, nil }
 
-func (virtualbox) RemoveLeftovers(context.Context, *Lab) ([]string, error) { return nil, nil }
+func (virtualbox) BeforeCreate(context.Context, *Lab, io.Writer) error { return nil }
+
+func (virtualbox) CheckBox(context.Context, string, string, io.Writer) error { return nil }
+
+func (virtualbox) Remove(context.Context, Inventory) ([]string, error) { return nil, nil }
 
 // vboxStub stands in for VBoxManage: it only answers --version, so that `vagrant validate`
 // checks VirtualBox settings ("The following settings shouldn't exist") on a host without it.

@@ -41,7 +41,7 @@ func VagrantValidate(ctx context.Context, s *spec.Spec, out io.Writer) (string, 
 	if err != nil {
 		return "", err
 	}
-	v := &vagrant.Driver{Dir: dir}
+	v := &vagrant.Driver{Dir: dir, Exec: groupExec(dir)}
 	verdict, err := v.Validate(ctx, append(env, "VAGRANT_DEFAULT_PROVIDER="+p.Name())...)
 	if err != nil {
 		return "", fmt.Errorf("the rendered Vagrantfile for %s is rejected by Vagrant: %w", p.Name(), err)

@@ -49,7 +49,8 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 	}
 
 	start := time.Now()
-	before, phases, err := lab.Boot(ctx, l, v, os.Stdout)
+	booted, err := lab.Boot(ctx, l, v, os.Stdout)
+	before, phases := booted.Before, booted.Phases
 	t.Cleanup(func() {
 		gone, err := lab.Destroy(context.Background(), l, v)
 		if err != nil {

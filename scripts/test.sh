@@ -2,9 +2,11 @@
 # test.sh runs every test of labctl, fast feedback first, and prints each phase's duration:
 #   1. lint: go vet and staticcheck
 #   2. unit + integration (real sshd on 127.0.0.1): go test ./...
-#   3. a real VM: box build (cached), vagrant up, pinned SSH, blank SATA data disk, destroy;
+#   3. faults: the fault tests that need no VM, as one table (scripts/faults.sh): bad inputs
+#      rejected, faults survived, anything lost (must be 0)
+#   4. a real VM: box build (cached), vagrant up, pinned SSH, blank SATA data disk, destroy;
 #      and `vagrant validate` on both providers (it starts libvirtd)
-#   4. the e2e suite: it brings the lab up, proves every level, re-provisions (0 changed),
+#   5. the e2e suite: it brings the lab up, proves every level, re-provisions (0 changed),
 #      destroys the lab, and ends with the line "e2e: N passed, M failed, K skipped"
 # Usage: scripts/test.sh [PRESET]
 set -uo pipefail
@@ -29,6 +31,7 @@ phase() {
 phase build go build -o "$bin" ./cmd/labctl || exit 1
 phase lint make --no-print-directory lint || { echo "lint failed: not booting VMs"; exit 1; }
 phase unit go test -count=1 ./... || { echo "fast tests failed: not booting VMs"; exit 1; }
+phase faults ./scripts/faults.sh || { echo "fault tests failed: not booting VMs"; exit 1; }
 phase vm env LABCTL_VM_TESTS=1 go test -tags vm -count=1 -timeout 30m -v -run TestVM ./lab/
 # The e2e lab is the test's own: clear what an interrupted earlier run may have left.
 "$bin" destroy --preset "$preset" >/dev/null 2>&1 || true

@@ -48,18 +48,30 @@ func (s *session) Close() {
 }
 
 // openSession opens the lab's logs and Vagrant driver (Vagrant's progress on progress); with
-// connect, also the SSH connection.
-func (g *globals) openSession(ctx context.Context, progress io.Writer, connect bool) (*session, error) {
+// connect, also the SSH connection. A verb that changes the lab (up, provision, destroy, halt,
+// snapshot) names itself in lock: it holds the lab's lock until Close, and a lab another
+// labctl uses is refused at once.
+func (g *globals) openSession(ctx context.Context, progress io.Writer, connect bool, lock string) (*session, error) {
 	l, err := g.openLab()
 	if err != nil {
 		return nil, err
 	}
+	s := &session{g: g, lab: l}
+	if lock != "" {
+		unlock, err := l.Lock(lock)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, unlock)
+	}
 	v, closeV, err := l.Vagrant(progress)
 	if err != nil {
+		s.Close()
 		return nil, err
 	}
-	s := &session{g: g, lab: l, vagrant: v, closers: []func() error{closeV}}
-	s.log, err = os.OpenFile(l.Path("logs", "provision.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	s.vagrant = v
+	s.closers = append(s.closers, closeV)
+	s.log, err = l.OpenLog("provision.log")
 	if err != nil {
 		s.Close()
 		return nil, err

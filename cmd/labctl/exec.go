@@ -31,7 +31,7 @@ func execCmd(g *globals) *cobra.Command {
 				line = remote.Join(args...)
 			}
 			ctx := cmd.Context()
-			s, err := g.openSession(ctx, nil, true)
+			s, err := g.openSession(ctx, nil, true, "")
 			if err != nil {
 				return err
 			}

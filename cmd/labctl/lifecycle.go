@@ -15,7 +15,7 @@ func haltCmd(g *globals) *cobra.Command {
 		Long:  "Stops the VM with `vagrant halt`.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openSession(cmd.Context(), cmd.OutOrStdout(), false)
+			s, err := g.openSession(cmd.Context(), cmd.OutOrStdout(), false, "halt")
 			if err != nil {
 				return err
 			}
@@ -33,7 +33,7 @@ func destroyCmd(g *globals) *cobra.Command {
 			"the pinned known_hosts and the state. Boxes and images stay cached.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openSession(cmd.Context(), cmd.OutOrStdout(), false)
+			s, err := g.openSession(cmd.Context(), cmd.OutOrStdout(), false, "destroy")
 			if err != nil {
 				return err
 			}

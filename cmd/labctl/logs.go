@@ -20,7 +20,7 @@ func logsCmd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.openSession(ctx, nil, true)
+			s, err := g.openSession(ctx, nil, true, "")
 			if err != nil {
 				return err
 			}

@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
+
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/spec"
 )
 
@@ -66,12 +66,20 @@ func newRoot() *cobra.Command {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// The first SIGINT or SIGTERM cancels the run: every child's process group gets SIGTERM,
+	// then SIGKILL after host.Grace, and labctl cleans up; a second one exits at once (130).
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop := host.Interrupts(cancel, os.Stderr)
 	root := newRoot()
 	cmd, err := root.ExecuteContextC(ctx)
+	stop()
 	if err == nil {
 		return
+	}
+	var in host.Interrupted
+	if errors.As(context.Cause(ctx), &in) {
+		fmt.Fprintf(os.Stderr, "%s: %s (%s)\n", cmd.CommandPath(), err, in)
+		os.Exit(in.ExitCode())
 	}
 	var ee exitError
 	if errors.As(err, &ee) {

@@ -16,7 +16,7 @@ func provisionCmd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.openSession(ctx, cmd.OutOrStdout(), true)
+			s, err := g.openSession(ctx, cmd.OutOrStdout(), true, "provision")
 			if err != nil {
 				return err
 			}

@@ -22,6 +22,12 @@ func renderCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// It keeps the lab's host values (port, accelerator) in its state.json.
+			unlock, err := l.Lock("render")
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			vin, notice, err := l.VagrantInputs()
 			if err != nil {
 				return err

@@ -21,7 +21,7 @@ func snapshotCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			op, name := args[0], args[1]
 			ctx := cmd.Context()
-			s, err := g.openSession(ctx, cmd.OutOrStdout(), false)
+			s, err := g.openSession(ctx, cmd.OutOrStdout(), false, "snapshot "+op)
 			if err != nil {
 				return err
 			}

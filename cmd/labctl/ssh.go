@@ -20,7 +20,7 @@ func sshCmd(g *globals) *cobra.Command {
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.openSession(ctx, nil, true) // connecting pins the key on first use
+			s, err := g.openSession(ctx, nil, true, "") // connecting pins the key on first use
 			if err != nil {
 				return err
 			}

@@ -31,7 +31,7 @@ func statusCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.openSession(ctx, nil, false)
+			s, err := g.openSession(ctx, nil, false, "")
 			if err != nil {
 				return err
 			}

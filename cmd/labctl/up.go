@@ -34,13 +34,14 @@ func upCmd(g *globals) *cobra.Command {
 
 func runUp(ctx context.Context, g *globals, out io.Writer, keep, force bool) error {
 	total := time.Now()
-	s, err := g.openSession(ctx, out, false)
+	s, err := g.openSession(ctx, out, false, "up")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	// created is known once Boot has read the VM's state: only a VM this run created is ever
-	// removed on failure, and never one whose state could not be read.
+	// created is set by Boot: only what this run created and recorded as the lab's (the
+	// domain by its UUID, its volumes) is ever removed on failure; nothing when a state could
+	// not be read, and nothing that is not the lab's.
 	created := false
 	fail := func(err error) error {
 		if !created || keep {
@@ -59,11 +60,12 @@ func runUp(ctx context.Context, g *globals, out io.Writer, keep, force bool) err
 		return err
 	}
 	fmt.Fprintf(out, "lab %s: %s on %s\n", s.lab.Spec.Name, s.lab.Spec.BoxName(), s.lab.Spec.ProviderFor())
-	before, phases, err := lab.Boot(ctx, s.lab, s.vagrant, out)
-	created = before == "not_created"
+	booted, err := lab.Boot(ctx, s.lab, s.vagrant, out)
+	created = booted.Created
 	if err != nil {
 		return fail(err)
 	}
+	phases := booted.Phases
 	start := time.Now()
 	if err := s.connect(ctx); err != nil {
 		return fail(err)

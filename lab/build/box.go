@@ -80,46 +80,70 @@ func (r BoxRecipe) Dir() string {
 // File is the cached box file.
 func (r BoxRecipe) File() string { return filepath.Join(r.Dir(), "labctl.box") }
 
-// BuildBox builds the box unless the cache has it, and returns the box file. Progress lines
-// and timings go to w; the build's full output to log.
-func BuildBox(ctx context.Context, r BoxRecipe, w, log io.Writer) (string, error) {
-	if _, err := os.Stat(r.File()); err == nil {
-		fmt.Fprintf(w, "box %s: cached (%s)\n", r.Name(), r.File())
-		return r.File(), nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", err
-	}
+// Tests replace these: the scripts that run (the cache keys hash the embedded ones whatever
+// runs) and the check that the host can build (root, tools, apt sources).
+var (
+	boxScript   = buildBoxScript
+	imageScript = buildImageScript
+	hostReady   = checkHost
+)
+
+// checkHost returns the host's apt sources for release when the host can build what (root,
+// the tools); else an error saying what to do.
+func checkHost(what, release string, tools ...string) ([]string, error) {
 	if os.Geteuid() != 0 {
-		return "", fmt.Errorf("building box %s needs root (mmdebstrap --mode=root, mkfs -d): run as root, or `sudo labctl box build --release %s`", r.Name(), r.Release)
+		return nil, fmt.Errorf("building %s needs root (mmdebstrap --mode=root, mkfs -d): run labctl as root (for a box: `sudo labctl box build --release %s`)", what, release)
 	}
-	for _, tool := range []string{"mmdebstrap", "qemu-img", "mkfs.ext4", "ssh-keygen"} {
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			return "", fmt.Errorf("building box %s needs %s: run `make deps`", r.Name(), tool)
+			return nil, fmt.Errorf("building %s needs %s: run `make deps`", what, tool)
 		}
 	}
-	mirrors, err := host.AptSources(r.Release)
+	return host.AptSources(release)
+}
+
+// BuildBox builds the box unless the cache has a finished, unchanged build of it, and returns
+// the box file. One build of a recipe runs at a time: a second waits for it, then takes its
+// box. The box, its key and the directory are private to root (the box carries the key).
+// Progress lines and timings go to w; the build's full output to log.
+func BuildBox(ctx context.Context, r BoxRecipe, w, log io.Writer) (string, error) {
+	dir := r.Dir()
+	lock, err := lockEntry(ctx, dir, "box build "+r.Name(), w)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Unlock()
+	if err := verifyEntry(dir, r.Key()); err == nil {
+		fmt.Fprintf(w, "box %s: cached (%s)\n", r.Name(), r.File())
+		return r.File(), nil
+	} else if !errors.Is(err, errNoEntry) {
+		fmt.Fprintf(w, "box %s: the cached build is damaged (%v): building it again\n", r.Name(), err)
+	}
+	mirrors, err := hostReady("box "+r.Name(), r.Release, "mmdebstrap", "qemu-img", "mkfs.ext4", "ssh-keygen")
 	if err != nil {
 		return "", err
 	}
 	start := time.Now()
-	dir := r.Dir()
 	work := dir + ".work"
-	os.RemoveAll(work)
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(work)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+	built := false
+	defer func() {
+		os.RemoveAll(work)
+		if !built {
+			os.RemoveAll(dir) // an unfinished build never counts, and is not left behind
+		}
+	}()
+	for _, d := range []string{work, dir} {
+		if err := os.RemoveAll(d); err != nil {
+			return "", err
+		}
+		if err := host.PrivateDir(d); err != nil {
+			return "", err
+		}
 	}
 	key := filepath.Join(dir, "vagrant_key")
-	if _, err := os.Stat(key); errors.Is(err, os.ErrNotExist) {
-		// A key of this box's own: never Vagrant's well-known insecure key.
-		if out, err := exec.CommandContext(ctx, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "labctl-"+r.Release, "-f", key).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("ssh-keygen: %v: %s", err, out)
-		}
-	} else if err != nil {
-		return "", err
+	// A key of this box's own: never Vagrant's well-known insecure key.
+	if out, err := host.Command(ctx, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "labctl-"+r.Release, "-f", key).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("ssh-keygen: %v: %s", err, out)
 	}
 	fmt.Fprintf(w, "box %s: building with mmdebstrap (key %s; takes ~2 minutes)\n", r.Name(), r.Key())
 	env := []string{
@@ -127,13 +151,17 @@ func BuildBox(ctx context.Context, r BoxRecipe, w, log io.Writer) (string, error
 		"PUBKEY=" + key + ".pub", "PRIVKEY=" + key, "OUT=" + r.File(), "WORK=" + work,
 		fmt.Sprintf("DISK_GB=%d", r.DiskGB), "MIRRORS=" + strings.Join(mirrors, "\n"),
 	}
-	if err := runScript(ctx, buildBoxScript, env, w, log); err != nil {
+	if err := runScript(ctx, boxScript, env, w, log); err != nil {
 		return "", fmt.Errorf("build box %s: %w", r.Name(), err)
 	}
 	st, err := os.Stat(r.File())
 	if err != nil {
 		return "", fmt.Errorf("build box %s: the script ended without writing %s: %w", r.Name(), r.File(), err)
 	}
+	if err := finishEntry(dir, r.Key(), "labctl.box", "vagrant_key", "vagrant_key.pub"); err != nil {
+		return "", fmt.Errorf("build box %s: %w", r.Name(), err)
+	}
+	built = true
 	fmt.Fprintf(w, "box %s: built in %s (%d MB)\n", r.Name(), time.Since(start).Round(time.Second), st.Size()>>20)
 	pruneSiblings(dir, w)
 	return r.File(), nil

@@ -103,28 +103,46 @@ func sortedKeys(m map[string]string) []string {
 	return ks
 }
 
-// BuildImage builds the image unless the cache has it.
+// BuildImage builds the image unless the cache has a finished, unchanged build of it; one
+// build of a recipe runs at a time (a second waits, then takes its files). The files are
+// private to root, in a private directory.
 func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImage, error) {
 	key := r.Key()
 	dir := filepath.Join(host.CacheDir(), "images", r.Release+"-"+key)
 	img := LocalImage{Rootfs: filepath.Join(dir, "rootfs.tar.xz"), Meta: filepath.Join(dir, "meta.tar.xz"), Key: key}
-	if _, err := os.Stat(img.Meta); err == nil {
-		fmt.Fprintf(w, "image %s-%s: cached\n", r.Release, key)
-		return img, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
+	label := fmt.Sprintf("image %s-%s", r.Release, key)
+	lock, err := lockEntry(ctx, dir, label, w)
+	if err != nil {
 		return img, err
 	}
-	if os.Geteuid() != 0 {
-		return img, fmt.Errorf("building the container image needs root (mmdebstrap --mode=root): run labctl as root")
+	defer lock.Unlock()
+	if err := verifyEntry(dir, key); err == nil {
+		fmt.Fprintf(w, "%s: cached\n", label)
+		return img, nil
+	} else if !errors.Is(err, errNoEntry) {
+		fmt.Fprintf(w, "%s: the cached build is damaged (%v): building it again\n", label, err)
 	}
-	mirrors, err := host.AptSources(r.Release)
+	mirrors, err := hostReady("the container image", r.Release, "mmdebstrap", "xz")
 	if err != nil {
 		return img, err
 	}
 	start := time.Now()
 	work := dir + ".work"
-	os.RemoveAll(work)
-	defer os.RemoveAll(work)
+	built := false
+	defer func() {
+		os.RemoveAll(work)
+		if !built {
+			os.RemoveAll(dir) // an unfinished build never counts, and is not left behind
+		}
+	}()
+	for _, d := range []string{work, dir} {
+		if err := os.RemoveAll(d); err != nil {
+			return img, err
+		}
+		if err := host.PrivateDir(d); err != nil {
+			return img, err
+		}
+	}
 	overlay, meta := filepath.Join(work, "overlay"), filepath.Join(work, "meta")
 	for _, f := range r.Overlay {
 		p := filepath.Join(overlay, f.Path)
@@ -143,21 +161,21 @@ func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImag
 			return img, err
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return img, err
-	}
-	fmt.Fprintf(w, "image %s-%s: building with mmdebstrap (~1 minute)\n", r.Release, key)
+	fmt.Fprintf(w, "%s: building with mmdebstrap (~1 minute)\n", label)
 	env := []string{"RELEASE=" + r.Release, "PACKAGES=" + strings.Join(r.Packages, " "), "OVERLAY=" + overlay,
 		"META=" + meta, "OUT=" + dir, "MIRRORS=" + strings.Join(mirrors, "\n")}
-	if err := runScript(ctx, buildImageScript, env, w, log); err != nil {
-		os.RemoveAll(dir)
+	if err := runScript(ctx, imageScript, env, w, log); err != nil {
 		return img, fmt.Errorf("build image: %w", err)
 	}
 	st, err := os.Stat(img.Rootfs)
 	if err != nil {
 		return img, fmt.Errorf("build image: the script ended without writing %s: %w", img.Rootfs, err)
 	}
-	fmt.Fprintf(w, "image %s-%s: built in %s (%d MB)\n", r.Release, key, time.Since(start).Round(time.Second), st.Size()>>20)
+	if err := finishEntry(dir, key, "rootfs.tar.xz", "meta.tar.xz"); err != nil {
+		return img, fmt.Errorf("build image: %w", err)
+	}
+	built = true
+	fmt.Fprintf(w, "%s: built in %s (%d MB)\n", label, time.Since(start).Round(time.Second), st.Size()>>20)
 	pruneSiblings(dir, w)
 	return img, nil
 }

@@ -3,16 +3,18 @@ package build
 import (
 	"context"
 	"fmt"
+	"github.com/labctl/labctl/lab/host"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 )
 
 // runScript runs an embedded bash script; "==>" lines go to w, everything to log.
 func runScript(ctx context.Context, script string, env []string, w, log io.Writer) error {
-	cmd := exec.CommandContext(ctx, "bash", "-c", script)
+	// bash leads a process group of its own: cancelling ends it and everything it started
+	// (mmdebstrap, apt, dpkg), SIGTERM first.
+	cmd := host.Command(ctx, "bash", "-c", script)
 	cmd.Env = append(os.Environ(), env...)
 	var tailBuf tailWriter
 	pr, pw := io.Pipe()
@@ -47,6 +49,9 @@ func runScript(ctx context.Context, script string, env []string, w, log io.Write
 	err := cmd.Run()
 	pw.Close()
 	<-done
+	if ctx.Err() != nil {
+		return fmt.Errorf("stopped (%w): the build and every process it started were ended", context.Cause(ctx))
+	}
 	if err != nil {
 		return fmt.Errorf("%v; last output:\n%s", err, strings.Join(tailBuf.lines, "\n"))
 	}
@@ -63,16 +68,24 @@ func (t *tailWriter) add(l string) {
 }
 
 // pruneSiblings removes older builds of the same release (dir is <release>-<key>): a rebuild
-// happens only when the recipe changed, so they will not be used again.
+// happens only when the recipe changed, so they will not be used again. A build another
+// labctl holds the lock of (being built, or read) is left alone; lock files stay.
 func pruneSiblings(dir string, w io.Writer) {
 	base := filepath.Base(dir)
 	rel := base[:strings.LastIndex(base, "-")]
 	old, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), rel+"-*"))
 	for _, o := range old {
-		if o != dir && !strings.HasSuffix(o, ".work") {
-			if os.RemoveAll(o) == nil {
-				fmt.Fprintf(w, "  removed the older build %s\n", o)
-			}
+		if o == dir || strings.HasSuffix(o, ".work") || strings.HasSuffix(o, ".lock") {
+			continue
 		}
+		lock, err := host.TryLock(o+".lock", "prune")
+		if err != nil {
+			continue
+		}
+		if os.RemoveAll(o) == nil {
+			fmt.Fprintf(w, "  removed the older build %s\n", o)
+		}
+		os.RemoveAll(o + ".work")
+		lock.Unlock()
 	}
 }

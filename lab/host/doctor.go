@@ -29,7 +29,7 @@ func Doctor(ctx context.Context) []Check {
 		p, err := exec.LookPath(t.bin)
 		add("tool "+t.bin, err == nil, p, "apt-get install "+t.pkg+" (or `make deps`)")
 	}
-	plugins, err := exec.CommandContext(ctx, "vagrant", "plugin", "list").CombinedOutput()
+	plugins, err := Command(ctx, "vagrant", "plugin", "list").CombinedOutput()
 	add("vagrant-libvirt plugin", err == nil && strings.Contains(string(plugins), "vagrant-libvirt"), strings.TrimSpace(firstLine(string(plugins))), "apt-get install vagrant-libvirt")
 	add("libvirtd answers", VirshOK(ctx), "virsh -c qemu:///system version", "run `labctl doctor --fix` (starts virtlogd and libvirtd) or `libvirtd -d`")
 	_, perr := Virsh(ctx, "pool-info", Pool)

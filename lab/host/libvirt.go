@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -85,13 +84,13 @@ func fixKVMPermissions(w io.Writer) {
 func VirshOK(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return exec.CommandContext(ctx, "virsh", "-c", "qemu:///system", "version").Run() == nil
+	return Command(ctx, "virsh", "-c", "qemu:///system", "version").Run() == nil
 }
 
 // Virsh runs virsh against the system libvirt and returns its output; a failure carries
 // virsh's own message.
 func Virsh(ctx context.Context, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, "virsh", append([]string{"-c", "qemu:///system"}, args...)...).CombinedOutput()
+	out, err := Command(ctx, "virsh", append([]string{"-c", "qemu:///system"}, args...)...).CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("virsh %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
@@ -141,23 +140,17 @@ func ensurePool(ctx context.Context, w io.Writer) error {
 // DeleteVolumes removes the pool volumes whose names start with prefix (a lab's disks left
 // behind by a failed run). It returns their names. No pool means no volumes.
 func DeleteVolumes(ctx context.Context, prefix string) ([]string, error) {
-	exists, err := PoolExists(ctx)
-	if err != nil || !exists {
-		return nil, err
-	}
-	out, err := Virsh(ctx, "vol-list", Pool, "--details")
+	vols, err := Volumes(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var gone []string
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) > 0 && strings.HasPrefix(f[0], prefix) {
-			if _, err := Virsh(ctx, "vol-delete", "--pool", Pool, f[0]); err != nil {
+	for _, v := range vols {
+		if strings.HasPrefix(v.Name, prefix) {
+			if err := DeleteVolume(ctx, v.Name); err != nil {
 				return gone, err
 			}
-			gone = append(gone, f[0])
+			gone = append(gone, v.Name)
 		}
 	}
 	return gone, nil

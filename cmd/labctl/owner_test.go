@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeLab is a lab directory run against the fake vagrant and virsh of lab/host/testdata:
+// a fake libvirt in its own directory, every call of either recorded.
+type fakeLab struct {
+	dir, libvirt, calls string
+	env                 []string
+}
+
+const fakeLabName = "faultlab"
+
+// newFakeLab writes lab.yaml for lab "faultlab" (a named box, so that nothing is built) and
+// puts the fakes first on PATH; it checks that the fakes answer, never a real virsh.
+func newFakeLab(t *testing.T) *fakeLab {
+	t.Helper()
+	fakebin, err := filepath.Abs("../../lab/host/testdata/fakebin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	f := &fakeLab{dir: filepath.Join(base, "lab"), libvirt: filepath.Join(base, "libvirt"), calls: filepath.Join(base, "calls")}
+	os.MkdirAll(f.dir, 0o755)
+	os.MkdirAll(filepath.Join(f.libvirt, "domains"), 0o755)
+	os.MkdirAll(filepath.Join(f.libvirt, "volumes"), 0o755)
+	f.env = append(os.Environ(), "PATH="+fakebin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"FAKE_LIBVIRT="+f.libvirt, "FAKE_LOG="+f.calls, "LABCTL_CACHE="+filepath.Join(base, "cache"))
+	out, _, _ := run(t, base, "presets", "show", "bookworm")
+	spec := strings.NewReplacer("name: bookworm\n", "name: "+fakeLabName+"\n", "  name: \"\"\n  release: bookworm", "  name: local/box\n  release: \"\"",
+		"type: local", "type: busybox").Replace(out)
+	if err := os.WriteFile(filepath.Join(f.dir, "lab.yaml"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Resolved through the PATH labctl gets (exec.Command would use the test's own PATH).
+	probe := exec.Command("sh", "-c", "virsh -c qemu:///system version")
+	probe.Env = f.env
+	if out, err := probe.CombinedOutput(); err != nil || !strings.Contains(string(out), "(fake)") || !strings.Contains(f.log(t), "virsh -c qemu:///system version") {
+		t.Fatalf("the fake virsh does not answer (%v): %s", err, out)
+	}
+	os.Remove(f.calls)
+	return f
+}
+
+// labctl runs the CLI in the lab's directory against the fakes; it is killed after 30 s.
+func (f *fakeLab) labctl(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append(args, "-f", "lab.yaml")...)
+	cmd.Dir, cmd.Env = f.dir, f.env
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func (f *fakeLab) log(t *testing.T) string {
+	t.Helper()
+	data, _ := os.ReadFile(f.calls)
+	return string(data)
+}
+
+// domain defines a domain of the lab's name in the fake libvirt, with two disks.
+func (f *fakeLab) domain(t *testing.T, uuid string) []string {
+	t.Helper()
+	name := "labctl-" + fakeLabName + "_default"
+	vols := []string{filepath.Join(f.libvirt, "volumes", name+".img"), filepath.Join(f.libvirt, "volumes", name+"-sda.qcow2")}
+	for _, v := range vols {
+		os.WriteFile(v, []byte("1000\n"), 0o644)
+	}
+	os.WriteFile(filepath.Join(f.libvirt, "domains", name), []byte(uuid+"\n"), 0o644)
+	os.WriteFile(filepath.Join(f.libvirt, "domains", name+".disks"), []byte(strings.Join(vols, "\n")+"\n"), 0o644)
+	return append(vols, filepath.Join(f.libvirt, "domains", name))
+}
+
+// vagrantTracks writes the lab's Vagrantfile and Vagrant's machine id (the domain's UUID).
+func (f *fakeLab) vagrantTracks(t *testing.T, uuid string) {
+	t.Helper()
+	d := filepath.Join(f.dir, "tmp", fakeLabName)
+	os.MkdirAll(filepath.Join(d, ".vagrant", "machines", "default", "libvirt"), 0o755)
+	os.WriteFile(filepath.Join(d, "Vagrantfile"), []byte("# fake\n"), 0o644)
+	if uuid != "" {
+		os.WriteFile(filepath.Join(d, ".vagrant", "machines", "default", "libvirt", "id"), []byte(uuid), 0o644)
+	}
+}
+
+func (f *fakeLab) set(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(f.libvirt, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// destructive lists the calls that destroy something.
+func destructive(calls string) []string {
+	var out []string
+	for _, l := range strings.Split(calls, "\n") {
+		for _, p := range []string{"vagrant destroy", "virsh destroy", "virsh -c qemu:///system destroy", "virsh -c qemu:///system undefine", "virsh -c qemu:///system vol-delete"} {
+			if strings.HasPrefix(l, p) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+func mustExist(t *testing.T, paths []string) {
+	t.Helper()
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s is gone: %v", filepath.Base(p), err)
+		}
+	}
+}
+
+const otherUUID = "6f1c2d7e-0000-4000-8000-00000000beef"
+
+// TestFaultUpStatusErrorDestroysNothing (a): `vagrant status` fails (libvirt down after a
+// reboot): up stops, says it cannot tell, and issues no destroy, undefine or vol-delete; the
+// lab's VM and disks stay.
+func TestFaultUpStatusErrorDestroysNothing(t *testing.T) {
+	fault(t, "fault", "up-status-probe-fails")
+	f := newFakeLab(t)
+	kept := f.domain(t, otherUUID)
+	f.vagrantTracks(t, otherUUID)
+	f.set(t, "fail-vagrant-status", "")
+	_, errOut, code := f.labctl(t, "up")
+	if code == 0 || !strings.Contains(errOut, "cannot tell whether the lab's VM exists, so nothing was changed") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if d := destructive(f.log(t)); len(d) > 0 {
+		t.Fatalf("up destroyed on a failed probe: %v", d)
+	}
+	mustExist(t, kept)
+}
+
+// TestFaultUpLibvirtProbeErrorDestroysNothing (a): Vagrant says not_created, but libvirt
+// does not answer the first `virsh list` (a daemon still starting): up stops and destroys
+// nothing, not even once libvirt answers, although a domain of the lab's name exists.
+func TestFaultUpLibvirtProbeErrorDestroysNothing(t *testing.T) {
+	fault(t, "fault", "up-libvirt-probe-fails")
+	f := newFakeLab(t)
+	kept := f.domain(t, otherUUID)
+	f.vagrantTracks(t, "")
+	f.set(t, "fail-virsh-list", "1")
+	out, errOut, code := f.labctl(t, "up")
+	if code == 0 || !strings.Contains(errOut, "so nothing was changed") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	if d := destructive(f.log(t)); len(d) > 0 {
+		t.Fatalf("up destroyed after a failed probe: %v\n%s", d, out)
+	}
+	mustExist(t, kept)
+}
+
+// TestFaultUpRefusesForeignDomain (b): a domain of the lab's name with a UUID the lab did not
+// record (another checkout's lab of the same name): up refuses, names it, destroys nothing.
+func TestFaultUpRefusesForeignDomain(t *testing.T) {
+	fault(t, "fault", "up-foreign-domain")
+	f := newFakeLab(t)
+	kept := f.domain(t, otherUUID)
+	out, errOut, code := f.labctl(t, "up")
+	if code == 0 || !strings.Contains(errOut, "libvirt domain labctl-faultlab_default (UUID "+otherUUID+") is not this lab's") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	if d := destructive(f.log(t)); len(d) > 0 {
+		t.Fatalf("up destroyed a VM that is not the lab's: %v\n%s", d, out)
+	}
+	mustExist(t, kept)
+}
+
+// TestFaultDestroyRefusesForeignDomain: `labctl destroy` refuses a domain of the lab's name
+// that the lab did not create, and removes nothing of it.
+func TestFaultDestroyRefusesForeignDomain(t *testing.T) {
+	fault(t, "fault", "destroy-foreign-domain")
+	f := newFakeLab(t)
+	kept := f.domain(t, otherUUID)
+	out, errOut, code := f.labctl(t, "destroy")
+	if code == 0 || !strings.Contains(errOut, "is not this lab's") || !strings.Contains(errOut, "`labctl destroy` changes nothing") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	if d := destructive(f.log(t)); len(d) > 0 {
+		t.Fatalf("destroy removed what is not the lab's: %v", d)
+	}
+	mustExist(t, kept)
+}
+
+// TestFaultFailedUpRecordsWhatItCreated: `vagrant up` fails after creating the domain and its
+// disks: up records them (the domain's UUID, the volumes) in state.json, and `labctl destroy`
+// then removes exactly them, leaving another lab's volume.
+func TestFaultFailedUpRecordsWhatItCreated(t *testing.T) {
+	fault(t, "fault", "failed-up-records-its-vm")
+	f := newFakeLab(t)
+	other := filepath.Join(f.libvirt, "volumes", "labctl-otherlab_default.img")
+	os.WriteFile(other, []byte("1000\n"), 0o644)
+	f.set(t, "fail-vagrant-up", "")
+	if _, errOut, code := f.labctl(t, "up", "--keep-on-failure"); code == 0 {
+		t.Fatal("up must fail when vagrant up does")
+	} else if !strings.Contains(errOut, "fake vagrant up failed") {
+		t.Fatalf("up failed for another reason: %s", errOut)
+	}
+	state, _ := os.ReadFile(filepath.Join(f.dir, "tmp", fakeLabName, "state.json"))
+	uuid, _ := os.ReadFile(filepath.Join(f.libvirt, "domains", "labctl-faultlab_default"))
+	if len(uuid) == 0 || !strings.Contains(string(state), `"domain_uuid": "`+strings.TrimSpace(string(uuid))+`"`) ||
+		!strings.Contains(string(state), "labctl-faultlab_default.img") || !strings.Contains(string(state), "labctl-faultlab_default-sda.qcow2") {
+		t.Fatalf("state.json does not record the domain (%s) and its volumes:\n%s", uuid, state)
+	}
+	out, errOut, code := f.labctl(t, "destroy")
+	if code != 0 {
+		t.Fatalf("destroy: %d\n%s%s", code, out, errOut)
+	}
+	left, _ := os.ReadDir(filepath.Join(f.libvirt, "volumes"))
+	if len(left) != 1 || left[0].Name() != "labctl-otherlab_default.img" {
+		t.Fatalf("after destroy the pool holds %v, want only the other lab's volume", left)
+	}
+	if _, err := os.Stat(filepath.Join(f.libvirt, "domains", "labctl-faultlab_default")); err == nil {
+		t.Fatal("the lab's domain survived destroy")
+	}
+}
