@@ -27,6 +27,7 @@ var flow = map[string]int{
 	"provision/remote": 7,
 	// A test helper (a real sshd and a proxy that stalls or cuts): it imports no labctl package.
 	"provision/remote/sshdtest": 0,
+	"lab/faulttest":             0, // a test helper, likewise
 	"provision":                 8,
 	"cmd/labctl":                9,
 	"e2e/labtest":               9,

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/lab/faulttest"
 	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/spec"
 )
@@ -33,7 +34,7 @@ func testLab(t *testing.T) *Lab {
 // TestFaultStateNeverTorn: readers of state.json while it is rewritten over and over, by
 // states of different sizes, always read a whole state.
 func TestFaultStateNeverTorn(t *testing.T) {
-	fault(t, "fault", "state-json-read-while-written")
+	faulttest.Count(t, "fault", "state-json-read-while-written")
 	l := testLab(t)
 	if err := l.SaveState(State{SSHPort: 1}); err != nil {
 		t.Fatal(err)
@@ -73,7 +74,7 @@ func TestFaultStateNeverTorn(t *testing.T) {
 // TestFaultSymlinkedStateAndLogRefused: a state.json or a log that is a symlink (planted to
 // make labctl read or write elsewhere as root) is refused, and its target is not touched.
 func TestFaultSymlinkedStateAndLogRefused(t *testing.T) {
-	fault(t, "input", "symlinked-state-and-log")
+	faulttest.Count(t, "input", "symlinked-state-and-log")
 	l := testLab(t)
 	target := filepath.Join(t.TempDir(), "target")
 	os.WriteFile(target, []byte(`{"ssh_port": 22}`), 0o644)
@@ -99,7 +100,7 @@ func TestFaultSymlinkedStateAndLogRefused(t *testing.T) {
 // TestFaultUnsafeLabDirectoryRefused: a lab whose tmp/ is writable by every user (labctl run
 // from /: /tmp) or whose directory belongs to another user is refused, and nothing is created.
 func TestFaultUnsafeLabDirectoryRefused(t *testing.T) {
-	fault(t, "input", "unsafe-lab-directory")
+	faulttest.Count(t, "input", "unsafe-lab-directory")
 	s, _ := spec.Preset("bookworm")
 	s.Name = "faultlab"
 	root := t.TempDir()
@@ -174,7 +175,7 @@ func boxFile(t *testing.T, release string, size int) (file, volume string) {
 // deleted so that vagrant-libvirt uploads it again; a whole one is kept; while a labctl VM is
 // defined it is not deleted but named; a failed check deletes nothing.
 func TestFaultShortBoxVolumeReplaced(t *testing.T) {
-	fault(t, "fault", "short-box-volume-in-pool")
+	faulttest.Count(t, "fault", "short-box-volume-in-pool")
 	libvirt, calls := fakeVirsh(t)
 	file, vol := boxFile(t, "bookworm", 4096)
 	volFile := filepath.Join(libvirt, "volumes", vol)
@@ -222,7 +223,7 @@ func TestFaultShortBoxVolumeReplaced(t *testing.T) {
 // up`) ends with its whole process group: vagrant gets SIGTERM (and may clean up), and no child
 // of it is left.
 func TestFaultCancelledVagrantLeavesNothing(t *testing.T) {
-	fault(t, "fault", "cancelled-vagrant")
+	faulttest.Count(t, "fault", "cancelled-vagrant")
 	libvirt, _ := fakeVirsh(t)
 	l := testLab(t)
 	os.WriteFile(filepath.Join(libvirt, "hang-vagrant-up"), nil, 0o644)

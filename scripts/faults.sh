@@ -12,8 +12,8 @@
 #                                                 cache, a failed probe) and nothing lost
 #   FAULT kind=input|fault result=lost name=NAME  the test failed: its protection did not hold
 #   FAULT kind=input|fault result=skipped name=NAME  it could not run on this host
-# NAME is one word (a-z, 0-9, -). Each package's fault_test.go has a helper, fault(t, kind,
-# name), that logs the line with the result the test came to; new packages copy it.
+# NAME is one word (a-z, 0-9, -). lab/faulttest.Count(t, kind, name) logs the line with the
+# result the test came to.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/lab/faulttest"
 	"github.com/labctl/labctl/lab/host"
 )
 
@@ -19,7 +20,7 @@ import (
 // is in use by pid N (up)" and changes nothing. SIGTERM then ends the first, its vagrant and
 // vagrant's child, and frees the lab.
 func TestFaultLabInUseIsRefused(t *testing.T) {
-	fault(t, "fault", "lab-in-use")
+	faulttest.Count(t, "fault", "lab-in-use")
 	f := newFakeLab(t)
 	f.vagrantTracks(t, "")
 	f.set(t, "hang-vagrant-status", "")

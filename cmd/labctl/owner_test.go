@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/lab/faulttest"
 )
 
 // fakeLab is a lab directory run against the fake vagrant and virsh of lab/host/testdata:
@@ -134,7 +136,7 @@ const otherUUID = "6f1c2d7e-0000-4000-8000-00000000beef"
 // reboot): up stops, says it cannot tell, and issues no destroy, undefine or vol-delete; the
 // lab's VM and disks stay.
 func TestFaultUpStatusErrorDestroysNothing(t *testing.T) {
-	fault(t, "fault", "up-status-probe-fails")
+	faulttest.Count(t, "fault", "up-status-probe-fails")
 	f := newFakeLab(t)
 	kept := f.domain(t, otherUUID)
 	f.vagrantTracks(t, otherUUID)
@@ -153,7 +155,7 @@ func TestFaultUpStatusErrorDestroysNothing(t *testing.T) {
 // does not answer the first `virsh list` (a daemon still starting): up stops and destroys
 // nothing, not even once libvirt answers, although a domain of the lab's name exists.
 func TestFaultUpLibvirtProbeErrorDestroysNothing(t *testing.T) {
-	fault(t, "fault", "up-libvirt-probe-fails")
+	faulttest.Count(t, "fault", "up-libvirt-probe-fails")
 	f := newFakeLab(t)
 	kept := f.domain(t, otherUUID)
 	f.vagrantTracks(t, "")
@@ -171,7 +173,7 @@ func TestFaultUpLibvirtProbeErrorDestroysNothing(t *testing.T) {
 // TestFaultUpRefusesForeignDomain (b): a domain of the lab's name with a UUID the lab did not
 // record (another checkout's lab of the same name): up refuses, names it, destroys nothing.
 func TestFaultUpRefusesForeignDomain(t *testing.T) {
-	fault(t, "fault", "up-foreign-domain")
+	faulttest.Count(t, "fault", "up-foreign-domain")
 	f := newFakeLab(t)
 	kept := f.domain(t, otherUUID)
 	out, errOut, code := f.labctl(t, "up")
@@ -187,7 +189,7 @@ func TestFaultUpRefusesForeignDomain(t *testing.T) {
 // TestFaultDestroyRefusesForeignDomain: `labctl destroy` refuses a domain of the lab's name
 // that the lab did not create, and removes nothing of it.
 func TestFaultDestroyRefusesForeignDomain(t *testing.T) {
-	fault(t, "fault", "destroy-foreign-domain")
+	faulttest.Count(t, "fault", "destroy-foreign-domain")
 	f := newFakeLab(t)
 	kept := f.domain(t, otherUUID)
 	out, errOut, code := f.labctl(t, "destroy")
@@ -204,7 +206,7 @@ func TestFaultDestroyRefusesForeignDomain(t *testing.T) {
 // disks: up records them (the domain's UUID, the volumes) in state.json, and `labctl destroy`
 // then removes exactly them, leaving another lab's volume.
 func TestFaultFailedUpRecordsWhatItCreated(t *testing.T) {
-	fault(t, "fault", "failed-up-records-its-vm")
+	faulttest.Count(t, "fault", "failed-up-records-its-vm")
 	f := newFakeLab(t)
 	other := filepath.Join(f.libvirt, "volumes", "labctl-otherlab_default.img")
 	os.WriteFile(other, []byte("1000\n"), 0o644)

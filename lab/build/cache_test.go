@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/labctl/labctl/lab/faulttest"
 )
 
 // stubBox stands in for build-box.sh: it counts its runs in $COUNT, writes a small box holding
@@ -77,7 +79,7 @@ func imageRecipe(t *testing.T) ImageRecipe {
 // TestFaultConcurrentBoxBuildsBuildOnce: two builds of one box recipe at once run the build
 // script once; the second waits for the first and both get the same box.
 func TestFaultConcurrentBoxBuildsBuildOnce(t *testing.T) {
-	fault(t, "fault", "concurrent-box-builds")
+	faulttest.Count(t, "fault", "concurrent-box-builds")
 	count := stubBuilds(t)
 	t.Setenv("STUB_SLEEP", "1")
 	r := boxRecipe(t, mustPreset(t, "bookworm"))
@@ -115,7 +117,7 @@ func TestFaultConcurrentBoxBuildsBuildOnce(t *testing.T) {
 
 // TestFaultConcurrentImageBuildsBuildOnce: the same for a container image.
 func TestFaultConcurrentImageBuildsBuildOnce(t *testing.T) {
-	fault(t, "fault", "concurrent-image-builds")
+	faulttest.Count(t, "fault", "concurrent-image-builds")
 	count := stubBuilds(t)
 	t.Setenv("STUB_SLEEP", "1")
 	r := imageRecipe(t)
@@ -143,7 +145,7 @@ func TestFaultConcurrentImageBuildsBuildOnce(t *testing.T) {
 // TestFaultDamagedBoxIsRebuilt: a cached box whose files were truncated (or whose manifest
 // is missing: an unfinished build) is built again, never used.
 func TestFaultDamagedBoxIsRebuilt(t *testing.T) {
-	fault(t, "fault", "truncated-box-cache")
+	faulttest.Count(t, "fault", "truncated-box-cache")
 	count := stubBuilds(t)
 	r := boxRecipe(t, mustPreset(t, "bookworm"))
 	if _, err := BuildBox(context.Background(), r, io.Discard, io.Discard); err != nil {
@@ -179,7 +181,7 @@ func TestFaultDamagedBoxIsRebuilt(t *testing.T) {
 // TestFaultDamagedImageIsRebuilt: the same for a container image, meta.tar.xz included (it
 // used to be written in place and counted as the mark of a finished build).
 func TestFaultDamagedImageIsRebuilt(t *testing.T) {
-	fault(t, "fault", "truncated-image-cache")
+	faulttest.Count(t, "fault", "truncated-image-cache")
 	count := stubBuilds(t)
 	r := imageRecipe(t)
 	img, err := BuildImage(context.Background(), r, io.Discard, io.Discard)
@@ -204,7 +206,7 @@ func TestFaultDamagedImageIsRebuilt(t *testing.T) {
 // boxes/ and images/ is 0700, every file in them 0600, and nothing anywhere in the cache that
 // holds a private key can be read by group or others.
 func TestFaultCacheIsPrivate(t *testing.T) {
-	fault(t, "fault", "cache-file-modes")
+	faulttest.Count(t, "fault", "cache-file-modes")
 	stubBuilds(t)
 	r := boxRecipe(t, mustPreset(t, "bookworm"))
 	if _, err := BuildBox(context.Background(), r, io.Discard, io.Discard); err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/lab/faulttest"
 	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/spec"
 )
@@ -144,7 +145,7 @@ func nextRunSucceeds(t *testing.T) {
 // whole build (grandchildren included, even one deaf to SIGTERM) within 10 s, leaves no
 // .work or .part in the cache, and the next run succeeds.
 func TestFaultSIGTERMDuringBuildLeavesNothing(t *testing.T) {
-	fault(t, "fault", "sigterm-during-box-build")
+	faulttest.Count(t, "fault", "sigterm-during-box-build")
 	cmd, pids := buildHelper(t)
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
@@ -163,7 +164,7 @@ func TestFaultSIGTERMDuringBuildLeavesNothing(t *testing.T) {
 // TestFaultSecondSignalExitsAtOnce: a second signal makes labctl kill the build's group and
 // exit 130 at once, without waiting for the grace; the next run cleans up and succeeds.
 func TestFaultSecondSignalExitsAtOnce(t *testing.T) {
-	fault(t, "fault", "second-signal-during-box-build")
+	faulttest.Count(t, "fault", "second-signal-during-box-build")
 	cmd, pids := buildHelper(t)
 	cmd.Process.Signal(syscall.SIGINT)
 	time.Sleep(300 * time.Millisecond)

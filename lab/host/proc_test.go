@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/lab/faulttest"
 )
 
 // TestMain lets a test re-run this binary as a second process (LABCTL_HELPER), e.g. to hold a
@@ -38,7 +40,7 @@ const groupScript = `trap '' TERM; sleep 300 & echo $! >"$PIDS"; (trap '' TERM; 
 // TestFaultCancelEndsTheWholeGroup: cancelling a Command ends its children's children too,
 // even those that ignore SIGTERM (SIGKILL after Grace), and Run returns only when none is left.
 func TestFaultCancelEndsTheWholeGroup(t *testing.T) {
-	fault(t, "fault", "cancel-ends-process-group")
+	faulttest.Count(t, "fault", "cancel-ends-process-group")
 	defer func(g time.Duration) { Grace = g }(Grace)
 	Grace = time.Second
 	pids := filepath.Join(t.TempDir(), "pids")
@@ -72,7 +74,7 @@ func TestFaultCancelEndsTheWholeGroup(t *testing.T) {
 // TestFaultCancelIsQuickForAPoliteGroup: a group that obeys SIGTERM is gone at once, well
 // before the grace.
 func TestFaultCancelIsQuickForAPoliteGroup(t *testing.T) {
-	fault(t, "fault", "cancel-polite-group")
+	faulttest.Count(t, "fault", "cancel-polite-group")
 	pids := filepath.Join(t.TempDir(), "pids")
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := Command(ctx, "bash", "-c", `sleep 300 & echo $! >"$PIDS"; echo ready >>"$PIDS"; wait`)
@@ -92,7 +94,7 @@ func TestFaultCancelIsQuickForAPoliteGroup(t *testing.T) {
 // TestFaultSecondLockHolderIsTold: a second process asking for a held lock is refused at once
 // with the holder's pid and verb; once the holder dies, the lock is free.
 func TestFaultSecondLockHolderIsTold(t *testing.T) {
-	fault(t, "fault", "lock-held-by-another-process")
+	faulttest.Count(t, "fault", "lock-held-by-another-process")
 	path := filepath.Join(t.TempDir(), "lock")
 	helper := exec.Command(os.Args[0], "-test.run=^$")
 	helper.Env = append(os.Environ(), "LABCTL_HELPER=lock", "LOCK_PATH="+path)
@@ -132,7 +134,7 @@ func TestFaultSecondLockHolderIsTold(t *testing.T) {
 // TestFaultUnsafeDirsRefused: labctl refuses a world-writable directory, a symlink, and a
 // directory of another user, says which and why, and changes nothing.
 func TestFaultUnsafeDirsRefused(t *testing.T) {
-	fault(t, "input", "unsafe-directories")
+	faulttest.Count(t, "input", "unsafe-directories")
 	base := t.TempDir()
 	open := filepath.Join(base, "open")
 	os.Mkdir(open, 0o755)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -156,4 +157,80 @@ func (s *Server) RenewHostKey() {
 	os.Remove(s.hostKey)
 	os.Remove(s.hostKey + ".pub")
 	Keygen(s.t, s.hostKey)
+}
+
+// Proxy forwards TCP connections from its own 127.0.0.1 port to the server's, and can stall
+// them (forward nothing for a while, as a busy network or guest does) or cut them (close
+// every connection it holds, as a dropped link does). New connections go through afterwards.
+type Proxy struct {
+	Port  int
+	l     net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	gate  sync.RWMutex // held for writing while stalled
+}
+
+// NewProxy starts a proxy to 127.0.0.1:to, stopped by the test's cleanup.
+func NewProxy(t testing.TB, to int) *Proxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{Port: l.Addr().(*net.TCPAddr).Port, l: l}
+	t.Cleanup(func() { l.Close(); p.Cut() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(to))
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go p.pipe(in, out)
+			go p.pipe(out, in)
+		}
+	}()
+	return p
+}
+
+func (p *Proxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.gate.RLock() // waits while stalled
+			_, werr := dst.Write(buf[:n])
+			p.gate.RUnlock()
+			if werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			dst.Close()
+			return
+		}
+	}
+}
+
+// Stall forwards nothing, either way, for d.
+func (p *Proxy) Stall(d time.Duration) {
+	p.gate.Lock()
+	time.AfterFunc(d, p.gate.Unlock)
+}
+
+// Cut closes every connection the proxy holds.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }
