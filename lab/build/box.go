@@ -124,22 +124,12 @@ func BuildBox(ctx context.Context, r BoxRecipe, w, log io.Writer) (string, error
 		return "", err
 	}
 	start := time.Now()
-	work := dir + ".work"
-	built := false
-	defer func() {
-		os.RemoveAll(work)
-		if !built {
-			os.RemoveAll(dir) // an unfinished build never counts, and is not left behind
-		}
-	}()
-	for _, d := range []string{work, dir} {
-		if err := os.RemoveAll(d); err != nil {
-			return "", err
-		}
-		if err := host.PrivateDir(d); err != nil {
-			return "", err
-		}
+	work, err := freshEntry(dir)
+	if err != nil {
+		return "", err
 	}
+	built := false
+	defer func() { dropUnfinished(dir, work, built) }()
 	key := filepath.Join(dir, "vagrant_key")
 	// A key of this box's own: never Vagrant's well-known insecure key.
 	if out, err := host.Command(ctx, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "labctl-"+r.Release, "-f", key).CombinedOutput(); err != nil {

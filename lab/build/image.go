@@ -127,22 +127,12 @@ func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImag
 		return img, err
 	}
 	start := time.Now()
-	work := dir + ".work"
-	built := false
-	defer func() {
-		os.RemoveAll(work)
-		if !built {
-			os.RemoveAll(dir) // an unfinished build never counts, and is not left behind
-		}
-	}()
-	for _, d := range []string{work, dir} {
-		if err := os.RemoveAll(d); err != nil {
-			return img, err
-		}
-		if err := host.PrivateDir(d); err != nil {
-			return img, err
-		}
+	work, err := freshEntry(dir)
+	if err != nil {
+		return img, err
 	}
+	built := false
+	defer func() { dropUnfinished(dir, work, built) }()
 	overlay, meta := filepath.Join(work, "overlay"), filepath.Join(work, "meta")
 	for _, f := range r.Overlay {
 		p := filepath.Join(overlay, f.Path)

@@ -3,11 +3,12 @@ package build
 import (
 	"context"
 	"fmt"
-	"github.com/labctl/labctl/lab/host"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/labctl/labctl/lab/host"
 )
 
 // runScript runs an embedded bash script; "==>" lines go to w, everything to log.
@@ -87,5 +88,29 @@ func pruneSiblings(dir string, w io.Writer) {
 		}
 		os.RemoveAll(o + ".work")
 		lock.Unlock()
+	}
+}
+
+// freshEntry empties a cache entry's directory and its work directory beside it, both
+// private, and returns the work directory.
+func freshEntry(dir string) (work string, err error) {
+	work = dir + ".work"
+	for _, d := range []string{work, dir} {
+		if err := os.RemoveAll(d); err != nil {
+			return "", err
+		}
+		if err := host.PrivateDir(d); err != nil {
+			return "", err
+		}
+	}
+	return work, nil
+}
+
+// dropUnfinished removes a build's work directory, and its entry too unless the build
+// finished: an unfinished build never counts, and is not left behind.
+func dropUnfinished(dir, work string, built bool) {
+	os.RemoveAll(work)
+	if !built {
+		os.RemoveAll(dir)
 	}
 }
