@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-go test -count=1 -run Fault -v ./... >"$out" 2>&1
+LABCTL_LONG_FAULTS=1 go test -count=1 -run Fault -v ./... >"$out" 2>&1
 rc=$?
 awk -v rc="$rc" '
   /FAULT kind=/ {
