@@ -148,20 +148,17 @@ func (p *Provisioner) startStep(c *spec.Container) Step {
 			return st == "RUNNING", "lxc-start -n " + c.Name, err
 		},
 		Apply: func(ctx context.Context) error {
-			var err error
-			if c.Parent == "" {
-				start := "lxc-start"
-				if c.Unprivileged {
-					start = UserLXC(p.Facts, "lxc-start")
-				}
-				line := remote.Shf("mkdir -p %s && rm -f %s && ", path.Dir(guestLog), guestLog) + start + remote.Shf(" -n %s -d --logfile %s --logpriority DEBUG", c.Name, guestLog)
-				_, err = remote.Must(ctx, p.VM, remote.Cmd{Line: line, Stdout: p.Opts.Log, Stderr: p.Opts.Log})
-				p.keepLog(ctx, p.VM, guestLog, logName)
-			} else {
-				parent := p.target(c.Parent)
-				_, err = remote.Must(ctx, parent, remote.Cmd{Line: remote.Shf("lxc-start -n %s -d --logfile %s --logpriority DEBUG", c.Name, guestLog), Stdout: p.Opts.Log, Stderr: p.Opts.Log})
-				p.keepLog(ctx, parent, guestLog, logName)
+			start := "lxc-start"
+			if c.Parent == "" && c.Unprivileged {
+				start = UserLXC(p.Facts, "lxc-start")
 			}
+			// A container that autostarts may be starting already (after a reboot): a start
+			// that fails because of it is no failure once the container runs.
+			line := remote.Shf("mkdir -p %s && rm -f %s && ", path.Dir(guestLog), guestLog) + start +
+				remote.Shf(" -n %s -d --logfile %s --logpriority DEBUG || lxc-wait -n %s -s RUNNING -t 10", c.Name, guestLog, c.Name)
+			parent := p.parentOf(c)
+			_, err := remote.Must(ctx, parent, remote.Cmd{Line: line, Stdout: p.Opts.Log, Stderr: p.Opts.Log})
+			p.keepLog(ctx, parent, guestLog, logName)
 			if err != nil {
 				return err
 			}

@@ -350,7 +350,7 @@ var rules = []rule{
 			return g.createContainer(t, m[1], false)
 		},
 		partial: func(g *fakeGuest, t string, m []string, _ string) { g.createContainer(t, m[1], true) }},
-	{re: regexp.MustCompile(`^(?:mkdir -p \S+ && rm -f \S+ && )?(?:env \S+ \S+ systemd-run --user --scope --quiet -p Delegate=yes )?lxc-start -n (\S+) -d --logfile \S+ --logpriority DEBUG$`), run: func(g *fakeGuest, t string, m []string, _ string) remote.Result {
+	{re: regexp.MustCompile(`^mkdir -p \S+ && rm -f \S+ && (?:env \S+ \S+ systemd-run --user --scope --quiet -p Delegate=yes )?lxc-start -n (\S+) -d --logfile \S+ --logpriority DEBUG \|\| lxc-wait -n \S+ -s RUNNING -t 10$`), run: func(g *fakeGuest, t string, m []string, _ string) remote.Result {
 		c := g.ctr(t, m[1])
 		switch {
 		case c == nil:
