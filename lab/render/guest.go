@@ -217,6 +217,8 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 			"RemainAfterExit=yes",
 			"Delegate=yes",
 			"ExecStartPre=/usr/bin/mountpoint -q " + s.Btrfs.MountPoint,
+			"# The containers' veths join " + s.Network.Link + ", which lxc-net (a system service) brings up.",
+			"ExecStartPre=/bin/sh -c 'i=0; until ip link show " + s.Network.Link + " >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 60 ] && exit 1; sleep 1; done'",
 			"ExecStart=/usr/bin/lxc-autostart",
 			"ExecStop=/usr/bin/lxc-autostart --shutdown --timeout 20",
 			"",
