@@ -31,7 +31,7 @@ type fakeGuest struct {
 	owner      string // owner of the mount point
 	bridge     bool
 	linger     bool
-	enabled    bool // the autostart unit
+	enabled    bool                      // the autostart unit
 	containers map[string]*fakeContainer // "parent/name"
 	uploaded   map[string]bool
 	log        []string

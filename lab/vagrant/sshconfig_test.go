@@ -37,4 +37,3 @@ func TestParseSSHConfig(t *testing.T) {
 		}
 	}
 }
-

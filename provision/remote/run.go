@@ -128,13 +128,15 @@ func (c *Comm) awaitEnd(ctx context.Context, marker string) error {
 	}
 }
 
-// killRemote kills, with their descendants, the processes of a marked command. It keeps
+// killRemote kills, with their descendants, the processes of a marked command: each is
+// stopped before its children are killed, so that a shell never runs its next command in the
+// moment between (a killed `sleep` would let `sleep 3; touch f` touch f). It keeps
 // looking for up to 3 s, since a command whose session was just opened may not have started
 // yet. The pattern ("labctl-run-[x]yz") does not match the killing shell's own command line.
 func (c *Comm) killRemote(marker string) {
 	id := strings.TrimPrefix(marker, "labctl-run-")
 	pattern := "labctl-run-[" + id[:1] + "]" + id[1:]
-	script := `k(){ for c in $(pgrep -P "$1"); do k "$c"; done; kill -KILL "$1" 2>/dev/null; }
+	script := `k(){ kill -STOP "$1" 2>/dev/null; for c in $(pgrep -P "$1"); do k "$c"; done; kill -KILL "$1" 2>/dev/null; }
 killed=0; i=0
 while [ $i -lt 15 ]; do
   ps=$(pgrep -f '` + pattern + `')
