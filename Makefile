@@ -23,8 +23,9 @@ up: deps build
 down: build
 	$(BIN) destroy --preset $(PRESET)
 
-# go vet and staticcheck (a tool dependency in go.mod).
+# gofmt, go vet and staticcheck (a tool dependency in go.mod).
 lint:
+	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "not gofmt-clean (run gofmt -w): $$files"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
