@@ -2,8 +2,10 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/labctl/labctl/lab"
@@ -21,6 +23,9 @@ type ConnectOptions struct {
 
 // Connect reads the VM's `vagrant ssh-config` and opens the one pinned SSH connection to it.
 func Connect(ctx context.Context, l *lab.Lab, v *vagrant.Driver, o ConnectOptions) (*remote.Comm, error) {
+	if _, err := os.Stat(l.Path("Vagrantfile")); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("lab %s has no VM (no %s): bring it up with `labctl up`", l.Spec.Name, l.Path("Vagrantfile"))
+	}
 	out, err := v.SSHConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w\nis the VM up? run `labctl up` (or `labctl status`)", err)
