@@ -184,3 +184,11 @@ func TestInit(t *testing.T) {
 		t.Fatalf("a second init must refuse and change nothing: %d %s", code, errOut)
 	}
 }
+
+// TestExecWithoutVM: a verb that needs the VM says, on a lab that has none, what to do.
+func TestExecWithoutVM(t *testing.T) {
+	_, errOut, code := run(t, t.TempDir(), "exec", "--", "true")
+	if code != 1 || !strings.Contains(errOut, "lab bookworm has no VM") || !strings.Contains(errOut, "labctl up") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
