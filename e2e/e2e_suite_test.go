@@ -37,7 +37,7 @@ var (
 	flagFile   = flag.String("f", os.Getenv("LABCTL_FILE"), "lab spec file")
 	flagUp     = flag.Bool("up", os.Getenv("LABCTL_E2E_UP") == "1", "bring the lab up with `labctl up` before the specs, and destroy it after them")
 	flagKeep   = flag.Bool("keep", os.Getenv("LABCTL_E2E_KEEP") == "1", "with -up: keep the lab after the specs")
-	flagLabctl = flag.String("labctl", "", "labctl binary (default: ../bin/labctl)")
+	flagLabctl = flag.String("labctl", "", "labctl binary, relative to the repository root (default: bin/labctl)")
 )
 
 // root is the repository root (the suite runs in e2e/).
@@ -77,9 +77,13 @@ func options() labtest.Options {
 	if file != "" {
 		file, _ = filepath.Abs(file)
 	}
+	// A relative -labctl is the repository root's, as make passes it (the suite runs in e2e/).
 	bin := *flagLabctl
 	if bin == "" {
-		bin = filepath.Join(root, "bin", "labctl")
+		bin = filepath.Join("bin", "labctl")
+	}
+	if !filepath.IsAbs(bin) {
+		bin = filepath.Join(root, bin)
 	}
 	bin, _ = filepath.Abs(bin)
 	return labtest.Options{File: file, Preset: *flagPreset, Root: root, Labctl: bin, Log: GinkgoWriter}

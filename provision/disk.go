@@ -215,7 +215,7 @@ func (p *Provisioner) mountStep() Step {
 				return false, "mount " + mp, nil
 			}
 			for _, o := range p.Spec.Btrfs.Options {
-				if !fstabOnly(o) && !strings.Contains(","+f[1]+",", ","+o+",") {
+				if !FstabOnly(o) && !strings.Contains(","+f[1]+",", ","+o+",") {
 					return false, "remount " + mp + " with " + o, nil
 				}
 			}
@@ -246,9 +246,9 @@ func (p *Provisioner) ownerStep() Step {
 	}
 }
 
-// fstabOnly reports whether a mount option is for mount(8) or systemd, not the filesystem: it
+// FstabOnly reports whether a mount option is for mount(8) or systemd, not the filesystem: it
 // never shows among a mounted filesystem's options.
-func fstabOnly(o string) bool {
+func FstabOnly(o string) bool {
 	switch o {
 	case "defaults", "auto", "noauto", "nofail", "user", "nouser", "users", "owner", "group", "_netdev":
 		return true

@@ -25,6 +25,8 @@ import (
 var imagePackages = []string{
 	"systemd", "systemd-sysv", "dbus", "iproute2", "kmod", "procps", "util-linux",
 	"lxc", "xz-utils", "busybox-static", "libpam-systemd", "ifupdown", "isc-dhcp-client",
+	// lxc-copy of a directory-backed container (the user's own, nested) copies with rsync.
+	"rsync",
 }
 
 // LocalImage is an offline LXC image for `lxc-create -t local`, cached on the host.
