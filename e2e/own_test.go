@@ -180,7 +180,14 @@ func describeReboot(s *spec.Spec) {
 				}
 				return strings.TrimSpace(r.Stdout)
 			}).WithContext(ctx).WithTimeout(6*time.Minute).WithPolling(5*time.Second).ShouldNot(Equal(before), "the VM did not come back")
-			Expect(sh(ctx, vm, true, remote.Shf("findmnt -n -o FSTYPE --mountpoint %s", s.Btrfs.MountPoint))).To(Equal("btrfs"))
+			// nofail: the mount is not ordered before SSH, so it may come a little later.
+			Eventually(func() string {
+				r, err := vm.Run(ctx, remote.Cmd{Line: remote.Shf("findmnt -n -o FSTYPE --mountpoint %s", s.Btrfs.MountPoint), Sudo: true})
+				if err != nil {
+					return err.Error()
+				}
+				return strings.TrimSpace(r.Stdout)
+			}).WithContext(ctx).WithTimeout(3*time.Minute).WithPolling(3*time.Second).Should(Equal("btrfs"), "the data disk was not mounted after the reboot")
 			for _, c := range auto {
 				parent := vm
 				if c.Parent != "" {

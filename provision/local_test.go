@@ -131,7 +131,7 @@ func TestDiskStepsOnRealBtrfs(t *testing.T) {
 	}
 	uuid := strings.TrimSpace(mustSh(t, ns, remote.Shf("blkid -o value -s UUID %s", dev)))
 	got, _ := os.ReadFile(fstab)
-	want := fmt.Sprintf("UUID=%s %s btrfs defaults,user_subvol_rm_allowed,nofail,x-systemd.device-timeout=10s 0 1", uuid, s.Btrfs.MountPoint)
+	want := fmt.Sprintf("UUID=%s %s btrfs defaults,user_subvol_rm_allowed,nofail,x-systemd.device-timeout=90s 0 1", uuid, s.Btrfs.MountPoint)
 	if strings.Count(string(got), want) != 1 || !strings.Contains(string(got), "/dev/vda / ext4 rw 0 1\n") {
 		t.Fatalf("fstab:\n%s\nwant one %q (and the old last line kept whole)", got, want)
 	}

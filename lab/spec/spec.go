@@ -165,7 +165,7 @@ func (s *Spec) Default() {
 	defInt(&s.Disk.Port, 1)
 	def(&s.Btrfs.MountPoint, "/mnt")
 	if s.Btrfs.Options == nil {
-		s.Btrfs.Options = []string{"defaults", "user_subvol_rm_allowed", "nofail", "x-systemd.device-timeout=10s"}
+		s.Btrfs.Options = []string{"defaults", "user_subvol_rm_allowed", "nofail", "x-systemd.device-timeout=90s"}
 	}
 	def(&s.Btrfs.FstabBy, "uuid")
 	def(&s.User, "vagrant")

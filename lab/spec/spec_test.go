@@ -47,7 +47,7 @@ func TestInvalidSpecs(t *testing.T) {
 		{"bad guest device", trusty, "guest_device: /dev/sdb", "guest_device: sdb", []string{`disk.guest_device: "sdb" is not a device path`}},
 		{"relative mount point", base, "mount_point: /mnt", "mount_point: mnt", []string{`btrfs.mount_point: "mnt" is not a clean absolute path`}},
 		{"system mount point", base, "mount_point: /mnt", "mount_point: /etc", []string{`btrfs.mount_point: "/etc" is in /etc, a system or home tree`}},
-		{"bad mount option", base, "options: [defaults, user_subvol_rm_allowed, nofail, x-systemd.device-timeout=10s]", "options: [defaults, 'x;rm -rf /']", []string{`btrfs.options[1]: "x;rm -rf /" is not a mount option`}},
+		{"bad mount option", base, "options: [defaults, user_subvol_rm_allowed, nofail, x-systemd.device-timeout=90s]", "options: [defaults, 'x;rm -rf /']", []string{`btrfs.options[1]: "x;rm -rf /" is not a mount option`}},
 		{"fstab by device without device", base, "fstab_by: uuid", "fstab_by: device", []string{`btrfs.fstab_by: "device" needs disk.guest_device`}},
 		{"root user", base, "user: vagrant", "user: root", []string{`user: "root" is not a valid unprivileged user name`}},
 		{"shell in user", base, "user: vagrant", "user: 'a$(id)'", []string{`user: "a$(id)" is not a valid unprivileged user name`}},
