@@ -71,7 +71,7 @@ func describeVM(s *spec.Spec) {
 			Expect(f[0]).To(Equal("btrfs"))
 			for _, o := range s.Btrfs.Options {
 				if !provision.FstabOnly(o) {
-					Expect(","+f[3]+",").To(ContainSubstring(","+o+","))
+					Expect("," + f[3] + ",").To(ContainSubstring("," + o + ","))
 				}
 			}
 			fstab := sh(ctx, vm, false, "cat /etc/fstab")
