@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var bin string
@@ -29,8 +31,17 @@ func TestMain(m *testing.M) {
 // run runs labctl in dir and returns stdout, stderr and the exit code.
 func run(t *testing.T, dir string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
+	return runEnv(t, dir, nil, args...)
+}
+
+// runEnv runs labctl in dir with env (nil: this process's) and returns stdout, stderr and
+// the exit code; it is killed after 30 s.
+func runEnv(t *testing.T, dir string, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir, cmd.Env = dir, env
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/labctl/labctl/lab/faulttest"
 )
@@ -55,20 +53,7 @@ func newFakeLab(t *testing.T) *fakeLab {
 // labctl runs the CLI in the lab's directory against the fakes; it is killed after 30 s.
 func (f *fakeLab) labctl(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append(args, "-f", "lab.yaml")...)
-	cmd.Dir, cmd.Env = f.dir, f.env
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return runEnv(t, f.dir, f.env, append(args, "-f", "lab.yaml")...)
 }
 
 func (f *fakeLab) log(t *testing.T) string {
