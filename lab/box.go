@@ -53,7 +53,7 @@ func EnsureBox(ctx context.Context, s *spec.Spec, v *vagrant.Driver, w io.Writer
 	if err := v.BoxAdd(ctx, r.Name(), file); err != nil {
 		return "", err
 	}
-	if err := writeAtomic(marker, []byte(r.Key()+"\n"), 0o644); err != nil {
+	if err := host.WriteFileAtomic(marker, []byte(r.Key()+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	fmt.Fprintf(w, "box %s: added to Vagrant in %s\n", r.Name(), time.Since(start).Round(time.Second))

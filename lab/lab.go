@@ -153,11 +153,5 @@ func (l *Lab) SaveState(st State) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(l.Path("state.json"), append(data, '\n'), 0o644)
-}
-
-// writeAtomic writes a file through a temporary file beside it, synced and renamed over it:
-// a reader sees the old content or the new, never a part.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	return host.WriteFileAtomic(path, data, mode)
+	return host.WriteFileAtomic(l.Path("state.json"), append(data, '\n'), 0o644)
 }

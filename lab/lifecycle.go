@@ -37,7 +37,7 @@ func (l *Lab) WriteVagrantfile() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return notice, writeAtomic(l.Path("Vagrantfile"), vf, 0o644)
+	return notice, host.WriteFileAtomic(l.Path("Vagrantfile"), vf, 0o644)
 }
 
 // VMState asks Vagrant for the state of the lab's VM: not_created when the lab has no
