@@ -65,13 +65,13 @@ func EnsureBox(ctx context.Context, s *spec.Spec, v *vagrant.Driver, w io.Writer
 // uploaded into the pool (~800 MB each; the new build is uploaded at its first `up`). It keeps
 // them all while any labctl VM is defined, since one may be backed by them.
 func pruneBoxVolumes(ctx context.Context, release string, w io.Writer) {
-	doms, err := host.Domains(ctx)
+	dom, err := host.LabctlDomain(ctx)
 	if err != nil {
 		fmt.Fprintf(w, "box labctl/%s: older box volumes not pruned: %v\n", release, err)
 		return
 	}
 	prefix := "labctl-VAGRANTSLASH-" + release + "_vagrant_box_image_"
-	if slices.ContainsFunc(doms, func(d string) bool { return strings.HasPrefix(d, "labctl-") }) {
+	if dom != "" {
 		fmt.Fprintf(w, "box labctl/%s: older box volumes kept in pool %s while a labctl VM exists\n", release, host.Pool)
 		return
 	}
@@ -132,12 +132,12 @@ func checkBoxVolume(ctx context.Context, boxFile, release string, w io.Writer) e
 	if got == want {
 		return nil
 	}
-	doms, err := host.Domains(ctx)
+	dom, err := host.LabctlDomain(ctx)
 	if err != nil {
 		return err
 	}
-	if i := slices.IndexFunc(doms, func(d string) bool { return strings.HasPrefix(d, "labctl-") }); i >= 0 {
-		return fmt.Errorf("box %s: its copy %s in pool %s is %d bytes, box.img is %d (an upload cut short?); labctl does not delete it while a labctl VM (%s) may be backed by it: destroy those labs, or delete it yourself (`virsh vol-delete --pool %s %s`), then `labctl up` again", name, vol, host.Pool, got, want, doms[i], host.Pool, vol)
+	if dom != "" {
+		return fmt.Errorf("box %s: its copy %s in pool %s is %d bytes, box.img is %d (an upload cut short?); labctl does not delete it while a labctl VM (%s) may be backed by it: destroy those labs, or delete it yourself (`virsh vol-delete --pool %s %s`), then `labctl up` again", name, vol, host.Pool, got, want, dom, host.Pool, vol)
 	}
 	if err := host.DeleteVolume(ctx, vol); err != nil {
 		return err

@@ -171,3 +171,16 @@ func Domains(ctx context.Context) ([]string, error) {
 	}
 	return strings.Fields(out), nil
 }
+
+// LabctlDomain returns a libvirt domain of some labctl lab ("" when there is none): a box's
+// copy in the pool may back it.
+func LabctlDomain(ctx context.Context) (string, error) {
+	doms, err := Domains(ctx)
+	if err != nil {
+		return "", err
+	}
+	if i := slices.IndexFunc(doms, func(d string) bool { return strings.HasPrefix(d, "labctl-") }); i >= 0 {
+		return doms[i], nil
+	}
+	return "", nil
+}
