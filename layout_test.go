@@ -28,11 +28,13 @@ var flow = map[string]int{
 	// A test helper (a real sshd and a proxy that stalls or cuts): it imports no labctl package.
 	"provision/remote/sshdtest": 0,
 	"lab/faulttest":             0, // a test helper, likewise
+	"provision/agent":           8,
 	"provision":                 8,
 	"cmd/labctl":                9,
 	"e2e/labtest":               9,
 	"e2e/labtest/example":       10,
 	"e2e":                       10,
+	"scripts/bench":             0, // measures the labctl binary from outside: imports no labctl package
 }
 
 const module = "github.com/labctl/labctl"

@@ -1,0 +1,217 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestMain lets this test binary be the agent of every level (`agent serve` as its
+// arguments), as the labctl binary is in a lab: the chains below are real processes.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "agent" && os.Args[2] == "serve" {
+		fs := flag.NewFlagSet("serve", flag.ExitOnError)
+		expect := fs.String("expect", "", "")
+		dir := fs.String("dir", "", "")
+		_ = fs.Parse(os.Args[3:])
+		if err := ServeStdio(*expect, *dir, os.Stdin, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(98)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// host is a host agent (no commands of its own) whose levels are local processes entered
+// with `sh -c`, installed into a temporary directory on first use.
+type host struct {
+	client *Client
+	server *Server
+	dir    string
+	logs   *syncWriter
+}
+
+func newHost(t *testing.T) *host {
+	t.Helper()
+	bin, version, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &host{dir: t.TempDir(), logs: &syncWriter{w: &bytes.Buffer{}}}
+	h.server = &Server{Version: version, Dir: h.dir, Log: h.logs,
+		Installer: &Installer{Binary: bin, Version: version,
+			Root: func(ctx context.Context, line string, r io.Reader) error {
+				cmd := exec.CommandContext(ctx, "sh", "-c", line)
+				cmd.Stdin = r
+				return cmd.Run()
+			}}}
+	cr, sw := io.Pipe()
+	sr, cw := io.Pipe()
+	go func() { _ = h.server.Serve(sr, sw); sw.Close() }()
+	h.client, err = NewClient("test host", cr, cw, cw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.client.Close(); h.server.Close() })
+	return h
+}
+
+func path(depth int) []Hop {
+	var p []Hop
+	for i := 0; i < depth; i++ {
+		p = append(p, Hop{Name: fmt.Sprintf("level%d", i), Enter: "sh -c"})
+	}
+	return p
+}
+
+func (h *host) run(t *testing.T, ctx context.Context, depth int, line string, stdin io.Reader) (Exit, string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e, err := h.client.Exec(ctx, Request{Path: path(depth), Line: line}, stdin, &out, &errb)
+	return e, out.String(), errb.String(), err
+}
+
+func TestEveryLevelKeepsExitCodeAndStreamsApart(t *testing.T) {
+	h := newHost(t)
+	for depth := 1; depth <= 3; depth++ {
+		e, out, errs, err := h.run(t, context.Background(), depth, "echo out; echo err >&2; exit 3", nil)
+		if err != nil || e.Code != 3 || e.Err != "" || out != "out\n" || errs != "err\n" {
+			t.Fatalf("depth %d: exit %+v, err %v, stdout %q, stderr %q (logs: %s)", depth, e, err, out, errs, h.logs.w)
+		}
+	}
+	// Installed once, under its version's name, in the levels' directory.
+	entries, _ := os.ReadDir(h.dir)
+	if len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), "agent-") {
+		t.Fatalf("agent directory holds %v, want one agent-<version>", entries)
+	}
+}
+
+func TestALevelsAgentStaysUpBetweenCommands(t *testing.T) {
+	h := newHost(t)
+	ctx := context.Background()
+	_, first, _, err := h.run(t, ctx, 2, "echo $PPID", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, second, _, err := h.run(t, ctx, 2, "echo $PPID", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != second || strings.TrimSpace(first) == "" {
+		t.Fatalf("the commands' parent (the level's agent) changed: %q then %q", first, second)
+	}
+}
+
+func TestStdinReachesTheDeepestLevelWhole(t *testing.T) {
+	h := newHost(t)
+	data := make([]byte, 3<<20+17)
+	_, _ = rand.Read(data)
+	sum := sha256.Sum256(data)
+	e, out, errs, err := h.run(t, context.Background(), 3, "sha256sum | cut -d' ' -f1", bytes.NewReader(data))
+	if err != nil || e.Code != 0 {
+		t.Fatalf("exit %+v, err %v, stderr %s", e, err, errs)
+	}
+	if got := strings.TrimSpace(out); got != hex.EncodeToString(sum[:]) {
+		t.Fatalf("sha256 at level 3: %s, sent %x", got, sum)
+	}
+}
+
+func TestCancelKillsTheCommandAndItsChildren(t *testing.T) {
+	h := newHost(t)
+	marker := filepath.Join(t.TempDir(), "ran-on")
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	// Warm the chain first: the timeout is for the command, not the spawns.
+	if _, _, _, err := h.run(t, context.Background(), 2, "true", nil); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, _, _, err := h.run(t, ctx, 2, "sleep 2; touch "+marker, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cancelled command: err %v, want the deadline", err)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("cancel took %s", d)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the cancelled command's shell went on after its sleep was killed")
+	}
+}
+
+func TestALevelWhoseAgentDiedIsStartedAgain(t *testing.T) {
+	h := newHost(t)
+	ctx := context.Background()
+	_, pid, _, err := h.run(t, ctx, 2, "echo $PPID", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Kill level1's agent (level0 runs it): level2's ends with it, as a container's does
+	// when its parent stops.
+	if e, _, errs, err := h.run(t, ctx, 1, "kill $PPID", nil); err == nil && e.Code == 0 {
+		t.Logf("level1 killed its own agent: %+v %s", e, errs)
+	}
+	var again string
+	for i := 0; i < 20; i++ {
+		var e Exit
+		e, again, _, err = h.run(t, ctx, 2, "echo $PPID", nil)
+		if err == nil && e.Err == "" && e.Code == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil || strings.TrimSpace(again) == "" || again == pid {
+		t.Fatalf("after level1's agent died: %q (was %q), err %v", again, pid, err)
+	}
+}
+
+func TestAChangedAgentBinaryRefusesToServe(t *testing.T) {
+	err := ServeStdio(strings.Repeat("0", 64), t.TempDir(), strings.NewReader(""), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "was changed after it was installed") {
+		t.Fatalf("wrong version: %v", err)
+	}
+}
+
+func TestAPeerThatIsNotAnAgentIsNamed(t *testing.T) {
+	_, err := NewClient("box1", strings.NewReader("sh: 1: /var/lib/labctl/agent: not found\n"), io.Discard, nil)
+	if !errors.Is(err, errNotAgent) {
+		t.Fatalf("a shell's error as the first bytes: %v", err)
+	}
+}
+
+func TestAQuitRequestEndsTheServer(t *testing.T) {
+	h := newHost(t)
+	if err := h.client.Quit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.server.Quit():
+	case <-time.After(2 * time.Second):
+		t.Fatal("quit did not reach the server")
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

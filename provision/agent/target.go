@@ -1,0 +1,172 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/labctl/labctl/provision/remote"
+)
+
+// VMHop is the first hop of every request to a lab's agent: its VM.
+var VMHop = Hop{Name: "vm"}
+
+// VM is the lab's VM as a target reached through the lab's agent; its containers (the
+// remote.Container targets built on it) are reached through their own agents, so a command at
+// any level is one message. Commands and their output go to Log, as over SSH.
+type VM struct {
+	Client *Client
+	Log    io.Writer
+}
+
+// Name is "vm".
+func (v *VM) Name() string { return "vm" }
+
+// Level is host.
+func (v *VM) Level() remote.Level { return remote.LevelHost }
+
+// Run runs c on the VM, as the lab user (root with Sudo).
+func (v *VM) Run(ctx context.Context, c remote.Cmd) (remote.Result, error) {
+	return v.exec(ctx, []Hop{VMHop}, "vm", c)
+}
+
+// RunIn runs c as root in the last container of chain.
+func (v *VM) RunIn(ctx context.Context, chain []*remote.Container, c remote.Cmd) (remote.Result, error) {
+	path := []Hop{VMHop}
+	for _, k := range chain {
+		path = append(path, Hop{Name: k.ContainerName, Enter: k.Enter(), Sudo: !k.AsUser})
+	}
+	c.Sudo = false
+	return v.exec(ctx, path, chain[len(chain)-1].ContainerName, c)
+}
+
+func (v *VM) exec(ctx context.Context, path []Hop, where string, c remote.Cmd) (remote.Result, error) {
+	log := v.Log
+	if log == nil {
+		log = io.Discard
+	}
+	fmt.Fprintf(log, "$ [%s] %s\n", where, c.Line)
+	var stdout, stderr bytes.Buffer
+	out := io.MultiWriter(append([]io.Writer{&stdout, log}, nonNil(c.Stdout)...)...)
+	errw := io.MultiWriter(append([]io.Writer{&stderr, log}, nonNil(c.Stderr)...)...)
+	e, err := v.Client.Exec(ctx, Request{Path: path, Line: c.Line, Sudo: c.Sudo}, c.Stdin, out, errw)
+	r := remote.Result{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: e.Code}
+	if err != nil {
+		return r, fmt.Errorf("`%s` in %s: %w", c.Line, where, err)
+	}
+	if e.Err != "" {
+		r.ExitCode = -1
+		return r, fmt.Errorf("`%s` in %s: %s", c.Line, where, e.Err)
+	}
+	return r, nil
+}
+
+func nonNil(w io.Writer) []io.Writer {
+	if w == nil {
+		return nil
+	}
+	return []io.Writer{w}
+}
+
+// Dial connects to the lab agent listening on sock.
+func Dial(ctx context.Context, sock string) (*Client, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", sock)
+	if err != nil {
+		return nil, err
+	}
+	c, err := NewClient("the lab's agent", conn, conn, conn)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Start connects to the lab agent on sock, starting `bin agent run ARGS...` (in dir, its
+// output appended to logPath) when none of bin's version listens there.
+func Start(ctx context.Context, sock, bin string, args []string, dir, logPath string) (*Client, error) {
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckStatic(bytes.NewReader(data)); err != nil {
+		return nil, fmt.Errorf("%s: %w", bin, err)
+	}
+	sum := sha256.Sum256(data)
+	start := exec.Command(bin, append([]string{"agent", "run"}, args...)...)
+	start.Dir = dir
+	start.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	start.Stdout, start.Stderr = f, f
+	return Ensure(ctx, sock, hex.EncodeToString(sum[:]), start, logPath, 30*time.Second)
+}
+
+// Ensure connects to the lab agent on sock, starting it with start when none listens (or when
+// the one that listens is another version: it is asked to quit first). It waits up to wait for
+// the new agent; one that ends before it listens is an error with the end of its log.
+func Ensure(ctx context.Context, sock, version string, start *exec.Cmd, logFile string, wait time.Duration) (*Client, error) {
+	if c, err := Dial(ctx, sock); err == nil {
+		if c.Version == version {
+			return c, nil
+		}
+		_ = c.Quit(ctx)
+		c.Close()
+		for i := 0; i < 50; i++ { // the old one removes its socket as it goes
+			if _, err := os.Stat(sock); errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if err := start.Start(); err != nil {
+		return nil, fmt.Errorf("start the lab's agent: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- start.Wait() }()
+	deadline := time.After(wait)
+	for {
+		if c, err := Dial(ctx, sock); err == nil {
+			return c, nil
+		}
+		select {
+		case err := <-exited:
+			// It ended: another agent may have won the race to start (then it listens).
+			if c, derr := Dial(ctx, sock); derr == nil {
+				return c, nil
+			}
+			return nil, fmt.Errorf("the lab's agent ended before it listened (%v): %s\nsee %s", err, tail(logFile, 5), logFile)
+		case <-deadline:
+			return nil, fmt.Errorf("the lab's agent did not listen on %s within %s: see %s", sock, wait, logFile)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func tail(file string, n int) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
