@@ -12,7 +12,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/labctl
+	CGO_ENABLED=0 $(GO) build -ldflags="-s -w" -o $(BIN) ./cmd/labctl
 
 deps:
 	./scripts/deps.sh

@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 bin=$PWD/bin/labctl
-go build -o "$bin" ./cmd/labctl || exit 1
+CGO_ENABLED=0 go build -ldflags="-s -w" -o "$bin" ./cmd/labctl || exit 1
 presets=("$@")
 # By default every preset named after the release it boots (one per kernel/LXC cell).
 [ ${#presets[@]} -gt 0 ] || mapfile -t presets < <("$bin" presets | awk 'NR > 1 && $3 == "libvirt" && $2 == "labctl/" $1 {print $1}')

@@ -28,7 +28,7 @@ phase() {
   [ $rc -eq 0 ] || failed=1
   return $rc
 }
-phase build go build -o "$bin" ./cmd/labctl || exit 1
+phase build env CGO_ENABLED=0 go build -ldflags="-s -w" -o "$bin" ./cmd/labctl || exit 1
 phase lint make --no-print-directory lint || { echo "lint failed: not booting VMs"; exit 1; }
 phase unit go test -count=1 ./... || { echo "fast tests failed: not booting VMs"; exit 1; }
 phase faults ./scripts/faults.sh || { echo "fault tests failed: not booting VMs"; exit 1; }

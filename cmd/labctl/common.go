@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/lab/vagrant"
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/provision/agent"
 	"github.com/labctl/labctl/provision/remote"
 )
 
@@ -33,7 +35,7 @@ type session struct {
 	lab     *lab.Lab
 	vagrant *vagrant.Driver
 	comm    *remote.Comm
-	vm      *remote.VM
+	vm      remote.Target
 	log     *os.File
 	closers []func() error
 }
@@ -63,6 +65,14 @@ func (g *globals) openSession(ctx context.Context, progress io.Writer, connect b
 			return nil, err
 		}
 		s.closers = append(s.closers, unlock)
+		// The agent's links do not survive these: it ends first (the next command starts it).
+		switch lock {
+		case "halt", "destroy", "reset", "snapshot restore":
+			if _, err := stopAgent(ctx, l); err != nil {
+				s.Close()
+				return nil, fmt.Errorf("stop the lab's agent: %w (see %s)", err, l.Path("logs", "agent.log"))
+			}
+		}
 	}
 	v, closeV, err := l.Vagrant(progress)
 	if err != nil {
@@ -86,15 +96,52 @@ func (g *globals) openSession(ctx context.Context, progress io.Writer, connect b
 	return s, nil
 }
 
+// connect reaches the lab's VM through the lab's agent (started on first use), or, when it
+// cannot be used (noAgent says why), over a pinned SSH connection of this process.
 func (s *session) connect(ctx context.Context) error {
+	if why := s.noAgent(); why != "" {
+		fmt.Fprintf(s.log, "# no agent (%s): commands go over SSH\n", why)
+		return s.connectSSH(ctx)
+	}
+	c, err := dialAgent(ctx, s.g, s.lab)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, c.Close)
+	s.vm = &agent.VM{Client: c, Log: s.log}
+	return nil
+}
+
+func (s *session) noAgent() string {
+	if s.g.file == "-" {
+		return "the spec comes from standard input"
+	}
+	return noAgent()
+}
+
+// connectSSH opens this process's own pinned SSH connection to the VM.
+func (s *session) connectSSH(ctx context.Context) error {
 	comm, err := provision.Connect(ctx, s.lab, s.vagrant, provision.ConnectOptions{
 		InsecureIgnoreHostKey: s.g.insecure, Log: s.log, BootTimeout: 3 * time.Minute})
 	if err != nil {
 		return err
 	}
 	s.comm = comm
-	s.vm = &remote.VM{Conn: comm}
+	if s.vm == nil {
+		s.vm = &remote.VM{Conn: comm}
+	}
 	return nil
+}
+
+// UploadFile copies a file to the VM over this process's SSH connection, opened on first use
+// (only a cold provision uploads: images).
+func (s *session) UploadFile(ctx context.Context, local, dest string, mode os.FileMode, progress io.Writer) (remote.UploadResult, error) {
+	if s.comm == nil {
+		if err := s.connectSSH(ctx); err != nil {
+			return remote.UploadResult{}, err
+		}
+	}
+	return s.comm.UploadFile(ctx, local, dest, mode, progress)
 }
 
 // provisioner gathers the VM's facts; local images are built on the host (or taken from the
@@ -110,7 +157,7 @@ func (s *session) provisioner(ctx context.Context, opts provision.Options) (*pro
 		}
 		opts.Image = build.LocalImages(s.lab.Spec, out, opts.Log)
 	}
-	return provision.New(ctx, s.lab, s.vm, s.comm, opts)
+	return provision.New(ctx, s.lab, s.vm, s, opts)
 }
 
 func fmtDur(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }

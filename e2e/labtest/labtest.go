@@ -19,7 +19,9 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/build"
 	"github.com/labctl/labctl/lab/spec"
+	"github.com/labctl/labctl/lab/vagrant"
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/provision/agent"
 	"github.com/labctl/labctl/provision/remote"
 )
 
@@ -61,7 +63,7 @@ type Lab struct {
 	// Facts are what the VM is (kernel, LXC version, cgroup, AppArmor, ...).
 	Facts   provision.Facts
 	comm    *remote.Comm
-	vm      *remote.VM
+	vm      remote.Target
 	targets map[string]*remote.Container
 	close   []func() error
 	opts    Options
@@ -120,19 +122,54 @@ func Attach(ctx context.Context, o Options) (*Lab, error) {
 		l.Close()
 		return nil, fmt.Errorf("lab %s is %s, not running: bring it up with `labctl up` (or labtest.Up)", s.Name, state)
 	}
-	l.comm, err = provision.Connect(ctx, d, v, provision.ConnectOptions{Log: o.log(), InsecureIgnoreHostKey: o.InsecureIgnoreHostKey})
-	if err != nil {
+	if o.Labctl != "" && os.Getenv("LABCTL_AGENT") != "0" {
+		// Through the lab's agent, as labctl's own commands: every level one message away.
+		c, err := o.agent(ctx, d)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l.close = append(l.close, c.Close)
+		l.vm = &agent.VM{Client: c, Log: o.log()}
+	} else if err := l.connectSSH(ctx, v); err != nil {
 		l.Close()
 		return nil, err
 	}
-	l.close = append(l.close, l.comm.Close)
-	l.vm = &remote.VM{Conn: l.comm}
 	if l.Facts, err = provision.GatherFacts(ctx, l.vm, s.User); err != nil {
 		l.Close()
 		return nil, err
 	}
 	l.targets = provision.Targets(s, l.vm, l.Facts)
 	return l, nil
+}
+
+// connectSSH opens the lab's own pinned SSH connection (for uploads, or without an agent).
+func (l *Lab) connectSSH(ctx context.Context, v *vagrant.Driver) error {
+	comm, err := provision.Connect(ctx, l.Dir, v, provision.ConnectOptions{Log: l.opts.log(), InsecureIgnoreHostKey: l.opts.InsecureIgnoreHostKey})
+	if err != nil {
+		return err
+	}
+	l.comm = comm
+	l.close = append(l.close, comm.Close)
+	if l.vm == nil {
+		l.vm = &remote.VM{Conn: comm}
+	}
+	return nil
+}
+
+// agent connects to the lab's agent, started from the Labctl binary when none runs.
+func (o Options) agent(ctx context.Context, d *lab.Lab) (*agent.Client, error) {
+	var args []string
+	switch {
+	case o.File != "":
+		args = append(args, "-f", o.File)
+	case o.Preset != "":
+		args = append(args, "--preset", o.Preset)
+	}
+	if o.InsecureIgnoreHostKey {
+		args = append(args, "--insecure-ignore-host-key")
+	}
+	return agent.Start(ctx, d.Path("agent.sock"), o.Labctl, args, o.root(), d.Path("logs", "agent.log"))
 }
 
 // Close ends the connection.
@@ -213,7 +250,22 @@ func (l *Lab) Provisioner(ctx context.Context, opts provision.Options) (*provisi
 	if opts.Image == nil {
 		opts.Image = build.LocalImages(l.Spec, l.opts.log(), l.opts.log())
 	}
-	return provision.New(ctx, l.Dir, l.vm, l.comm, opts)
+	return provision.New(ctx, l.Dir, l.vm, l, opts)
+}
+
+// UploadFile copies a file to the VM over the lab's SSH connection, opened on first use.
+func (l *Lab) UploadFile(ctx context.Context, local, dest string, mode os.FileMode, progress io.Writer) (remote.UploadResult, error) {
+	if l.comm == nil {
+		v, closeV, err := l.Dir.Vagrant(nil)
+		if err != nil {
+			return remote.UploadResult{}, err
+		}
+		defer closeV()
+		if err := l.connectSSH(ctx, v); err != nil {
+			return remote.UploadResult{}, err
+		}
+	}
+	return l.comm.UploadFile(ctx, local, dest, mode, progress)
 }
 
 // VM is the lab's VM as a target (the lab user; sudo for root).

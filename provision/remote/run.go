@@ -183,3 +183,52 @@ func multi(ws ...io.Writer) io.Writer {
 	}
 	return io.MultiWriter(out...)
 }
+
+// Stream is a command started in an SSH session of its own, its stdin and stdout the caller's.
+type Stream struct {
+	Stdin  io.WriteCloser
+	Stdout io.Reader
+	s      *ssh.Session
+}
+
+// Wait waits for the command's end and returns its exit code (-1 when unknown).
+func (st *Stream) Wait() (int, error) {
+	err := st.s.Wait()
+	var exit *ssh.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitStatus(), err
+	}
+	if err != nil {
+		return -1, err
+	}
+	return 0, nil
+}
+
+// Close ends the session.
+func (st *Stream) Close() error { return st.s.Close() }
+
+// Start starts a long-running command (an agent) whose stdin and stdout the caller uses;
+// its stderr goes to stderr and the log.
+func (c *Comm) Start(ctx context.Context, cmd string, stderr io.Writer) (*Stream, error) {
+	s, err := c.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in, err := s.StdinPipe()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	out, err := s.StdoutPipe()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.Stderr = multi(c.cfg.Log, stderr)
+	fmt.Fprintf(c.cfg.Log, "$ %s (a stream)\n", cmd)
+	if err := s.Start(cmd); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("start `%s` on %s: %w", cmd, c.cfg.Addr(), err)
+	}
+	return &Stream{Stdin: in, Stdout: out, s: s}, nil
+}

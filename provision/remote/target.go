@@ -85,7 +85,11 @@ func (c *Container) Name() string { return c.ContainerName }
 func (c *Container) Level() Level { return c.Lvl }
 
 // Wrap returns the parent's command line that runs line inside this container.
-func (c *Container) Wrap(line string) string {
+func (c *Container) Wrap(line string) string { return c.Enter() + " " + Quote(line) }
+
+// Enter is the parent's command line that enters this container: the command line to run
+// inside follows it, quoted.
+func (c *Container) Enter() string {
 	var parts []string
 	if len(c.Env) > 0 {
 		parts = append(parts, "env")
@@ -98,12 +102,38 @@ func (c *Container) Wrap(line string) string {
 	}
 	parts = append(parts, "-n", Quote(c.ContainerName), "--clear-env",
 		"--set-var", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"--", "sh", "-c", Quote(line))
+		"--", "sh", "-c")
 	return strings.Join(parts, " ")
+}
+
+// Direct is a VM target that reaches containers by itself (an agent in each level) instead of
+// wrapping their commands into its own.
+type Direct interface {
+	// RunIn runs cmd in the last container of chain (outermost first), as its root.
+	RunIn(ctx context.Context, chain []*Container, cmd Cmd) (Result, error)
+}
+
+// Chain is the containers from the outermost one down to c, and the target above them all.
+func (c *Container) Chain() ([]*Container, Target) {
+	chain := []*Container{c}
+	t := c.Parent
+	for {
+		p, ok := t.(*Container)
+		if !ok {
+			return chain, t
+		}
+		chain = append([]*Container{p}, chain...)
+		t = p.Parent
+	}
 }
 
 // Run runs cmd inside the container, as its root.
 func (c *Container) Run(ctx context.Context, cmd Cmd) (Result, error) {
+	if chain, top := c.Chain(); top != nil {
+		if d, ok := top.(Direct); ok {
+			return d.RunIn(ctx, chain, cmd)
+		}
+	}
 	return c.Parent.Run(ctx, Cmd{Line: c.Wrap(cmd.Line), Sudo: !c.AsUser, Stdin: cmd.Stdin, Stdout: cmd.Stdout, Stderr: cmd.Stderr})
 }
 
