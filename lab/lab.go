@@ -39,6 +39,17 @@ type State struct {
 	DomainUUID string `json:"domain_uuid,omitempty"`
 	// Volumes are the pool volumes this lab created; labctl deletes no other.
 	Volumes []string `json:"volumes,omitempty"`
+	// SSH is the VM's SSH endpoint as `vagrant ssh-config` told it once: later commands reach
+	// the VM without asking Vagrant again (destroy forgets it with the state).
+	SSH *SSHEndpoint `json:"ssh,omitempty"`
+}
+
+// SSHEndpoint is where and as whom the VM's sshd is reached.
+type SSHEndpoint struct {
+	Host          string   `json:"host"`
+	Port          int      `json:"port"`
+	User          string   `json:"user"`
+	IdentityFiles []string `json:"identity_files"`
 }
 
 // Open returns the lab of spec s under root/tmp/<name>, creating the directories. It refuses
