@@ -1,0 +1,193 @@
+// Command bench measures labctl's loop on a ready lab, side by side with what a user would do
+// instead (plain Vagrant), in one run: each pair's two sides alternate, so that whatever else
+// the host does weighs on both. It prints a Markdown table of medians and ratios and writes
+// every sample to tmp/bench/results.json. It never fails on a figure.
+//
+//	go run ./scripts/bench [-preset P] [-runs N] [-heavy] [-labctl BIN]   (make bench)
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Case is one measured command, with the command it is compared with (if any).
+type Case struct {
+	Name    string    `json:"name"`
+	Labctl  []string  `json:"labctl"`
+	Other   []string  `json:"other,omitempty"`
+	Runs    int       `json:"runs"`
+	Samples []float64 `json:"samples_s"`
+	Others  []float64 `json:"other_samples_s,omitempty"`
+	Median  float64   `json:"median_s"`
+	OtherM  float64   `json:"other_median_s,omitempty"`
+	// Ratio is other/labctl: how many times faster labctl is (0: no comparison).
+	Ratio  float64  `json:"ratio,omitempty"`
+	Failed []string `json:"failed,omitempty"`
+}
+
+// Results is tmp/bench/results.json.
+type Results struct {
+	Date    string `json:"date"`
+	Machine string `json:"machine"`
+	Lab     string `json:"lab"`
+	Cases   []Case `json:"cases"`
+}
+
+func main() {
+	preset := flag.String("preset", "bookworm", "the lab's preset (its lab must be up, or -up)")
+	runs := flag.Int("runs", 10, "runs of each light case (medians)")
+	heavyRuns := flag.Int("heavy-runs", 3, "runs of each heavy case")
+	heavy := flag.Bool("heavy", false, "also halt/up, reset and the e2e suite (minutes)")
+	up := flag.Bool("up", false, "bring the lab up first")
+	bin := flag.String("labctl", "bin/labctl", "the labctl binary")
+	flag.Parse()
+	labctl, err := filepath.Abs(*bin)
+	check(err)
+	l := func(args ...string) []string {
+		return append([]string{labctl, "--preset", *preset}, args...)
+	}
+	if *up {
+		run(l("up"))
+	}
+	labDir, err := filepath.Abs(filepath.Join("tmp", *preset))
+	check(err)
+	vg := func(args ...string) []string { return append([]string{"vagrant"}, args...) }
+	vagrantEnv = append(os.Environ(), "VAGRANT_CWD="+labDir, "VAGRANT_HOME=/var/cache/labctl/vagrant.d",
+		"VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_NO_COLOR=1", "VAGRANT_DEFAULT_PROVIDER=libvirt")
+	attach := "lxc-unpriv-attach -n box1 --"
+	cases := []*Case{
+		{Name: "exec -- true (VM)", Labctl: l("exec", "--", "true"), Other: vg("ssh", "-c", "true"), Runs: *runs},
+		{Name: "exec --level box1 -- true", Labctl: l("exec", "--level", "box1", "--", "true"), Other: vg("ssh", "-c", attach+" true"), Runs: *runs},
+		{Name: "exec --level n1 -- true", Labctl: l("exec", "--level", "n1", "--", "true"), Other: vg("ssh", "-c", attach+" lxc-attach -n n1 -- true"), Runs: *runs},
+		{Name: "status", Labctl: l("status"), Other: vg("status"), Runs: *runs},
+		{Name: "up (the lab is up)", Labctl: l("up"), Runs: *runs},
+		{Name: "provision again", Labctl: l("provision"), Runs: *runs},
+	}
+	if *heavy {
+		cases = append(cases,
+			&Case{Name: "reset", Labctl: l("reset"), Runs: *heavyRuns},
+			&Case{Name: "e2e suite, ready lab", Labctl: []string{"go", "tool", "ginkgo", "./e2e", "--", "-preset", *preset, "-labctl", labctl}, Runs: *heavyRuns},
+			&Case{Name: "halt", Labctl: l("halt"), Runs: 1},
+			&Case{Name: "up from halted", Labctl: l("up"), Runs: 1},
+		)
+	}
+	res := Results{Date: time.Now().UTC().Format("2006-01-02"), Machine: machine(labDir), Lab: *preset}
+	for _, c := range cases {
+		fmt.Fprintf(os.Stderr, "bench: %s (%d runs)\n", c.Name, c.Runs)
+		for i := 0; i < c.Runs; i++ {
+			c.Samples = append(c.Samples, timed(c, c.Labctl))
+			if c.Other != nil {
+				c.Others = append(c.Others, timed(c, c.Other))
+			}
+		}
+		c.Median = median(c.Samples)
+		if c.Other != nil {
+			c.OtherM = median(c.Others)
+			c.Ratio = c.OtherM / c.Median
+		}
+		res.Cases = append(res.Cases, *c)
+	}
+	check(os.MkdirAll("tmp/bench", 0o755))
+	data, err := json.MarshalIndent(res, "", "  ")
+	check(err)
+	check(os.WriteFile("tmp/bench/results.json", append(data, '\n'), 0o644))
+	fmt.Print(Table(res))
+	fmt.Fprintln(os.Stderr, "bench: every sample in tmp/bench/results.json")
+}
+
+// Table is the Markdown table the README carries.
+func Table(r Results) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured %s on %s, lab %s (medians):\n\n", r.Date, r.Machine, r.Lab)
+	b.WriteString("| what | runs | labctl | instead | labctl is |\n|---|---|---|---|---|\n")
+	for _, c := range r.Cases {
+		other, ratio := "—", "—"
+		if c.Other != nil {
+			other = fmt.Sprintf("`%s` %s", strings.Join(c.Other, " "), secs(c.OtherM))
+			ratio = fmt.Sprintf("%.1fx faster", c.Ratio)
+		}
+		note := ""
+		if len(c.Failed) > 0 {
+			note = fmt.Sprintf(" (%d runs failed)", len(c.Failed))
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s%s | %s | %s |\n", c.Name, c.Runs, secs(c.Median), note, other, ratio)
+	}
+	return b.String()
+}
+
+func secs(s float64) string {
+	if s < 1 {
+		return fmt.Sprintf("%.0f ms", s*1000)
+	}
+	return fmt.Sprintf("%.2f s", s)
+}
+
+var vagrantEnv []string
+
+func timed(c *Case, argv []string) float64 {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	if argv[0] == "vagrant" {
+		cmd.Env = vagrantEnv
+	}
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	d := time.Since(start).Seconds()
+	if err != nil {
+		c.Failed = append(c.Failed, fmt.Sprintf("%s: %v: %s", strings.Join(argv, " "), err, tail(string(out))))
+		fmt.Fprintf(os.Stderr, "bench: %s failed: %v\n%s\n", strings.Join(argv, " "), err, tail(string(out)))
+	}
+	return d
+}
+
+func run(argv []string) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	check(cmd.Run())
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func tail(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// machine names the host and how the lab's VM runs (state.json's accelerator).
+func machine(labDir string) string {
+	var st struct {
+		Accel string `json:"accel"`
+	}
+	if data, err := os.ReadFile(filepath.Join(labDir, "state.json")); err == nil {
+		_ = json.Unmarshal(data, &st)
+	}
+	return fmt.Sprintf("%s/%s, %d cores, VM accel %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), strings.ToUpper(st.Accel))
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
