@@ -36,6 +36,7 @@ var (
 	flagPreset = flag.String("preset", os.Getenv("LABCTL_PRESET"), "lab preset (default: ../lab.yaml, else "+spec.DefaultPreset+")")
 	flagFile   = flag.String("f", os.Getenv("LABCTL_FILE"), "lab spec file")
 	flagUp     = flag.Bool("up", os.Getenv("LABCTL_E2E_UP") == "1", "bring the lab up with `labctl up` before the specs, and destroy it after them")
+	flagReset  = flag.Bool("reset", os.Getenv("LABCTL_E2E_RESET") == "1", "bring the lab back to its ready snapshot with `labctl reset` before the specs")
 	flagKeep   = flag.Bool("keep", os.Getenv("LABCTL_E2E_KEEP") == "1", "with -up: keep the lab after the specs")
 	flagLabctl = flag.String("labctl", "", "labctl binary, relative to the repository root (default: bin/labctl)")
 )
@@ -105,6 +106,11 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		start := time.Now()
 		Expect(labtest.Up(ctx, o)).To(Succeed(), "labctl up failed: see the report's output and tmp/%s/logs/", theSpec.Name)
 		AddReportEntry("labctl up", time.Since(start).Round(time.Second).String())
+	}
+	if *flagReset {
+		start := time.Now()
+		Expect(labtest.Reset(ctx, o)).To(Succeed(), "labctl reset failed: see the report's output")
+		AddReportEntry("labctl reset", time.Since(start).Round(100*time.Millisecond).String())
 	}
 	theLab, err = labtest.Attach(ctx, o)
 	Expect(err).NotTo(HaveOccurred())

@@ -42,6 +42,8 @@ type State struct {
 	// SSH is the VM's SSH endpoint as `vagrant ssh-config` told it once: later commands reach
 	// the VM without asking Vagrant again (destroy forgets it with the state).
 	SSH *SSHEndpoint `json:"ssh,omitempty"`
+	// Ready is the snapshot taken after the first green provision (`labctl reset`).
+	Ready *Ready `json:"ready,omitempty"`
 }
 
 // SSHEndpoint is where and as whom the VM's sshd is reached.

@@ -84,7 +84,27 @@ func runUp(ctx context.Context, g *globals, out io.Writer, keep, force bool) err
 	fmt.Fprintf(out, "\nlab %s is up in %s (host %s, box %s, vagrant up %s, ssh %s, provision %s: %s)\n",
 		s.lab.Spec.Name, fmtDur(time.Since(total)), fmtDur(phases["host"]), fmtDur(phases["box"]),
 		fmtDur(phases["vagrant up"]), fmtDur(phases["ssh"]), fmtDur(phases["provision"]), sum)
-	return printLevels(ctx, out, p)
+	if err := printLevels(ctx, out, p); err != nil {
+		return err
+	}
+	return takeReady(ctx, s, out)
+}
+
+// takeReady takes the lab's ready snapshot after its first green provision (`labctl reset`
+// reverts to it); the lab's agent ends first, so that none of its processes are in it.
+func takeReady(ctx context.Context, s *session, out io.Writer) error {
+	if st, err := s.lab.LoadState(); err != nil || st.Ready != nil || st.DomainUUID == "" || s.lab.Spec.ProviderFor() != "libvirt" {
+		return err
+	}
+	start := time.Now()
+	if _, err := stopAgent(ctx, s.lab); err != nil {
+		return err
+	}
+	if _, err := s.lab.TakeReady(ctx); err != nil {
+		return fmt.Errorf("the lab is up, but its ready snapshot failed (so `labctl reset` cannot work): %w", err)
+	}
+	fmt.Fprintf(out, "ready snapshot %s taken in %s: `labctl reset` brings the lab back to this point\n", lab.ReadySnapshot, fmtDur(time.Since(start)))
+	return nil
 }
 
 // printLevels prints one line per nesting level.

@@ -72,6 +72,9 @@ type Lab struct {
 // Up brings the lab up with `labctl up` (idempotent: a lab that is up is checked).
 func Up(ctx context.Context, o Options) error { return o.labctl(ctx, "up") }
 
+// Reset brings the lab back to its ready snapshot with `labctl reset`.
+func Reset(ctx context.Context, o Options) error { return o.labctl(ctx, "reset") }
+
 // Destroy removes the lab with `labctl destroy`.
 func Destroy(ctx context.Context, o Options) error { return o.labctl(ctx, "destroy") }
 

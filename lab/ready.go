@@ -1,0 +1,80 @@
+package lab
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/labctl/labctl/lab/host"
+)
+
+// ReadySnapshot is the libvirt snapshot labctl takes of a lab right after its first green
+// provision: `labctl reset` brings the lab back to it in seconds.
+const ReadySnapshot = "labctl-ready"
+
+// Ready is what state.json says of the ready snapshot.
+type Ready struct {
+	// SpecSum is the sha256 of the spec the snapshot's lab was provisioned from.
+	SpecSum string    `json:"spec_sum"`
+	Taken   time.Time `json:"taken"`
+}
+
+// SpecSum is the sha256 of the lab's spec (as labctl read it, defaults resolved).
+func (l *Lab) SpecSum() string {
+	data, _ := json.Marshal(l.Spec)
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// ErrNoReady is a lab without a ready snapshot.
+var ErrNoReady = errors.New("no ready snapshot")
+
+// readyDomain is the UUID of the lab's libvirt domain, which snapshots need.
+func (l *Lab) readyDomain() (State, error) {
+	if l.Spec.ProviderFor() != "libvirt" {
+		return State{}, fmt.Errorf("the ready snapshot is a libvirt snapshot: lab %s runs on %s (use `labctl snapshot`)", l.Spec.Name, l.Spec.ProviderFor())
+	}
+	st, err := l.LoadState()
+	if err != nil {
+		return st, err
+	}
+	if st.DomainUUID == "" {
+		return st, fmt.Errorf("lab %s has no VM that labctl recorded: `labctl up` first", l.Spec.Name)
+	}
+	return st, nil
+}
+
+// TakeReady takes the ready snapshot of the running VM unless the lab has one; it reports
+// whether it took one. The lab's agent must have ended (its processes would be in it).
+func (l *Lab) TakeReady(ctx context.Context) (bool, error) {
+	st, err := l.readyDomain()
+	if err != nil || st.Ready != nil {
+		return false, err
+	}
+	if _, err := host.Virsh(ctx, "snapshot-create-as", "--domain", st.DomainUUID, "--name", ReadySnapshot,
+		"--description", "labctl: the lab right after its first green provision", "--atomic"); err != nil {
+		return false, err
+	}
+	st.Ready = &Ready{SpecSum: l.SpecSum(), Taken: time.Now().UTC()}
+	return true, l.SaveState(st)
+}
+
+// Reset reverts the running VM to the ready snapshot. It reports whether the spec changed
+// since the snapshot was taken (the caller provisions then).
+func (l *Lab) Reset(ctx context.Context) (specChanged bool, err error) {
+	st, err := l.readyDomain()
+	if err != nil {
+		return false, err
+	}
+	if st.Ready == nil {
+		return false, fmt.Errorf("lab %s: %w (labctl takes it after the first green `labctl up`; run `labctl up`)", l.Spec.Name, ErrNoReady)
+	}
+	if _, err := host.Virsh(ctx, "snapshot-revert", "--domain", st.DomainUUID, "--snapshotname", ReadySnapshot, "--running"); err != nil {
+		return false, err
+	}
+	return st.Ready.SpecSum != l.SpecSum(), nil
+}
