@@ -56,8 +56,8 @@ test-e2e: build
 matrix: deps build
 	./scripts/matrix.sh
 
-bench:
-	$(GO) test -run XXX -bench . -benchtime 1x ./provision/...
+bench: build
+	$(GO) run ./scripts/bench -preset $(PRESET) -labctl $(BIN) $(BENCH_ARGS)
 
 update-golden:
 	$(GO) test ./lab/render -run Golden -update
