@@ -158,60 +158,18 @@ func runAgent(ctx context.Context, g *globals, idle time.Duration) error {
 
 func agentSock(l *lab.Lab) string { return l.Path("agent.sock") }
 
-// noAgent says why commands go over SSH directly instead of through the agent ("" if they
-// do not): LABCTL_AGENT=0, or a labctl that cannot run in the guest.
-func noAgent() string {
-	if os.Getenv("LABCTL_AGENT") == "0" {
-		return "LABCTL_AGENT=0"
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err.Error()
-	}
-	f, err := os.Open(exe)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	if err := agent.CheckStatic(f); err != nil {
-		return err.Error()
-	}
-	return ""
-}
-
-// dialAgent connects to the lab's agent, starting it when none runs.
+// dialAgent connects to the lab's agent, starting it when none runs; a labctl that cannot be
+// the agent (not built static) is agent.ErrNotStatic.
 func dialAgent(ctx context.Context, g *globals, l *lab.Lab) (*agent.Client, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	var args []string
-	if g.file != "" {
-		args = append(args, "-f", g.file)
-	} else if g.preset != "" {
-		args = append(args, "--preset", g.preset)
-	}
-	if g.insecure {
-		args = append(args, "--insecure-ignore-host-key")
-	}
-	return agent.Start(ctx, agentSock(l), exe, args, ".", l.Path("logs", "agent.log"))
+	flags := agent.LabFlags{File: g.file, Preset: g.preset, Insecure: g.insecure}
+	return agent.Start(ctx, agentSock(l), exe, flags, ".", l.Path("logs", "agent.log"))
 }
 
 // stopAgent asks the lab's agent to quit (before the VM halts, is reset or destroyed).
 func stopAgent(ctx context.Context, l *lab.Lab) (bool, error) {
-	c, err := agent.Dial(ctx, agentSock(l))
-	if err != nil {
-		return false, nil
-	}
-	defer c.Close()
-	if err := c.Quit(ctx); err != nil {
-		return false, err
-	}
-	for i := 0; i < 50; i++ {
-		if _, err := os.Stat(agentSock(l)); errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return true, nil
+	return agent.Stop(ctx, agentSock(l))
 }

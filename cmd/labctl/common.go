@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -97,26 +98,29 @@ func (g *globals) openSession(ctx context.Context, progress io.Writer, connect b
 }
 
 // connect reaches the lab's VM through the lab's agent (started on first use), or, when it
-// cannot be used (noAgent says why), over a pinned SSH connection of this process.
+// cannot be used, over a pinned SSH connection of this process (the log says why).
 func (s *session) connect(ctx context.Context) error {
-	if why := s.noAgent(); why != "" {
-		fmt.Fprintf(s.log, "# no agent (%s): commands go over SSH\n", why)
-		return s.connectSSH(ctx)
+	why := ""
+	switch {
+	case os.Getenv("LABCTL_AGENT") == "0":
+		why = "LABCTL_AGENT=0"
+	case s.g.file == "-":
+		why = "the spec comes from standard input"
+	default:
+		c, err := dialAgent(ctx, s.g, s.lab)
+		if errors.Is(err, agent.ErrNotStatic) {
+			why = err.Error()
+			break
+		}
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, c.Close)
+		s.vm = &agent.VM{Client: c, Log: s.log}
+		return nil
 	}
-	c, err := dialAgent(ctx, s.g, s.lab)
-	if err != nil {
-		return err
-	}
-	s.closers = append(s.closers, c.Close)
-	s.vm = &agent.VM{Client: c, Log: s.log}
-	return nil
-}
-
-func (s *session) noAgent() string {
-	if s.g.file == "-" {
-		return "the spec comes from standard input"
-	}
-	return noAgent()
+	fmt.Fprintf(s.log, "# no agent (%s): commands go over SSH\n", why)
+	return s.connectSSH(ctx)
 }
 
 // connectSSH opens this process's own pinned SSH connection to the VM.

@@ -162,17 +162,8 @@ func (l *Lab) connectSSH(ctx context.Context, v *vagrant.Driver) error {
 
 // agent connects to the lab's agent, started from the Labctl binary when none runs.
 func (o Options) agent(ctx context.Context, d *lab.Lab) (*agent.Client, error) {
-	var args []string
-	switch {
-	case o.File != "":
-		args = append(args, "-f", o.File)
-	case o.Preset != "":
-		args = append(args, "--preset", o.Preset)
-	}
-	if o.InsecureIgnoreHostKey {
-		args = append(args, "--insecure-ignore-host-key")
-	}
-	return agent.Start(ctx, d.Path("agent.sock"), o.Labctl, args, o.root(), d.Path("logs", "agent.log"))
+	flags := agent.LabFlags{File: o.File, Preset: o.Preset, Insecure: o.InsecureIgnoreHostKey}
+	return agent.Start(ctx, d.Path("agent.sock"), o.Labctl, flags, o.root(), d.Path("logs", "agent.log"))
 }
 
 // Close ends the connection.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -56,6 +57,9 @@ func Self() (bin []byte, version string, err error) {
 	return bin, hex.EncodeToString(sum[:]), nil
 }
 
+// ErrNotStatic is a labctl binary that needs a dynamic loader.
+var ErrNotStatic = errors.New("this labctl is linked dynamically, so it cannot run as the agent in the guest: build it with CGO_ENABLED=0 (`make build` does)")
+
 // CheckStatic refuses a binary that needs a dynamic loader: the agent runs in guests and
 // containers whose C library may be older than the host's (or absent).
 func CheckStatic(bin io.ReaderAt) error {
@@ -65,7 +69,7 @@ func CheckStatic(bin io.ReaderAt) error {
 	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("this labctl is linked dynamically, so it cannot run as the agent in the guest: build it with CGO_ENABLED=0 (`make build` does)")
+			return ErrNotStatic
 		}
 	}
 	return nil

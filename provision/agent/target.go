@@ -93,9 +93,30 @@ func Dial(ctx context.Context, sock string) (*Client, error) {
 	return c, nil
 }
 
-// Start connects to the lab agent on sock, starting `bin agent run ARGS...` (in dir, its
-// output appended to logPath) when none of bin's version listens there.
-func Start(ctx context.Context, sock, bin string, args []string, dir, logPath string) (*Client, error) {
+// LabFlags name the lab for the agent's `labctl agent run` as the CLI's global flags do.
+type LabFlags struct {
+	File, Preset string
+	Insecure     bool
+}
+
+func (f LabFlags) args() []string {
+	var args []string
+	switch {
+	case f.File != "":
+		args = append(args, "-f", f.File)
+	case f.Preset != "":
+		args = append(args, "--preset", f.Preset)
+	}
+	if f.Insecure {
+		args = append(args, "--insecure-ignore-host-key")
+	}
+	return args
+}
+
+// Start connects to the lab agent on sock, starting `bin agent run` for the lab flags name (in
+// dir, its output appended to logPath) when none of bin's version listens there. A bin that
+// cannot be the agent is ErrNotStatic.
+func Start(ctx context.Context, sock, bin string, lab LabFlags, dir, logPath string) (*Client, error) {
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return nil, err
@@ -104,7 +125,7 @@ func Start(ctx context.Context, sock, bin string, args []string, dir, logPath st
 		return nil, fmt.Errorf("%s: %w", bin, err)
 	}
 	sum := sha256.Sum256(data)
-	start := exec.Command(bin, append([]string{"agent", "run"}, args...)...)
+	start := exec.Command(bin, append([]string{"agent", "run"}, lab.args()...)...)
 	start.Dir = dir
 	start.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY|syscall.O_NOFOLLOW, 0o644)
@@ -116,6 +137,31 @@ func Start(ctx context.Context, sock, bin string, args []string, dir, logPath st
 	return Ensure(ctx, sock, hex.EncodeToString(sum[:]), start, logPath, 30*time.Second)
 }
 
+// Stop asks the lab agent on sock to quit and waits for it to remove its socket; it reports
+// whether one was running.
+func Stop(ctx context.Context, sock string) (bool, error) {
+	c, err := Dial(ctx, sock)
+	if err != nil {
+		return false, nil
+	}
+	return true, quit(ctx, c, sock)
+}
+
+// quit asks the agent of client c to quit, and waits up to 5 s for it to remove its socket.
+func quit(ctx context.Context, c *Client, sock string) error {
+	defer c.Close()
+	if err := c.Quit(ctx); err != nil {
+		return err
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := os.Stat(sock); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
+}
+
 // Ensure connects to the lab agent on sock, starting it with start when none listens (or when
 // the one that listens is another version: it is asked to quit first). It waits up to wait for
 // the new agent; one that ends before it listens is an error with the end of its log.
@@ -124,14 +170,7 @@ func Ensure(ctx context.Context, sock, version string, start *exec.Cmd, logFile 
 		if c.Version == version {
 			return c, nil
 		}
-		_ = c.Quit(ctx)
-		c.Close()
-		for i := 0; i < 50; i++ { // the old one removes its socket as it goes
-			if _, err := os.Stat(sock); errors.Is(err, os.ErrNotExist) {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		_ = quit(ctx, c, sock)
 	}
 	if err := start.Start(); err != nil {
 		return nil, fmt.Errorf("start the lab's agent: %w", err)
