@@ -179,6 +179,52 @@ func TestALevelWhoseAgentDiedIsStartedAgain(t *testing.T) {
 	}
 }
 
+func TestACachedAnswerHoldsUntilARootCommandOrARestart(t *testing.T) {
+	h := newHost(t)
+	ctx := context.Background()
+	count := filepath.Join(t.TempDir(), "runs")
+	probe := Request{Path: path(1), Line: "echo x >> " + count + "; wc -l < " + count, Cache: true}
+	ask := func() string {
+		t.Helper()
+		var out bytes.Buffer
+		e, err := h.client.Exec(ctx, probe, nil, &out, io.Discard)
+		if err != nil || e.Code != 0 {
+			t.Fatalf("cached probe: %+v %v", e, err)
+		}
+		return strings.TrimSpace(out.String())
+	}
+	if a, b := ask(), ask(); a != "1" || b != "1" {
+		t.Fatalf("the second ask ran the probe again: %s then %s", a, b)
+	}
+	// A command that is not root changes nothing kept.
+	if _, _, _, err := h.run(t, ctx, 1, "true", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := ask(); got != "1" {
+		t.Fatalf("after a plain command: %s", got)
+	}
+	// A root command at that level may have changed the answer: it is asked again.
+	if e, err := h.client.Exec(ctx, Request{Path: path(1), Line: "true", Sudo: true}, nil, nil, nil); err != nil || e.Code != 0 {
+		t.Fatalf("root command: %+v %v", e, err)
+	}
+	if got := ask(); got != "2" {
+		t.Fatalf("after a root command: %s, want the probe run again (2)", got)
+	}
+	// So is it after the level's agent started again (a reboot).
+	_, _, _, _ = h.run(t, ctx, 1, "kill $PPID", nil)
+	var got string
+	for i := 0; i < 20 && got != "3"; i++ {
+		var out bytes.Buffer
+		if e, err := h.client.Exec(ctx, probe, nil, &out, io.Discard); err == nil && e.Err == "" {
+			got = strings.TrimSpace(out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got != "3" {
+		t.Fatalf("after the level's agent started again: %q, want the probe run again (3)", got)
+	}
+}
+
 func TestAChangedAgentBinaryRefusesToServe(t *testing.T) {
 	err := ServeStdio(strings.Repeat("0", 64), t.TempDir(), strings.NewReader(""), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "was changed after it was installed") {

@@ -24,6 +24,8 @@ type Request struct {
 	Path []Hop  `json:"path,omitempty"`
 	Line string `json:"line"`
 	Sudo bool   `json:"sudo,omitempty"`
+	// Cache lets a forwarding agent answer from an earlier answer (see cache.go).
+	Cache bool `json:"cache,omitempty"`
 	// Control is a request to the agent itself instead of a command: "quit".
 	Control string `json:"control,omitempty"`
 }

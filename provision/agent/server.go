@@ -32,6 +32,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	children map[string]*Client
+	answers  map[string]answer // kept answers of Cache requests (cache.go)
+	gen      int               // counts forget calls
 	active   int
 	last     time.Time
 	quit     chan struct{}
@@ -219,7 +221,7 @@ func (s *Server) handle(ctx context.Context, req Request, stdin io.Reader, stdou
 	case len(req.Path) == 0:
 		return runLocal(ctx, req, stdin, stdout, stderr)
 	}
-	return s.forward(ctx, req, stdin, stdout, stderr)
+	return s.forwardCached(ctx, req, stdin, stdout, stderr)
 }
 
 // forward passes a request on to the agent of the next level down.

@@ -15,7 +15,7 @@ import (
 // child returns the live link to a level's agent, starting it when there is none. A spawn that
 // finds no agent is an Exit naming the level as Missing.
 func (s *Server) child(ctx context.Context, hop Hop) (*Client, Exit) {
-	key := hop.Name + "\x00" + hop.Enter
+	key := childKey(hop)
 	s.mu.Lock()
 	c := s.children[key]
 	s.mu.Unlock()
@@ -39,11 +39,13 @@ func (s *Server) child(ctx context.Context, hop Hop) (*Client, Exit) {
 		return nil, Exit{Code: -1, Err: err.Error()}
 	}
 	s.mu.Lock()
-	if old := s.children[key]; old != nil {
-		old.Close()
-	}
+	old := s.children[key]
 	s.children[key] = c
 	s.mu.Unlock()
+	if old != nil {
+		old.Close()
+		s.forget() // the level started again (a reboot, a restart): what was kept may have changed
+	}
 	return c, Exit{}
 }
 
@@ -151,3 +153,5 @@ func (l *limited) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+func childKey(hop Hop) string { return hop.Name + "\x00" + hop.Enter }

@@ -25,6 +25,9 @@ type Cmd struct {
 	Stdin io.Reader
 	// Stdout and Stderr, when set, receive the output as it comes.
 	Stdout, Stderr io.Writer
+	// Cache marks a read-only command whose answer changes only with the machine's boot or a
+	// root command on it (the facts): a runner may answer it from its first answer.
+	Cache bool
 }
 
 // Target is a place where commands run: the VM, a container, a nested container.
