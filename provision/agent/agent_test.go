@@ -100,6 +100,27 @@ func TestEveryLevelKeepsExitCodeAndStreamsApart(t *testing.T) {
 	}
 }
 
+func TestAFirstCommandAtTheDeepestLevelInstallsEveryLevel(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: each level gets a mount namespace of its own, as a container has")
+	}
+	h := newHost(t)
+	// level0 (the VM, installed by Root) shares the host's directory; levels 1 and 2 each see
+	// one of their own there (bound over it in a new mount namespace), as containers have
+	// filesystems of their own: every level must be installed.
+	p := []Hop{{Name: "level0", Enter: "sh -c"}}
+	for i := 1; i < 3; i++ {
+		own := t.TempDir()
+		p = append(p, Hop{Name: fmt.Sprintf("level%d", i),
+			Enter: fmt.Sprintf(`unshare -m --propagation private sh -c 'mount --bind %s %s && exec sh -c "$1"' level`, own, h.dir)})
+	}
+	var out, errs bytes.Buffer
+	e, err := h.client.Exec(context.Background(), Request{Path: p, Line: "echo deep; ls " + h.dir}, nil, &out, &errs)
+	if err != nil || e.Code != 0 || e.Err != "" || !strings.HasPrefix(out.String(), "deep\nagent-") {
+		t.Fatalf("first command at depth 3 (no agent anywhere yet): exit %+v, err %v, stdout %q, stderr %q", e, err, out.String(), errs.String())
+	}
+}
+
 func TestALevelsAgentStaysUpBetweenCommands(t *testing.T) {
 	h := newHost(t)
 	ctx := context.Background()

@@ -224,16 +224,28 @@ func (s *Server) handle(ctx context.Context, req Request, stdin io.Reader, stdou
 	return s.forwardCached(ctx, req, stdin, stdout, stderr)
 }
 
-// forward passes a request on to the agent of the next level down.
+// forward passes a request on to the agent of the next level down. With an Installer, each
+// level on the way whose agent is missing is installed once, and the request asked again.
 func (s *Server) forward(ctx context.Context, req Request, stdin io.Reader, stdout, stderr io.Writer) Exit {
 	hop, rest := req.Path[0], req.Path[1:]
-	for attempt := 0; ; attempt++ {
+	installed := map[string]bool{}
+	// install reports whether the missing level was installed now (not before in this request).
+	install := func(path []Hop, missing string) (bool, error) {
+		if s.Installer == nil || installed[missing] {
+			return false, nil
+		}
+		installed[missing] = true
+		return true, s.Installer.Install(ctx, s, path, missing)
+	}
+	for {
 		child, e := s.child(ctx, hop)
 		if child == nil {
-			if e.Missing != "" && s.Installer != nil && attempt == 0 {
-				if err := s.Installer.Install(ctx, s, []Hop{hop}, hop.Name); err != nil {
-					return Exit{Code: -1, Err: err.Error()}
-				}
+			if e.Missing == "" {
+				return e
+			}
+			if ok, err := install([]Hop{hop}, hop.Name); err != nil {
+				return Exit{Code: -1, Err: err.Error()}
+			} else if ok {
 				continue
 			}
 			return e
@@ -247,10 +259,12 @@ func (s *Server) forward(ctx context.Context, req Request, stdin io.Reader, stdo
 		if err != nil {
 			return Exit{Code: -1, Err: err.Error()}
 		}
-		if e.Missing != "" && s.Installer != nil && attempt == 0 {
-			if err := s.Installer.Install(ctx, s, req.Path, e.Missing); err != nil {
-				return Exit{Code: -1, Err: err.Error()}
-			}
+		if e.Missing == "" {
+			return e
+		}
+		if ok, err := install(req.Path, e.Missing); err != nil {
+			return Exit{Code: -1, Err: err.Error()}
+		} else if ok {
 			if counted.n == 0 {
 				continue
 			}
