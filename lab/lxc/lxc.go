@@ -121,6 +121,7 @@ var legacyKeys = map[string]string{
 	"lxc.pty.max":          "lxc.pts",
 	"lxc.mount.fstab":      "lxc.mount",
 	"lxc.seccomp.profile":  "lxc.seccomp",
+	"lxc.signal.halt":      "lxc.haltsignal",
 }
 
 // NestedProfile is what a container's nested containers get as lxc.apparmor.profile when

@@ -161,6 +161,12 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 			continue
 		}
 		var lines []string
+		if c.Image.Type == "local" {
+			// labctl's images run systemd, which halts on SIGRTMIN+3; on LXC's default SIGPWR
+			// it only starts sigpwr.target, so lxc-stop (and the VM's shutdown) waited 60 s
+			// and then killed the container.
+			lines = append(lines, d.Set("lxc.signal.halt", "SIGRTMIN+3"))
+		}
 		if c.Nesting {
 			lines = append(lines, d.NestingLines(c.AppArmor, c.Unprivileged)...)
 		}
@@ -170,7 +176,7 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 		}
 		if lines != nil {
 			cfg := path.Join(s.ContainerDir(c.Name), "config")
-			conf := vm(cfg, userOwner, 0o644, "nesting and autostart of "+c.Name, c.Name+" config", StageContainerConfig)
+			conf := vm(cfg, userOwner, 0o644, "halt signal, nesting and autostart of "+c.Name, c.Name+" config", StageContainerConfig)
 			conf.Container = c.Name
 			add(conf, nil, lines)
 		}
