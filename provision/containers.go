@@ -276,3 +276,30 @@ func UserLXC(f Facts, tool string) string {
 	}
 	return "env " + remote.Join(userBusEnv(f.UID)...) + " " + remote.Join(delegatedScope(tool)...)
 }
+
+// StopContainers stops the running containers cleanly, the deepest first (each with its halt
+// signal, within 30 s), as a clean halt of the VM needs: the guest's own shutdown unmounts the
+// data disk and takes the bridge down before the user's manager stops box1. A container that
+// does not stop is left to the shutdown; the error names the first one.
+func (p *Provisioner) StopContainers(ctx context.Context) error {
+	var first error
+	for i := len(p.Spec.Containers) - 1; i >= 0; i-- {
+		c := &p.Spec.Containers[i]
+		if c.Parent != "" {
+			if st, err := p.lxcState(ctx, p.Spec.Container(c.Parent)); err != nil || st != "RUNNING" {
+				continue
+			}
+		}
+		if st, err := p.lxcState(ctx, c); err != nil || st != "RUNNING" {
+			continue
+		}
+		stop := "lxc-stop"
+		if c.Parent == "" && c.Unprivileged {
+			stop = UserLXC(p.Facts, "lxc-stop")
+		}
+		if _, err := remote.Must(ctx, p.parentOf(c), remote.Cmd{Line: stop + remote.Shf(" -n %s -t 30", c.Name)}); err != nil && first == nil {
+			first = fmt.Errorf("stop %s: %w", c.Name, err)
+		}
+	}
+	return first
+}
