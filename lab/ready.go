@@ -18,16 +18,22 @@ const ReadySnapshot = "labctl-ready"
 
 // Ready is what state.json says of the ready snapshot.
 type Ready struct {
-	// SpecSum is the sha256 of the spec the snapshot's lab was provisioned from.
+	// SpecSum is the sha256 of the spec the snapshot's lab was provisioned from, and of the
+	// labctl that provisioned it (Lab.SpecSum).
 	SpecSum string    `json:"spec_sum"`
 	Taken   time.Time `json:"taken"`
 }
 
-// SpecSum is the sha256 of the lab's spec (as labctl read it, defaults resolved).
+// SpecSum is the sha256 of the lab's spec (as labctl read it, defaults resolved) and of the
+// labctl binary: another labctl may render the lab differently.
 func (l *Lab) SpecSum() string {
 	data, _ := json.Marshal(l.Spec)
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
+	h := sha256.New()
+	h.Write(data)
+	if _, version, err := host.Self(); err == nil {
+		h.Write([]byte(version))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // ErrNoReady is a lab without a ready snapshot.
@@ -77,4 +83,24 @@ func (l *Lab) Reset(ctx context.Context) (specChanged bool, err error) {
 		return false, err
 	}
 	return st.Ready.SpecSum != l.SpecSum(), nil
+}
+
+// RetakeReady replaces the ready snapshot with one of the VM as it is now (after a reset
+// provisioned it to a changed spec). The lab's agent must have ended.
+func (l *Lab) RetakeReady(ctx context.Context) error {
+	st, err := l.readyDomain()
+	if err != nil {
+		return err
+	}
+	if st.Ready != nil {
+		if _, err := host.Virsh(ctx, "snapshot-delete", "--domain", st.DomainUUID, "--snapshotname", ReadySnapshot); err != nil {
+			return err
+		}
+		st.Ready = nil
+		if err := l.SaveState(st); err != nil {
+			return err
+		}
+	}
+	_, err = l.TakeReady(ctx)
+	return err
 }

@@ -93,7 +93,7 @@ func runAgent(ctx context.Context, g *globals, idle time.Duration) error {
 		return err
 	}
 	defer lk.Unlock()
-	bin, version, err := agent.Self()
+	bin, version, err := host.Self()
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package host
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -103,4 +105,18 @@ func unixMode(m fs.FileMode) uint32 {
 		u |= 0o1000
 	}
 	return u
+}
+
+// Self is this process's binary (labctl) and its version: the sha256 of its content.
+func Self() (bin []byte, version string, err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	bin, err = os.ReadFile(exe)
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(bin)
+	return bin, hex.EncodeToString(sum[:]), nil
 }

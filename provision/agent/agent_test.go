@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	labhost "github.com/labctl/labctl/lab/host"
 )
 
 // TestMain lets this test binary be the agent of every level (`agent serve` as its
@@ -47,7 +49,7 @@ type host struct {
 
 func newHost(t *testing.T) *host {
 	t.Helper()
-	bin, version, err := Self()
+	bin, version, err := labhost.Self()
 	if err != nil {
 		t.Fatal(err)
 	}

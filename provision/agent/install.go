@@ -3,13 +3,10 @@ package agent
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"debug/elf"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 )
 
@@ -41,20 +38,6 @@ func InstallLine(dir, version string) string {
 	p := quote(Path(dir, version))
 	return fmt.Sprintf(`set -e; umask 022; mkdir -p %s; t=%s.$$; cat > "$t"; chmod 755 "$t"; mv -f "$t" %s; for f in %s/agent-*; do [ "$f" = %s ] || rm -f "$f"; done`,
 		quote(dir), p, p, quote(dir), p)
-}
-
-// Self is this process's binary and its version (the sha256 of its content).
-func Self() (bin []byte, version string, err error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, "", err
-	}
-	bin, err = os.ReadFile(exe)
-	if err != nil {
-		return nil, "", err
-	}
-	sum := sha256.Sum256(bin)
-	return bin, hex.EncodeToString(sum[:]), nil
 }
 
 // ErrNotStatic is a labctl binary that needs a dynamic loader.
