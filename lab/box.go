@@ -32,7 +32,7 @@ func EnsureBox(ctx context.Context, s *spec.Spec, v *vagrant.Driver, w io.Writer
 	if err := os.MkdirAll(host.VagrantHome(), 0o755); err != nil {
 		return "", err
 	}
-	lock, err := host.WaitLock(ctx, filepath.Join(host.VagrantHome(), "labctl-box-"+r.Release+".lock"), "box "+r.Name(), func(b *host.BusyError) {
+	lock, err := host.WaitLock(ctx, filepath.Join(host.VagrantHome(), "labctl-box-"+r.Flavour+".lock"), "box "+r.Name(), func(b *host.BusyError) {
 		fmt.Fprintf(w, "box %s: waiting for pid %d (%s)\n", r.Name(), b.PID, b.What)
 	})
 	if err != nil {
@@ -43,7 +43,7 @@ func EnsureBox(ctx context.Context, s *spec.Spec, v *vagrant.Driver, w io.Writer
 	if err != nil {
 		return "", err
 	}
-	marker := filepath.Join(host.VagrantHome(), "labctl-box-"+r.Release)
+	marker := filepath.Join(host.VagrantHome(), "labctl-box-"+r.Flavour)
 	if data, err := os.ReadFile(marker); err == nil && strings.TrimSpace(string(data)) == r.Key() && vagrantCopyIntact(r.Name(), file) {
 		if list, err := v.BoxList(ctx); err == nil && strings.Contains(list, r.Name()+" ") {
 			return r.Key(), nil
@@ -57,7 +57,7 @@ func EnsureBox(ctx context.Context, s *spec.Spec, v *vagrant.Driver, w io.Writer
 		return "", err
 	}
 	fmt.Fprintf(w, "box %s: added to Vagrant in %s\n", r.Name(), time.Since(start).Round(time.Second))
-	pruneBoxVolumes(ctx, r.Release, w)
+	pruneBoxVolumes(ctx, r.Flavour, w)
 	return r.Key(), nil
 }
 
@@ -107,17 +107,17 @@ func vagrantCopyIntact(name, boxFile string) bool {
 // upload was cut short. A volume whose size differs is deleted, so that vagrant-libvirt
 // uploads it again; while a labctl VM is defined (it may be backed by it) up stops instead,
 // saying what to do.
-func checkBoxVolume(ctx context.Context, boxFile, release string, w io.Writer) error {
+func checkBoxVolume(ctx context.Context, boxFile, flavour string, w io.Writer) error {
 	want, err := build.BoxImageSize(boxFile)
 	if err != nil {
 		return err
 	}
-	name := "labctl/" + release
+	name := "labctl/" + flavour
 	st, err := os.Stat(vagrantBoxImage(name))
 	if err != nil {
 		return nil // not added: vagrant says so
 	}
-	vol := fmt.Sprintf("labctl-VAGRANTSLASH-%s_vagrant_box_image_0_%d_box.img", release, st.ModTime().Unix())
+	vol := fmt.Sprintf("labctl-VAGRANTSLASH-%s_vagrant_box_image_0_%d_box.img", flavour, st.ModTime().Unix())
 	vols, err := host.Volumes(ctx)
 	if err != nil {
 		return fmt.Errorf("box %s: cannot check its copy in pool %s: %w", name, host.Pool, err)

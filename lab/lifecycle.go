@@ -135,7 +135,7 @@ func Boot(ctx context.Context, l *Lab, v *vagrant.Driver, out io.Writer) (Booted
 	if b.Before == "not_created" && l.Spec.Box.Release != "" {
 		r, err := build.BoxRecipeFor(l.Spec)
 		if err == nil {
-			err = p.CheckBox(ctx, r.File(), r.Release, out)
+			err = p.CheckBox(ctx, r.File(), r.Flavour, out)
 		}
 		if err != nil {
 			return b, err

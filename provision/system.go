@@ -117,6 +117,9 @@ func (p *Provisioner) preflightStep() Step {
 					return false, "", fmt.Errorf("containers %s: image type local needs LXC >= %s, the guest has %s", c.Name, lxc.LocalImagesSince, f.LXCVersion)
 				}
 			}
+			if lxcV.Cgroup2Only() && f.Cgroup != "v2" {
+				return false, "", fmt.Errorf("guest LXC %s runs on cgroup v2 only and the guest has cgroup %s: boot the guest with the unified hierarchy (systemd.unified_cgroup_hierarchy=1) or use an older LXC", f.LXCVersion, f.Cgroup)
+			}
 			if f.Cgroup == "v2" && !f.Systemd {
 				return false, "", errors.New("cgroup v2 without systemd: labctl starts unprivileged containers in a delegated systemd scope")
 			}

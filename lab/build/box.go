@@ -43,8 +43,12 @@ var boxPackages = []string{
 
 // BoxRecipe is everything a self-built box depends on; its Key names the cached build.
 type BoxRecipe struct {
-	Release  string
-	Packages []string
+	Release string
+	// KernelSuite is the apt suite the kernel comes from ("" for the release's own).
+	KernelSuite string
+	// Flavour names the box, its cache entry and its volumes (spec.BoxFlavour).
+	Flavour string
+	Packages    []string
 	User     string
 	DiskGB   int
 }
@@ -57,7 +61,10 @@ func BoxRecipeFor(s *spec.Spec) (BoxRecipe, error) {
 	}
 	pkgs := append(append([]string{}, boxPackages...), rel.Firewall)
 	sort.Strings(pkgs)
-	return BoxRecipe{Release: rel.Name, Packages: pkgs, User: s.User, DiskGB: 8}, nil
+	if _, err := rel.KernelOf(s.Box.Kernel); err != nil {
+		return BoxRecipe{}, err
+	}
+	return BoxRecipe{Release: rel.Name, KernelSuite: s.Box.Kernel, Flavour: s.BoxFlavour(), Packages: pkgs, User: s.User, DiskGB: 8}, nil
 }
 
 // Key is a short hash of the recipe and the build script: a rebuild happens only when it
@@ -65,16 +72,20 @@ func BoxRecipeFor(s *spec.Spec) (BoxRecipe, error) {
 func (r BoxRecipe) Key() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%s\n%d\n", r.Release, strings.Join(r.Packages, " "), r.User, r.DiskGB)
+	if r.KernelSuite != "" {
+		fmt.Fprintf(h, "kernel %s\n", r.KernelSuite)
+	}
 	io.WriteString(h, buildBoxScript)
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// Name is the Vagrant box name.
-func (r BoxRecipe) Name() string { return "labctl/" + r.Release }
+// Name is the Vagrant box name: labctl/<release>, or labctl/<release>-backports for a box
+// whose kernel comes from the backports suite.
+func (r BoxRecipe) Name() string { return "labctl/" + r.Flavour }
 
 // Dir is the box's cache directory.
 func (r BoxRecipe) Dir() string {
-	return filepath.Join(host.CacheDir(), "boxes", r.Release+"-"+r.Key())
+	return filepath.Join(host.CacheDir(), "boxes", r.Flavour+"-"+r.Key())
 }
 
 // File is the cached box file.
@@ -136,8 +147,11 @@ func BuildBox(ctx context.Context, r BoxRecipe, w, log io.Writer) (string, error
 		return "", fmt.Errorf("ssh-keygen: %v: %s", err, out)
 	}
 	fmt.Fprintf(w, "box %s: building with mmdebstrap (key %s; takes ~2 minutes)\n", r.Name(), r.Key())
+	if r.KernelSuite != "" {
+		mirrors = append(mirrors, host.SuiteLines(mirrors, r.Release, r.KernelSuite)...)
+	}
 	env := []string{
-		"RELEASE=" + r.Release, "PACKAGES=" + strings.Join(r.Packages, " "), "LAB_USER=" + r.User,
+		"RELEASE=" + r.Release, "KERNEL_SUITE=" + r.KernelSuite, "PACKAGES=" + strings.Join(r.Packages, " "), "LAB_USER=" + r.User,
 		"PUBKEY=" + key + ".pub", "PRIVKEY=" + key, "OUT=" + r.File(), "WORK=" + work,
 		fmt.Sprintf("DISK_GB=%d", r.DiskGB), "MIRRORS=" + strings.Join(mirrors, "\n"),
 	}

@@ -2,6 +2,7 @@ package build
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/labctl/labctl/lab/spec"
@@ -29,7 +30,7 @@ func TestBoxKeyFollowsRecipe(t *testing.T) {
 	}
 	// The key of today's bookworm box: a change here rebuilds every user's box, so it must be
 	// deliberate (update this line with the recipe or the script).
-	if a.Key() != "e173c90b92ad" {
+	if a.Key() != "4d406e885a49" {
 		t.Errorf("the bookworm box key is %s: the recipe or build-box.sh changed", a.Key())
 	}
 }
@@ -48,4 +49,21 @@ func mustPreset(t *testing.T, name string) *spec.Spec {
 		t.Fatal(err)
 	}
 	return s
+}
+
+func TestBackportsKernelIsABoxOfItsOwn(t *testing.T) {
+	own := boxRecipe(t, mustPreset(t, "bookworm"))
+	s := mustPreset(t, "bookworm")
+	s.Box.Kernel = "bookworm-backports"
+	bpo := boxRecipe(t, s)
+	if bpo.Key() == own.Key() || bpo.Name() != "labctl/bookworm-backports" || bpo.Dir() == own.Dir() {
+		t.Fatalf("a backports kernel must make another box: %s %s %s vs %s %s", bpo.Name(), bpo.Key(), bpo.Dir(), own.Key(), own.Dir())
+	}
+	if s.BoxName() != bpo.Name() {
+		t.Fatalf("the Vagrantfile boots %s, the build adds %s", s.BoxName(), bpo.Name())
+	}
+	s.Box.Kernel = "bookworm-proposed"
+	if _, err := BoxRecipeFor(s); err == nil || !strings.Contains(err.Error(), "bookworm-backports") {
+		t.Fatalf("an unknown kernel suite: %v", err)
+	}
 }

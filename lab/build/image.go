@@ -20,11 +20,11 @@ import (
 )
 
 // imagePackages make a container rootfs that runs systemd, gets an address by DHCP (ifupdown
-// and dhclient) and can
-// itself run containers (lxc, and busybox-static for the busybox template of nested ones).
+// and the release's DHCP client, added from the release table) and can itself run
+// containers (lxc, and busybox-static for the busybox template of nested ones).
 var imagePackages = []string{
 	"systemd", "systemd-sysv", "dbus", "iproute2", "kmod", "procps", "util-linux",
-	"lxc", "xz-utils", "busybox-static", "libpam-systemd", "ifupdown", "isc-dhcp-client",
+	"lxc", "xz-utils", "busybox-static", "libpam-systemd", "ifupdown",
 	// lxc-copy of a directory-backed container (the user's own, nested) copies with rsync.
 	"rsync",
 }
@@ -50,7 +50,7 @@ func ImageRecipeFor(s *spec.Spec, inside []render.GuestFile) (ImageRecipe, error
 	if err != nil {
 		return ImageRecipe{}, err
 	}
-	pkgs := append(append([]string{}, imagePackages...), rel.Firewall)
+	pkgs := append(append([]string{}, imagePackages...), rel.Firewall, rel.DHCPClient)
 	sort.Strings(pkgs)
 	var overlay []render.GuestFile
 	for _, f := range inside {

@@ -68,7 +68,7 @@ func (t *tailWriter) add(l string) {
 	}
 }
 
-// pruneSiblings removes older builds of the same release (dir is <release>-<key>): a rebuild
+// pruneSiblings removes older builds of the same flavour (dir is <flavour>-<key>): a rebuild
 // happens only when the recipe changed, so they will not be used again. A build another
 // labctl holds the lock of (being built, or read) is left alone; lock files stay.
 func pruneSiblings(dir string, w io.Writer) {
@@ -78,6 +78,9 @@ func pruneSiblings(dir string, w io.Writer) {
 	for _, o := range old {
 		if o == dir || strings.HasSuffix(o, ".work") || strings.HasSuffix(o, ".lock") {
 			continue
+		}
+		if strings.Contains(strings.TrimPrefix(filepath.Base(o), rel+"-"), "-") {
+			continue // another flavour's (bookworm-backports-KEY beside bookworm-KEY)
 		}
 		lock, err := host.TryLock(o+".lock", "prune")
 		if err != nil {

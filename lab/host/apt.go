@@ -70,3 +70,17 @@ func hostCodename() string {
 	}
 	return "bookworm"
 }
+
+// SuiteLines are the lines of sources (as AptSources returns them) for release's own suite,
+// turned to suite: the same mirror serves the release's backports.
+func SuiteLines(sources []string, release, suite string) []string {
+	var out []string
+	for _, line := range sources {
+		f := strings.Fields(line)
+		if len(f) >= 4 && f[2] == release {
+			f[2] = suite
+			out = append(out, strings.Join(f, " "))
+		}
+	}
+	return out
+}

@@ -37,6 +37,9 @@ type row struct {
 	localImages bool
 	// busyboxMknod: the busybox template mknods /dev entries, which a user namespace forbids.
 	busyboxMknod bool
+	// cgroup2Only: the version runs on the unified cgroup hierarchy only (7.0 dropped cgroup v1,
+	// and kernels without pidfd or the new mount API).
+	cgroup2Only bool
 }
 
 // versions is the table, oldest first.
@@ -47,6 +50,7 @@ var versions = []row{
 	{since: "3.0", name: "LXC 2.1-3.0: new keys, nesting by nesting.conf", nesting: NestingConf, localImages: true, busyboxMknod: true},
 	{since: "3.1", name: "LXC >= 3.1: new keys, nesting by generated profile with allow_nesting", nesting: NestingGenerated, localImages: true, busyboxMknod: true},
 	{since: "5.0", name: "LXC >= 3.1: new keys, nesting by generated profile with allow_nesting", nesting: NestingGenerated, localImages: true},
+	{since: "7.0", name: "LXC >= 7.0: new keys, nesting by generated profile with allow_nesting, cgroup v2 only", nesting: NestingGenerated, localImages: true, cgroup2Only: true},
 }
 
 // Version is one LXC version and what it can do. Versions compare on their core: a
@@ -95,6 +99,9 @@ const LocalImagesSince = "3.0"
 // BusyboxMknod reports whether the busybox template creates /dev nodes with mknod, which a
 // user namespace forbids (LXC < 5.0; LXC's autodev creates them at start anyway).
 func (v Version) BusyboxMknod() bool { return v.row.busyboxMknod }
+
+// Cgroup2Only reports whether the version runs only on the unified cgroup hierarchy (7.0+).
+func (v Version) Cgroup2Only() bool { return v.row.cgroup2Only }
 
 // Key spells a configuration key in this version's dialect, given its modern (>= 2.1) name.
 func (v Version) Key(modern string) string {

@@ -18,25 +18,26 @@ func TestUbuntuPackageVersionReadsAsItsCore(t *testing.T) {
 // TestTable: each capability switches at the version LXC's history says.
 func TestTable(t *testing.T) {
 	for _, c := range []struct {
-		v                   string
-		legacy, local, mknd bool
-		nesting             Nesting
+		v                        string
+		legacy, local, mknd, cg2 bool
+		nesting                  Nesting
 	}{
-		{"1.1.5", true, false, true, NestingCgroupProfile},
-		{"2.0.11", true, false, true, NestingConf},
-		{"2.1.1", false, false, true, NestingConf},
-		{"3.0.4", false, true, true, NestingConf},
-		{"3.1.0", false, true, true, NestingGenerated},
-		{"4.0.6", false, true, true, NestingGenerated},
-		{"5.0.2", false, true, false, NestingGenerated},
-		{"6.0.4", false, true, false, NestingGenerated},
+		{"1.1.5", true, false, true, false, NestingCgroupProfile},
+		{"2.0.11", true, false, true, false, NestingConf},
+		{"2.1.1", false, false, true, false, NestingConf},
+		{"3.0.4", false, true, true, false, NestingConf},
+		{"3.1.0", false, true, true, false, NestingGenerated},
+		{"4.0.6", false, true, true, false, NestingGenerated},
+		{"5.0.2", false, true, false, false, NestingGenerated},
+		{"6.0.4", false, true, false, false, NestingGenerated},
+		{"7.0.0", false, true, false, true, NestingGenerated},
 	} {
 		v, err := Parse(c.v)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v.Legacy() != c.legacy || v.LocalImages() != c.local || v.BusyboxMknod() != c.mknd || v.Nesting() != c.nesting {
-			t.Errorf("%s: legacy %v local %v mknod %v nesting %v", c.v, v.Legacy(), v.LocalImages(), v.BusyboxMknod(), v.Nesting())
+		if v.Legacy() != c.legacy || v.LocalImages() != c.local || v.BusyboxMknod() != c.mknd || v.Cgroup2Only() != c.cg2 || v.Nesting() != c.nesting {
+			t.Errorf("%s: legacy %v local %v mknod %v cgroup2 only %v nesting %v", c.v, v.Legacy(), v.LocalImages(), v.BusyboxMknod(), v.Cgroup2Only(), v.Nesting())
 		}
 	}
 	if _, err := Parse("0.9.0"); err == nil || !strings.Contains(err.Error(), "older than 1.0") {

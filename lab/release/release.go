@@ -1,6 +1,7 @@
 // Package release is labctl's one table of the distribution releases a lab can run: the
-// kernel and LXC each ships, what lxc-net needs for its NAT, the btrfs tools' package name,
-// and whether labctl can build a box for it from the host's Debian mirror. Adding a release
+// kernel and LXC each ships, the kernel its backports suite serves, what lxc-net needs for its
+// NAT, the btrfs tools' and the DHCP client's package names, and whether labctl can build a
+// box for it from the host's Debian mirror. Adding a release
 // is a row here (plus, for a preset, its lab.yaml and golden file).
 package release
 
@@ -21,6 +22,12 @@ type Release struct {
 	Firewall string
 	// BtrfsPackage is the package of mkfs.btrfs.
 	BtrfsPackage string
+	// DHCPClient is the package ifupdown's dhcp method runs inside labctl's container images
+	// (it tries dhclient, then udhcpc, ...): isc-dhcp-client is gone from forky on.
+	DHCPClient string
+	// Backports is the kernel the release's -backports suite serves on the host's mirror (""
+	// when the mirror serves none): a box can take its kernel from there (box.kernel).
+	Backports string
 	// Buildable: labctl builds a libvirt box and container images for it with mmdebstrap from
 	// the host's Debian mirror.
 	Buildable bool
@@ -28,11 +35,16 @@ type Release struct {
 
 // table holds every release labctl knows, oldest first.
 var table = []Release{
-	{Name: "trusty", Distro: "ubuntu", Kernel: "3.13", LXC: "1.0.10", Firewall: "iptables", BtrfsPackage: "btrfs-tools"},
-	{Name: "xenial", Distro: "ubuntu", Kernel: "4.4", LXC: "2.0.11", Firewall: "iptables", BtrfsPackage: "btrfs-tools"},
-	{Name: "bullseye", Distro: "debian", Kernel: "5.10", LXC: "4.0.6", Firewall: "iptables", BtrfsPackage: "btrfs-progs", Buildable: true},
-	{Name: "bookworm", Distro: "debian", Kernel: "6.1", LXC: "5.0.2", Firewall: "nftables", BtrfsPackage: "btrfs-progs", Buildable: true},
-	{Name: "trixie", Distro: "debian", Kernel: "6.12", LXC: "6.0.4", Firewall: "nftables", BtrfsPackage: "btrfs-progs", Buildable: true},
+	{Name: "trusty", Distro: "ubuntu", Kernel: "3.13", LXC: "1.0.10", Firewall: "iptables", BtrfsPackage: "btrfs-tools", DHCPClient: "isc-dhcp-client"},
+	{Name: "xenial", Distro: "ubuntu", Kernel: "4.4", LXC: "2.0.11", Firewall: "iptables", BtrfsPackage: "btrfs-tools", DHCPClient: "isc-dhcp-client"},
+	{Name: "bionic", Distro: "ubuntu", Kernel: "4.15", LXC: "3.0.3", Firewall: "iptables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client"},
+	{Name: "focal", Distro: "ubuntu", Kernel: "5.4", LXC: "4.0.12", Firewall: "iptables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client"},
+	{Name: "bullseye", Distro: "debian", Kernel: "5.10", LXC: "4.0.6", Firewall: "iptables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client", Buildable: true},
+	{Name: "jammy", Distro: "ubuntu", Kernel: "5.15", LXC: "5.0.0", Firewall: "iptables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client"},
+	{Name: "bookworm", Distro: "debian", Kernel: "6.1", LXC: "5.0.2", Firewall: "nftables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client", Backports: "6.12", Buildable: true},
+	{Name: "noble", Distro: "ubuntu", Kernel: "6.8", LXC: "5.0.3", Firewall: "iptables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client"},
+	{Name: "trixie", Distro: "debian", Kernel: "6.12", LXC: "6.0.4", Firewall: "nftables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client", Backports: "7.3", Buildable: true},
+	{Name: "forky", Distro: "debian", Kernel: "7.2", LXC: "7.0.0", Firewall: "nftables", BtrfsPackage: "btrfs-progs", DHCPClient: "udhcpc", Buildable: true},
 }
 
 // Get returns the release of that codename.
@@ -72,4 +84,21 @@ func BtrfsPackage(codename string) string {
 		return r.BtrfsPackage
 	}
 	return "btrfs-progs"
+}
+
+// BackportsSuite is the suite a box of this release takes a newer kernel from.
+func (r Release) BackportsSuite() string { return r.Name + "-backports" }
+
+// KernelOf is the kernel a box of this release boots when it takes its kernel from suite ("":
+// the release's own), or an error that names the suites there are.
+func (r Release) KernelOf(suite string) (string, error) {
+	switch {
+	case suite == "":
+		return r.Kernel, nil
+	case suite == r.BackportsSuite() && r.Backports != "":
+		return r.Backports, nil
+	case r.Backports == "":
+		return "", fmt.Errorf("%s: the host's mirror serves no %s, so the kernel comes from %s itself: leave it empty", suite, r.BackportsSuite(), r.Name)
+	}
+	return "", fmt.Errorf("%s is not a kernel source of %s: leave it empty (kernel %s) or use %s (kernel %s)", suite, r.Name, r.Kernel, r.BackportsSuite(), r.Backports)
 }

@@ -81,7 +81,7 @@ func TestGoldenPresets(t *testing.T) {
 // TestGoldenDialects renders the bookworm lab's guest files in the dialect of each LXC
 // version, and once with AppArmor generated.
 func TestGoldenDialects(t *testing.T) {
-	for _, v := range []string{"1.1.5", "2.0.11", "3.0.4", "4.0.6", "5.0.2", "6.0.4"} {
+	for _, v := range []string{"1.1.5", "2.0.11", "3.0.4", "4.0.6", "5.0.2", "6.0.4", "7.0.0"} {
 		for _, aa := range []string{"unconfined", "generated"} {
 			t.Run(v+"-"+aa, func(t *testing.T) {
 				s, err := spec.Preset("bookworm")

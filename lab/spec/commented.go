@@ -10,7 +10,8 @@ import (
 // fieldDocs says in a line what each lab.yaml field is for; Commented puts it above the field.
 var fieldDocs = map[string]string{
 	"name":                    "lab name: state in tmp/<name>/, libvirt names labctl-<name>_*",
-	"box":                     "box.release: a Debian release labctl builds (bullseye, bookworm, trixie); or box.name: an existing Vagrant box",
+	"box":                     "box.release: a Debian release labctl builds (bullseye, bookworm, trixie, forky); or box.name: an existing Vagrant box",
+	"box.kernel":              "with box.release: the apt suite of the box's kernel: empty (the release's own) or <release>-backports",
 	"provider":                "virtualbox, libvirt, or auto (libvirt for boxes labctl builds)",
 	"cpus":                    "VM size: CPUs",
 	"memory":                  "VM size: memory in MiB",

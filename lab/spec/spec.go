@@ -48,6 +48,10 @@ type Spec struct {
 type Box struct {
 	Name    string `yaml:"name"`
 	Release string `yaml:"release"`
+	// Kernel is the apt suite the kernel of a box labctl builds comes from: empty for the
+	// release's own, or the release's backports suite (bookworm-backports: 6.12). The box's
+	// cache key includes it.
+	Kernel string `yaml:"kernel,omitempty"`
 }
 
 // Disk is the extra data disk.
@@ -212,7 +216,16 @@ func (s *Spec) BoxName() string {
 	if s.Box.Name != "" {
 		return s.Box.Name
 	}
-	return "labctl/" + s.Box.Release
+	return "labctl/" + s.BoxFlavour()
+}
+
+// BoxFlavour names a box labctl builds: its release, or the kernel's suite when the kernel
+// comes from backports (bookworm-backports). Boxes, their caches and their volumes go by it.
+func (s *Spec) BoxFlavour() string {
+	if s.Box.Kernel != "" {
+		return s.Box.Kernel
+	}
+	return s.Box.Release
 }
 
 // Home is the lab user's home directory in the guest.

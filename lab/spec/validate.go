@@ -73,6 +73,13 @@ func (s *Spec) Validate() error {
 	case s.Box.Release != "" && !isBuildable(s.Box.Release):
 		bad("box.release", s.Box.Release, "is not a release labctl can build: use one of %s, or box.name for an existing box", strings.Join(release.Buildable(), ", "))
 	}
+	if s.Box.Kernel != "" {
+		if r, ok := release.Get(s.Box.Release); !ok || s.Box.Release == "" {
+			bad("box.kernel", s.Box.Kernel, "needs box.release: labctl installs the kernel into the boxes it builds; drop it for box.name")
+		} else if _, err := r.KernelOf(s.Box.Kernel); err != nil {
+			bad("box.kernel", s.Box.Kernel, "%v", err)
+		}
+	}
 	switch s.Provider {
 	case "virtualbox", "libvirt", "auto":
 	default:

@@ -2,7 +2,9 @@
 # build-box.sh builds a libvirt Vagrant box for labctl, offline, with mmdebstrap.
 # It is run by `labctl box build` (lab/box.go), which sets every variable below;
 # the cache key of the box is derived from this file's text and those variables.
-#   RELEASE   Debian release (bullseye, bookworm, trixie)
+#   RELEASE   Debian release (bullseye, bookworm, trixie, forky)
+#   KERNEL_SUITE  apt suite of the kernel (empty: the release's own; else e.g. bookworm-backports,
+#             whose source line MIRRORS carries)
 #   PACKAGES  space-separated packages baked into the box
 #   LAB_USER  the lab user (NOPASSWD sudo, key-only SSH)
 #   PUBKEY    path of the public key authorised for LAB_USER
@@ -20,8 +22,19 @@ rootfs="$WORK/rootfs"
 mkdir -p "$rootfs"
 mapfile -t mirrors <<<"$MIRRORS"
 
-step "mmdebstrap $RELEASE (${#mirrors[@]} apt sources from the host)"
+# The mirror's copy of a suite's Release file can be past its Valid-Until (testing suites,
+# backports): apt here, and later in the guest, takes it as it is.
+novalid='Acquire::Check-Valid-Until "false";'
+kernel=()
+if [ -n "${KERNEL_SUITE:-}" ]; then
+  # Only the kernel (and what it needs of the same suite) comes from there.
+  kernel=(--setup-hook='printf "%s\n" "Package: linux-image-* linux-base initramfs-tools initramfs-tools-core" "Pin: release n='"$KERNEL_SUITE"'" "Pin-Priority: 990" > "$1/etc/apt/preferences.d/10-labctl-kernel"')
+fi
+
+step "mmdebstrap $RELEASE, kernel from ${KERNEL_SUITE:-$RELEASE} (${#mirrors[@]} apt sources from the host)"
 mmdebstrap --variant=minbase --mode=root --format=directory \
+  --aptopt="$novalid" "${kernel[@]}" \
+  --customize-hook='echo '"'$novalid'"' > "$1/etc/apt/apt.conf.d/10-labctl-valid-until"' \
   --include="$(tr ' ' ',' <<<"$PACKAGES")" \
   --customize-hook='chroot "$1" useradd -m -s /bin/bash -G sudo '"$LAB_USER" \
   --customize-hook='echo "'"$LAB_USER"' ALL=(ALL) NOPASSWD:ALL" > "$1/etc/sudoers.d/90-labctl"; chmod 0440 "$1/etc/sudoers.d/90-labctl"' \
@@ -43,7 +56,7 @@ mkdir -p "$WORK/box"
 qemu-img convert -O qcow2 "$raw" "$WORK/box/box.img"
 rm -f "$raw"
 
-step "box metadata, kernel and initrd"
+step "box metadata, kernel $(ls -1 "$WORK"/boot/vmlinuz-* | sort -V | tail -n 1 | sed 's/.*vmlinuz-//') and initrd"
 cp "$(ls -1 "$WORK"/boot/vmlinuz-* | sort -V | tail -n 1)" "$WORK/box/vmlinuz"
 cp "$(ls -1 "$WORK"/boot/initrd.img-* | sort -V | tail -n 1)" "$WORK/box/initrd.img"
 chmod 0644 "$WORK/box/vmlinuz" "$WORK/box/initrd.img"
