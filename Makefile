@@ -52,9 +52,10 @@ test-interrupt: build
 test-e2e: build
 	$(GO) tool ginkgo -v --timeout 60m ./e2e -- -preset $(PRESET) -up -labctl $(BIN)
 
-# The e2e suite against every Debian preset (bullseye, bookworm, trixie), one line per cell.
+# The kernel/LXC matrix (labctl matrix run): every cell this host runs, the others skipped with
+# the reason; reports in tmp/matrix/. MATRIX_ARGS="--cells bookworm,forky --jobs 2" narrows it.
 matrix: deps build
-	./scripts/matrix.sh
+	$(BIN) matrix run $(MATRIX_ARGS)
 
 bench: build
 	$(GO) run ./scripts/bench -preset $(PRESET) -labctl $(BIN) $(BENCH_ARGS)

@@ -24,6 +24,7 @@ var flow = map[string]int{
 	"lab/build":        4,
 	"lab/vagrant":      5,
 	"lab":              6,
+	"lab/matrix":       6, // cells, their runs and reports: spec, release, host (never a lab itself)
 	"provision/remote": 7,
 	// A test helper (a real sshd and a proxy that stalls or cuts): it imports no labctl package.
 	"provision/remote/sshdtest": 0,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/labctl/labctl/e2e/labtest"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/matrix"
 	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/provision/remote"
@@ -105,7 +106,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		}
 		start := time.Now()
 		Expect(labtest.Up(ctx, o)).To(Succeed(), "labctl up failed: see the report's output and tmp/%s/logs/", theSpec.Name)
-		AddReportEntry("labctl up", time.Since(start).Round(time.Second).String())
+		AddReportEntry(matrix.EntryUp, time.Since(start).Round(time.Second).String())
 	}
 	if *flagReset {
 		start := time.Now()
@@ -119,6 +120,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	prov, err = theLab.Provisioner(ctx, provision.Options{Out: GinkgoWriter, Log: GinkgoWriter})
 	Expect(err).NotTo(HaveOccurred())
 	AddReportEntry("facts", theLab.Facts.String())
+	// What the guest really runs, for the matrix's report (not what the spec claims).
+	AddReportEntry(matrix.EntryKernel, theLab.Facts.Kernel)
+	AddReportEntry(matrix.EntryLXC, theLab.Facts.LXCVersion)
 }, NodeTimeout(45*time.Minute))
 
 // Reports go to tmp/<lab>/reports/ whichever flags ginkgo was given, and the suite ends with

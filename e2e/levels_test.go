@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/labctl/labctl/lab/lxc"
 	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/provision/remote"
@@ -63,6 +64,16 @@ func describeVM(s *spec.Spec) {
 			c, err := version.NewConstraint(s.LXC.Expect)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(c.Check(v.Version)).To(BeTrue(), "LXC %s does not satisfy lxc.expect %q", theLab.Facts.LXCVersion, s.LXC.Expect)
+		}, SpecTimeout(time.Minute))
+
+		// Version-dependent: decided by the LXC the guest reports, not by the preset.
+		It("runs LXC on a cgroup hierarchy it supports", func(ctx SpecContext) {
+			v := theLab.Facts.LXC()
+			Expect(v).NotTo(BeNil(), "the guest has no LXC labctl knows: %q", theLab.Facts.LXCVersion)
+			if !v.Cgroup2Only() {
+				Skip(fmt.Sprintf("LXC %s runs on cgroup v1 and v2 alike (only 7.0 and later need v2)", theLab.Facts.LXCVersion))
+			}
+			Expect(sh(ctx, vm, false, "stat -f -c %T /sys/fs/cgroup")).To(Equal("cgroup2fs"), "LXC %s needs the unified cgroup hierarchy", theLab.Facts.LXCVersion)
 		}, SpecTimeout(time.Minute))
 
 		It("mounts the btrfs data disk at the mount point from one fstab entry", func(ctx SpecContext) {
@@ -135,7 +146,7 @@ func describeTop(s *spec.Spec, c spec.Container) {
 		}, NodeTimeout(time.Minute))
 
 		It("is RUNNING", func(ctx SpecContext) {
-			Expect(sh(ctx, vm, false, remote.Shf("lxc-info -n %s -s -H", c.Name))).To(Equal("RUNNING"))
+			Expect(sh(ctx, vm, false, lxc.StateCommand(remote.Quote(c.Name)))).To(Equal("RUNNING"))
 		}, SpecTimeout(time.Minute))
 
 		It("maps its root to the subordinate range (uid_map and gid_map read from the VM)", func(ctx SpecContext) {
@@ -253,7 +264,7 @@ func describeNested(s *spec.Spec, c spec.Container) {
 		BeforeAll(func() { parent, t = target(c.Parent), target(c.Name) })
 
 		It("is RUNNING inside "+c.Parent, func(ctx SpecContext) {
-			Expect(sh(ctx, parent, false, remote.Shf("lxc-info -n %s -s -H", c.Name))).To(Equal("RUNNING"))
+			Expect(sh(ctx, parent, false, lxc.StateCommand(remote.Quote(c.Name)))).To(Equal("RUNNING"))
 		}, SpecTimeout(time.Minute))
 
 		It("runs a command", func(ctx SpecContext) {
@@ -290,7 +301,7 @@ func describeNested(s *spec.Spec, c spec.Container) {
 
 		It("can be stopped and started again", func(ctx SpecContext) {
 			sh(ctx, parent, false, remote.Shf("lxc-stop -n %s -t 10 || lxc-stop -n %s -k", c.Name, c.Name))
-			Expect(sh(ctx, parent, false, remote.Shf("lxc-info -n %s -s -H", c.Name))).To(Equal("STOPPED"))
+			Expect(sh(ctx, parent, false, lxc.StateCommand(remote.Quote(c.Name)))).To(Equal("STOPPED"))
 			sh(ctx, parent, false, remote.Shf("lxc-start -n %s -d && lxc-wait -n %s -s RUNNING -t 60", c.Name, c.Name))
 			Expect(sh(ctx, t, false, "echo again")).To(Equal("again"))
 		}, SpecTimeout(2*time.Minute))

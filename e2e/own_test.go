@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/labctl/labctl/lab/lxc"
 	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/provision/remote"
@@ -194,7 +195,7 @@ func describeReboot(s *spec.Spec) {
 					parent = target(c.Parent)
 				}
 				Eventually(func() string {
-					r, err := parent.Run(ctx, remote.Cmd{Line: remote.Shf("lxc-info -n %s -s -H", c.Name)})
+					r, err := parent.Run(ctx, remote.Cmd{Line: lxc.StateCommand(remote.Quote(c.Name))})
 					if err != nil {
 						return err.Error()
 					}

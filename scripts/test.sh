@@ -6,8 +6,10 @@
 #      rejected, faults survived, anything lost (must be 0)
 #   4. a real VM: box build (cached), vagrant up, pinned SSH, blank SATA data disk, destroy;
 #      and `vagrant validate` on both providers (it starts libvirtd)
-#   5. the e2e suite: it brings the lab up, proves every level, re-provisions (0 changed),
-#      destroys the lab, and ends with the line "e2e: N passed, M failed, K skipped"
+#   5. the e2e suite on the matrix cells of PRESET and forky (the newest kernel and LXC), with
+#      `labctl matrix run`: each cell's lab comes up, the suite proves every level and
+#      re-provisions (0 changed), the lab is destroyed; reports in tmp/matrix/ (summary.md,
+#      junit.xml, cells/<cell>/run.log). LABCTL_CELLS=a,b runs other cells.
 # Usage: scripts/test.sh [PRESET]
 set -uo pipefail
 preset=${1:-bookworm}
@@ -33,9 +35,20 @@ phase lint make --no-print-directory lint || { echo "lint failed: not booting VM
 phase unit go test -count=1 ./... || { echo "fast tests failed: not booting VMs"; exit 1; }
 phase faults ./scripts/faults.sh || { echo "fault tests failed: not booting VMs"; exit 1; }
 phase vm env LABCTL_VM_TESTS=1 go test -tags vm -count=1 -timeout 30m -v -run TestVM ./lab/
-# The e2e lab is the test's own: clear what an interrupted earlier run may have left.
-"$bin" destroy --preset "$preset" >/dev/null 2>&1 || true
-phase e2e go tool ginkgo -v --timeout 60m ./e2e -- -preset "$preset" -up -labctl "$bin"
+cells=${LABCTL_CELLS:-$preset,forky}
+[ "$preset" != forky ] || cells=${LABCTL_CELLS:-forky}
+# The cells' labs are the test's own: clear what an interrupted earlier run may have left.
+for c in ${cells//,/ }; do
+  [ -f "tmp/matrix/cells/$c/lab.yaml" ] && "$bin" destroy -f "tmp/matrix/cells/$c/lab.yaml" >/dev/null 2>&1 || true
+done
+if ! phase e2e "$bin" matrix run --cells "$cells"; then
+  for c in ${cells//,/ }; do
+    if grep -q '"status": "failed"' "tmp/matrix/cells/$c/result.json" 2>/dev/null; then
+      echo "=== the end of cell $c's log (tmp/matrix/cells/$c/run.log)"
+      tail -n 150 "tmp/matrix/cells/$c/run.log"
+    fi
+  done
+fi
 echo "=== durations"
 printf '%s\n' "${summary[@]}"
 exit $failed

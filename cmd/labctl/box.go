@@ -21,7 +21,7 @@ func boxCmd(*globals) *cobra.Command {
 			return usageError{fmt.Errorf("usage: labctl box build --release R")}
 		},
 	}
-	var rel, user string
+	var rel, user, kernel string
 	build := &cobra.Command{
 		Use:   "build",
 		Short: "build a box (cached by its recipe) and add it to Vagrant",
@@ -35,7 +35,8 @@ func boxCmd(*globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s.Name, s.Box.Release, s.User = "box-"+rel, rel, user
+			s.Box.Release, s.Box.Kernel, s.User = rel, kernel, user
+			s.Name = "box-" + s.BoxFlavour()
 			if err := s.Validate(); err != nil {
 				return err
 			}
@@ -57,6 +58,7 @@ func boxCmd(*globals) *cobra.Command {
 		},
 	}
 	build.Flags().StringVar(&rel, "release", spec.DefaultPreset, "Debian release: "+strings.Join(release.Buildable(), ", "))
+	build.Flags().StringVar(&kernel, "kernel", "", "apt suite of the box's kernel: empty for the release's own, or RELEASE-backports")
 	build.Flags().StringVar(&user, "user", "vagrant", "the lab user baked into the box")
 	box.AddCommand(build)
 	return box

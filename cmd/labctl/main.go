@@ -57,7 +57,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.preset, "preset", "", "use an embedded preset instead of a file (see `labctl presets`)")
 	pf.BoolVar(&g.insecure, "insecure-ignore-host-key", false, "do not pin or check the VM's SSH host key (throwaway VMs only)")
 	for _, mk := range []func(*globals) *cobra.Command{
-		agentCmd, boxCmd, destroyCmd, doctorCmd, execCmd, haltCmd, initCmd, logsCmd, presetsCmd, provisionCmd, resetCmd,
+		agentCmd, boxCmd, destroyCmd, doctorCmd, execCmd, haltCmd, initCmd, logsCmd, matrixCmd, presetsCmd, provisionCmd, resetCmd,
 		renderCmd, snapshotCmd, sshCmd, statusCmd, upCmd, validateCmd,
 	} {
 		root.AddCommand(mk(g))

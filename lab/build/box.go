@@ -34,6 +34,9 @@ var buildImageScript string
 var boxPackages = []string{
 	"systemd", "systemd-sysv", "udev", "dbus", "openssh-server", "sudo", "iproute2", "btrfs-progs",
 	"linux-image-amd64", "initramfs-tools", "uidmap", "qemu-guest-agent", "kmod", "procps", "util-linux",
+	// scp for uploads over SSH (go-scp runs `scp -t` in the guest): openssh-server stopped
+	// pulling in openssh-client with forky.
+	"openssh-client",
 	// LXC and what an unprivileged, nested lab needs of it in the guest.
 	"lxc", "lxc-templates", "xz-utils", "libpam-systemd", "dbus-user-session", "dnsmasq-base",
 	// AppArmor userspace, so that containers are confined as on a stock install (LXC's
@@ -47,8 +50,8 @@ type BoxRecipe struct {
 	// KernelSuite is the apt suite the kernel comes from ("" for the release's own).
 	KernelSuite string
 	// Flavour names the box, its cache entry and its volumes (spec.BoxFlavour).
-	Flavour string
-	Packages    []string
+	Flavour  string
+	Packages []string
 	User     string
 	DiskGB   int
 }

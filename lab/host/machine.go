@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 )
 
@@ -69,4 +70,41 @@ func PortFree(port int) bool {
 	}
 	l.Close()
 	return true
+}
+
+// MemAvailableMiB is the memory the kernel says is available for new work (MemAvailable in
+// /proc/meminfo), in MiB; 0 when it cannot be read.
+func MemAvailableMiB() int {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			var kib int
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kib)
+			return kib / 1024
+		}
+	}
+	return 0
+}
+
+// Describe names this machine for reports: its OS, cores, memory and how VMs run on it.
+func Describe() string {
+	name := "Linux"
+	if data, err := os.ReadFile("/etc/os-release"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+				name = strings.Trim(v, `"`)
+			}
+		}
+	}
+	memGiB := 0
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kib int
+		fmt.Sscanf(strings.TrimPrefix(strings.Split(string(data), "\n")[0], "MemTotal:"), "%d", &kib)
+		memGiB = (kib + 512*1024) / (1024 * 1024)
+	}
+	accel, _, _ := Accel("auto")
+	return fmt.Sprintf("%s, %d cores, %d GiB, VMs under %s", name, runtime.NumCPU(), memGiB, strings.ToUpper(accel))
 }

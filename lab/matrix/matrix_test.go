@@ -1,0 +1,308 @@
+package matrix
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/reporters"
+	"github.com/onsi/ginkgo/v2/types"
+)
+
+// fakeHost has every tool of a libvirt host, root, and no Vagrant box.
+type fakeHost struct{ lacks map[string]bool }
+
+func (h fakeHost) Has(tool string) bool { return !h.lacks[tool] }
+func (fakeHost) Root() bool             { return true }
+func (fakeHost) Boxes() map[string]bool { return nil }
+func libvirtHost() fakeHost             { return fakeHost{lacks: map[string]bool{"VBoxManage": true}} }
+
+var sixCells = []string{"bullseye", "bookworm", "bookworm-bpo", "trixie", "trixie-bpo", "forky"}
+
+func TestDefaultMatrix(t *testing.T) {
+	f, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs, skips []string
+	for _, c := range f.Cells {
+		if c.Spec.Name != c.Name {
+			t.Errorf("cell %s runs lab %s: a cell's lab is named after it", c.Name, c.Spec.Name)
+		}
+		if n := NeedsOf(c, libvirtHost()); n.Runnable {
+			runs = append(runs, c.Name)
+		} else {
+			skips = append(skips, c.Name)
+			if !strings.Contains(n.Reason, "VirtualBox") {
+				t.Errorf("%s is skipped for %q, want the missing VirtualBox named", c.Name, n.Reason)
+			}
+		}
+	}
+	if strings.Join(runs, ",") != strings.Join(sixCells, ",") {
+		t.Errorf("runnable here: %v, want %v", runs, sixCells)
+	}
+	if strings.Join(skips, ",") != "trusty,xenial,bionic,focal,jammy,noble" {
+		t.Errorf("legacy cells: %v", skips)
+	}
+	bpo := f.Cells[f.Index("bookworm-bpo")].Spec
+	if bpo.Box.Kernel != "bookworm-backports" || bpo.Kernel != "~> 6.12.0" || bpo.LXC.Expect != "~> 5.0.0" || bpo.BoxName() != "labctl/bookworm-backports" {
+		t.Errorf("bookworm-bpo: box %+v kernel %q lxc %q", bpo.Box, bpo.Kernel, bpo.LXC.Expect)
+	}
+	// Lists of named maps merge by name: xenial changes box1's image, n1 stays.
+	x := f.Cells[f.Index("xenial")].Spec
+	if len(x.Containers) != 2 || x.Containers[0].Image.Release != "xenial" || x.Containers[0].Image.Dist != "ubuntu" || x.Containers[1].Name != "n1" || x.LXC.Suite != "" {
+		t.Errorf("xenial: containers %+v, lxc %+v", x.Containers, x.LXC)
+	}
+}
+
+func TestBadMatrixNamesEveryBadCell(t *testing.T) {
+	_, err := Parse([]byte(`cells:
+  - {name: Bad_Name, preset: bookworm}
+  - {name: a, preset: bookworm}
+  - {name: a, preset: bookworm}
+  - {name: b, preset: nosuch}
+  - {name: c, preset: bookworm, lab: {cpu: 2}}
+  - {name: d, preset: bookworm, lab: {box: {kernel: bullseye-backports}}}
+`), "m.yaml")
+	if err == nil {
+		t.Fatal("a bad matrix was accepted")
+	}
+	for _, want := range []string{
+		`cells[0] (Bad_Name): name "Bad_Name" is not a valid cell name`,
+		`cells[2] (a): name "a" is used twice`,
+		`cells[3] (b): preset: preset "nosuch" does not exist`,
+		`cells[4] (c): lab (preset bookworm with the cell's overrides)`, "field cpu not found",
+		`cells[5] (d)`, `box.kernel: "bullseye-backports"`, "use bookworm-backports",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+	if _, err := Parse([]byte("cells: []\n"), "m.yaml"); err == nil || !strings.Contains(err.Error(), "no cells") {
+		t.Errorf("empty matrix: %v", err)
+	}
+	f, _ := Load("")
+	if _, err := f.Select([]string{"forky", "sid"}); err == nil || !strings.Contains(err.Error(), "no cell sid") || !strings.Contains(err.Error(), "bookworm-bpo") {
+		t.Errorf("unknown cell: %v", err)
+	}
+}
+
+// fakeSuite stands in for the VM run: it writes the Ginkgo reports a suite of 2 specs per
+// level would, failing the nested level's second spec in the cells named in fail.
+type fakeSuite struct {
+	fail       map[string]bool
+	running    atomic.Int32
+	mostAtOnce atomic.Int32
+	delay      time.Duration
+}
+
+func (s *fakeSuite) Run(ctx context.Context, c Cell, dir string, log io.Writer) error {
+	n := s.running.Add(1)
+	defer s.running.Add(-1)
+	for {
+		m := s.mostAtOnce.Load()
+		if n <= m || s.mostAtOnce.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lab.yaml")); err != nil {
+		return err
+	}
+	io.WriteString(log, "==> labctl up "+c.Name+"\nrunning specs\n")
+	time.Sleep(s.delay)
+	r := types.Report{SuiteDescription: "labctl e2e", SuiteSucceeded: !s.fail[c.Name], RunTime: 42 * time.Second}
+	r.SpecReports = append(r.SpecReports, types.SpecReport{LeafNodeType: types.NodeTypeBeforeSuite, State: types.SpecStatePassed,
+		ReportEntries: types.ReportEntries{
+			{Name: EntryUp, Value: types.WrapEntryValue("2m20s")},
+			{Name: EntryKernel, Value: types.WrapEntryValue(c.Spec.Kernel[3:] + "-1-amd64")},
+			{Name: EntryLXC, Value: types.WrapEntryValue(strings.TrimPrefix(c.Spec.LXC.Expect, "~> "))},
+		}})
+	for _, lv := range []string{"level:host", "level:unpriv", "level:nested", "reboot"} {
+		for i := 0; i < 2; i++ {
+			st := types.SpecStatePassed
+			if lv == "level:nested" && i == 1 && s.fail[c.Name] {
+				st = types.SpecStateFailed
+			}
+			r.SpecReports = append(r.SpecReports, types.SpecReport{LeafNodeType: types.NodeTypeIt, LeafNodeText: lv + " spec", LeafNodeLabels: []string{lv}, State: st, RunTime: time.Second})
+		}
+	}
+	if err := reporters.GenerateJSONReport(r, filepath.Join(dir, "report.json")); err != nil {
+		return err
+	}
+	if err := reporters.GenerateJUnitReport(r, filepath.Join(dir, "junit.xml")); err != nil {
+		return err
+	}
+	if s.fail[c.Name] {
+		return io.ErrUnexpectedEOF // the suite exits non-zero
+	}
+	return nil
+}
+
+// TestPlanRunMerge goes the way a CI job matrix does: plan the runnable cells, run each in a
+// job of its own (its own output directory), merge the jobs' outputs, report.
+func TestPlanRunMerge(t *testing.T) {
+	f, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := libvirtHost()
+	plan, err := Plan(f.Cells, h, "github")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Include []struct{ Cell, Preset, Box string } `json:"include"`
+	}
+	if err := json.Unmarshal(plan, &m); err != nil || len(m.Include) != 6 || m.Include[2].Cell != "bookworm-bpo" || m.Include[2].Box != "labctl/bookworm-backports" {
+		t.Fatalf("github plan %s: %+v %v", plan, m, err)
+	}
+	gl, err := Plan(f.Cells, h, "gitlab")
+	if err != nil || !strings.HasPrefix(string(gl), "parallel:\n  matrix:\n    - CELL:\n        - bullseye\n") || strings.Count(string(gl), "        - ") != 6 {
+		t.Fatalf("gitlab plan:\n%s%v", gl, err)
+	}
+	if _, err := Plan(f.Cells, h, "jenkins"); err == nil || !strings.Contains(err.Error(), "use github") {
+		t.Fatalf("unknown format: %v", err)
+	}
+	suite := &fakeSuite{fail: map[string]bool{"trixie-bpo": true}}
+	jobs := t.TempDir()
+	var dirs []string
+	for _, e := range m.Include {
+		cells, err := f.Select([]string{e.Cell})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(jobs, e.Cell, "tmp", "matrix") // the job's artifact
+		var progress bytes.Buffer
+		rs, err := Run(context.Background(), f, cells, Options{Out: out, Jobs: 1, Runner: suite, Host: h, Progress: &progress, Machine: "job " + e.Cell})
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("run %s: %v %v", e.Cell, rs, err)
+		}
+		for _, want := range []string{"cell " + e.Cell + ": running (lab " + e.Cell, "cell " + e.Cell + ": " + rs[0].Status + " in "} {
+			if !strings.Contains(progress.String(), want) {
+				t.Errorf("progress of %s lacks %q:\n%s", e.Cell, want, progress.String())
+			}
+		}
+		dirs = append(dirs, filepath.Join(jobs, e.Cell))
+	}
+	out := filepath.Join(t.TempDir(), "matrix")
+	merged, err := Merge(out, dirs, f, f.Cells, h, "merger")
+	if err != nil || len(merged) != 6 {
+		t.Fatalf("merge: %v %v", merged, err)
+	}
+	rep, err := WriteReport(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, fl, s := rep.Count(); p != 5 || fl != 1 || s != 6 {
+		t.Errorf("cells passed/failed/skipped %d/%d/%d, want 5/1/6", p, fl, s)
+	}
+	if got := rep.Failed(); len(got) != 1 || got[0] != "trixie-bpo" {
+		t.Errorf("failed cells %v", got)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "summary.md"))
+	for _, want := range []string{
+		"| bookworm-bpo | labctl/bookworm-backports (bookworm-backports) | ~> 6.12.0 / 6.12.0-1-amd64 | ~> 5.0.0 / 5.0.0 | 2/2 | 2/2 | 2/2 | 2/2 | passed |",
+		"| trixie-bpo | labctl/trixie-backports (trixie-backports) | ~> 7.3.0 / 7.3.0-1-amd64 | ~> 6.0.0 / 6.0.0 | 2/2 | 2/2 | 1/2 (1 failed) | 2/2 | failed: failed: level:nested spec",
+		"| xenial | ubuntu/xenial64 (-) | ~> 4.4.0 / - | ~> 2.0.0 / - | - | - | - | - | skipped: this host lacks VirtualBox (VBoxManage not found)",
+		"12 cells: 5 passed, 1 failed, 6 skipped", "machine: job bullseye; job bookworm;",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("summary.md lacks %q:\n%s", want, md)
+		}
+	}
+	if html, _ := os.ReadFile(filepath.Join(out, "summary.html")); !strings.Contains(string(html), `<tr class="failed"><td>trixie-bpo</td>`) {
+		t.Errorf("summary.html has no failed row for trixie-bpo:\n%s", html)
+	}
+	var j reporters.JUnitTestSuites
+	data, _ := os.ReadFile(filepath.Join(out, "junit.xml"))
+	if err := xml.Unmarshal(data, &j); err != nil {
+		t.Fatal(err)
+	}
+	// 6 cells x 9 cases (8 specs + the BeforeSuite node Ginkgo reports), 6 skipped cells x 1.
+	if len(j.TestSuites) != 12 || j.Failures != 1 || j.Tests != 6*9+6 {
+		t.Errorf("merged junit: %d suites, %d tests, %d failures", len(j.TestSuites), j.Tests, j.Failures)
+	}
+	if j.TestSuites[6].Name != "trusty: trusty" || j.TestSuites[6].TestCases[0].Skipped == nil || !strings.Contains(j.TestSuites[6].TestCases[0].Skipped.Message, "VirtualBox") {
+		t.Errorf("a skipped cell in the merged junit: %+v", j.TestSuites[6])
+	}
+	// A merge that misses a runnable cell fails it, and a second result of a cell is refused.
+	if _, err := Merge(out, dirs[:5], f, f.Cells, h, "merger"); err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := ReadResults(out)
+	if r := rs[5]; r.Cell != "forky" || r.Status != Failed || !strings.Contains(r.Reason, "no result") {
+		t.Errorf("a cell without a result: %+v", r)
+	}
+	if _, err := Merge(out, []string{dirs[0], dirs[0]}, f, f.Cells, h, "merger"); err == nil || !strings.Contains(err.Error(), "two results") {
+		t.Errorf("a cell twice: %v", err)
+	}
+}
+
+// TestJobsRunAtOnce: --jobs 2 runs two cells at a time, never more.
+func TestJobsRunAtOnce(t *testing.T) {
+	f, _ := Load("")
+	cells, _ := f.Select(sixCells[:4])
+	suite := &fakeSuite{delay: 150 * time.Millisecond}
+	var progress syncBuffer
+	rs, err := Run(context.Background(), f, cells, Options{Out: t.TempDir(), Jobs: 2, Runner: suite, Host: libvirtHost(), Progress: &progress, Every: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := suite.mostAtOnce.Load(); got != 2 {
+		t.Errorf("%d cells ran at once with --jobs 2", got)
+	}
+	for _, r := range rs {
+		if r.Status != Passed || r.Total.Passed != 8 {
+			t.Errorf("%s: %s %+v", r.Cell, r.Status, r.Total)
+		}
+	}
+	if !strings.Contains(progress.String(), "last: running specs") {
+		t.Errorf("no progress while cells ran:\n%s", progress.String())
+	}
+}
+
+// A suite that writes no report fails its cell with the reason; the matrix goes on.
+func TestCellWithoutReportFails(t *testing.T) {
+	f, _ := Load("")
+	cells, _ := f.Select([]string{"bookworm", "forky"})
+	rs, err := Run(context.Background(), f, cells, Options{Out: t.TempDir(), Runner: brokenSuite{}, Host: libvirtHost(), Progress: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.Status != Failed || !strings.Contains(r.Reason, "the suite wrote no report") || !strings.Contains(r.Reason, "exit status 3") {
+			t.Errorf("%s: %s %q", r.Cell, r.Status, r.Reason)
+		}
+	}
+}
+
+type brokenSuite struct{}
+
+func (brokenSuite) Run(context.Context, Cell, string, io.Writer) error {
+	return &exitErr{}
+}
+
+type exitErr struct{}
+
+func (*exitErr) Error() string { return "exit status 3" }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

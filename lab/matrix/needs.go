@@ -1,0 +1,116 @@
+package matrix
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/labctl/labctl/lab/host"
+	"github.com/labctl/labctl/lab/release"
+)
+
+// Host is what the matrix asks of the machine it plans or runs on; tests stand in for it.
+type Host interface {
+	// Has reports whether a tool is on PATH.
+	Has(tool string) bool
+	// Root reports whether labctl runs as root (building boxes needs it).
+	Root() bool
+	// Boxes are the Vagrant boxes the host has, by name.
+	Boxes() map[string]bool
+}
+
+// ThisHost is the machine labctl runs on.
+type ThisHost struct{ boxes map[string]bool }
+
+// Has reports whether tool is on PATH.
+func (*ThisHost) Has(tool string) bool { _, err := exec.LookPath(tool); return err == nil }
+
+// Root reports whether labctl runs as root.
+func (*ThisHost) Root() bool { return os.Geteuid() == 0 }
+
+// Boxes lists Vagrant's boxes (once: `vagrant box list` costs a second of Ruby).
+func (h *ThisHost) Boxes() map[string]bool {
+	if h.boxes != nil {
+		return h.boxes
+	}
+	h.boxes = map[string]bool{}
+	cmd := exec.Command("vagrant", "box", "list")
+	cmd.Env = append(os.Environ(), "VAGRANT_HOME="+host.VagrantHome())
+	out, _ := cmd.Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			h.boxes[f[0]] = true
+		}
+	}
+	return h.boxes
+}
+
+// Needs is what a cell needs of the host, and whether this one has it.
+type Needs struct {
+	// What the cell needs, in words.
+	What []string
+	// Runnable: the host has all of it.
+	Runnable bool
+	// Reason says what is missing (and what to do) when it is not runnable.
+	Reason string
+}
+
+// NeedsOf says what cell c needs and whether h has it.
+func NeedsOf(c Cell, h Host) Needs {
+	s := c.Spec
+	var n Needs
+	var missing []string
+	tools := func(what string, names ...string) {
+		n.What = append(n.What, what)
+		var lack []string
+		for _, t := range names {
+			if !h.Has(t) {
+				lack = append(lack, t)
+			}
+		}
+		if len(lack) > 0 {
+			missing = append(missing, what+" ("+strings.Join(lack, ", ")+" not found)")
+		}
+	}
+	switch s.ProviderFor() {
+	case "libvirt":
+		tools("vagrant + vagrant-libvirt, libvirt, qemu", "vagrant", "virsh", "qemu-system-x86_64")
+	default:
+		tools("VirtualBox", "VBoxManage")
+	}
+	if s.Box.Release != "" {
+		rel, _ := release.Get(s.Box.Release)
+		kernel, _ := rel.KernelOf(s.Box.Kernel)
+		n.What = append(n.What, fmt.Sprintf("box %s built here (mmdebstrap; kernel %s from %s)", s.BoxName(), kernel, orRelease(s.Box.Kernel, rel.Name)))
+		if !h.Has("mmdebstrap") {
+			missing = append(missing, "mmdebstrap (not found)")
+		}
+		if !h.Root() {
+			missing = append(missing, "root (labctl builds boxes as root)")
+		}
+	} else {
+		n.What = append(n.What, fmt.Sprintf("the Vagrant box %q", s.Box.Name))
+		// Without the provider there is no point asking Vagrant for its boxes.
+		if len(missing) == 0 && !h.Boxes()[s.Box.Name] {
+			missing = append(missing, fmt.Sprintf("the Vagrant box %q (not added: `vagrant box add %s`)", s.Box.Name, s.Box.Name))
+		} else if len(missing) > 0 {
+			missing = append(missing, fmt.Sprintf("the Vagrant box %q", s.Box.Name))
+		}
+	}
+	n.Runnable = len(missing) == 0
+	if !n.Runnable {
+		n.Reason = "this host lacks " + strings.Join(missing, "; ")
+		if s.ProviderFor() == "libvirt" {
+			n.Reason += ": run `make deps`"
+		}
+	}
+	return n
+}
+
+func orRelease(suite, rel string) string {
+	if suite == "" {
+		return rel
+	}
+	return suite
+}

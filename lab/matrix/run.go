@@ -1,0 +1,249 @@
+package matrix
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labctl/labctl/lab/host"
+)
+
+// Runner proves one cell whose lab.yaml is in dir: brings its lab up, runs the e2e suite
+// against it and destroys it (unless kept). It writes the suite's Ginkgo report.json and
+// junit.xml into dir and its output to log; an error means the suite did not pass or could
+// not run. The real one is Suite; tests stand in for it.
+type Runner interface {
+	Run(ctx context.Context, c Cell, dir string, log io.Writer) error
+}
+
+// Suite runs the e2e suite's test binary, as `ginkgo ./e2e -- -f lab.yaml -up` would.
+type Suite struct {
+	// Bin is the suite's test binary (`go test -c ./e2e`); Dir is the repository's e2e
+	// directory it runs in (labs live in ../tmp/).
+	Bin, Dir string
+	// Labctl is the labctl binary the suite drives.
+	Labctl string
+	// Keep leaves each cell's lab up after the suite.
+	Keep bool
+}
+
+// Run runs the suite for one cell.
+func (s Suite) Run(ctx context.Context, c Cell, dir string, log io.Writer) error {
+	dir, err := filepath.Abs(dir) // the suite runs in its own directory
+	if err != nil {
+		return err
+	}
+	args := []string{
+		"-ginkgo.v", "-ginkgo.timeout=80m", "-test.timeout=0",
+		"-ginkgo.json-report=" + filepath.Join(dir, "report.json"),
+		"-ginkgo.junit-report=" + filepath.Join(dir, "junit.xml"),
+		"-f", filepath.Join(dir, "lab.yaml"), "-up", "-labctl", s.Labctl,
+	}
+	if s.Keep {
+		args = append(args, "-keep")
+	}
+	cmd := host.Command(ctx, s.Bin, args...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = s.Dir, log, log
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("the suite: %w", err)
+	}
+	return nil
+}
+
+// Options of a run.
+type Options struct {
+	// Out is the matrix's output directory (tmp/matrix): cells/<cell>/ and the reports.
+	Out string
+	// Jobs is how many cells run at once (at least 1).
+	Jobs   int
+	Runner Runner
+	Host   Host
+	// Progress gets a line per cell as it starts, every Every while it runs, and as it ends.
+	Progress io.Writer
+	Every    time.Duration
+	// Machine names this host in the results.
+	Machine string
+}
+
+// Run runs the cells (the runnable ones; the others are recorded as skipped with their
+// reason), Jobs at a time, each into Out/cells/<cell>/, and returns their results in order.
+func Run(ctx context.Context, f *File, cells []Cell, o Options) ([]Result, error) {
+	if o.Jobs < 1 {
+		o.Jobs = 1
+	}
+	if o.Every <= 0 {
+		o.Every = time.Minute
+	}
+	results := make([]Result, len(cells))
+	var todo []int
+	for i, c := range cells {
+		dir := filepath.Join(o.Out, "cells", c.Name)
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		results[i] = newResult(c, f.Index(c.Name), o.Machine)
+		if n := NeedsOf(c, o.Host); !n.Runnable {
+			results[i].Status, results[i].Reason = Skipped, n.Reason
+			results[i].Started = time.Now()
+			fmt.Fprintf(o.Progress, "cell %s: skipped: %s\n", c.Name, n.Reason)
+			if err := results[i].write(dir); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		todo = append(todo, i)
+	}
+	var (
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, o.Jobs)
+		errMu sync.Mutex
+		errs  []error
+	)
+	for _, i := range todo {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-slots; wg.Done() }()
+			if err := runCell(ctx, cells[i], &results[i], o); err != nil {
+				errMu.Lock()
+				errs = append(errs, err)
+				errMu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return results, fmt.Errorf("matrix stopped: %w", err)
+	}
+	return results, errors.Join(errs...)
+}
+
+// runCell runs one cell and writes its result; the error is only for what stops the matrix
+// (a result that cannot be written), not for a cell that failed.
+func runCell(ctx context.Context, c Cell, r *Result, o Options) error {
+	dir := filepath.Join(o.Out, "cells", c.Name)
+	data, err := c.Spec.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lab.yaml"), data, 0o644); err != nil {
+		return err
+	}
+	logPath := filepath.Join(dir, "run.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	tail := &lastLine{}
+	r.Started = time.Now()
+	fmt.Fprintf(o.Progress, "cell %s: running (lab %s; log %s)\n", c.Name, c.Spec.Name, logPath)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(o.Every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Fprintf(o.Progress, "cell %s: %s, %s\n", c.Name, time.Since(r.Started).Round(time.Second), tail.String())
+			}
+		}
+	}()
+	runErr := o.Runner.Run(ctx, c, dir, io.MultiWriter(logf, tail))
+	close(done)
+	r.Seconds = time.Since(r.Started).Round(time.Second).Seconds()
+	if err := r.readSuite(filepath.Join(dir, "report.json")); err != nil {
+		r.Status, r.Reason = Failed, err.Error()
+	}
+	if runErr != nil && r.Status != Failed {
+		r.Status, r.Reason = Failed, runErr.Error()
+	}
+	if runErr != nil && r.Status == Failed && !strings.Contains(r.Reason, runErr.Error()) {
+		r.Reason += " (" + runErr.Error() + ")"
+	}
+	fmt.Fprintf(o.Progress, "cell %s: %s in %s (%d passed, %d failed, %d skipped; kernel %s, LXC %s; log %s)\n",
+		c.Name, r.Status, r.Duration(), r.Total.Passed, r.Total.Failed, r.Total.Skipped, orDash(r.Kernel), orDash(r.LXC), logPath)
+	return r.write(dir)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// lastLine keeps the last non-empty line written to it, for progress lines.
+type lastLine struct {
+	mu      sync.Mutex
+	partial []byte
+	last    string
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		if line := strings.TrimSpace(stripANSI(string(l.partial[:i]))); line != "" {
+			l.last = line
+		}
+		l.partial = l.partial[i+1:]
+	}
+	if len(l.partial) > 4096 {
+		l.partial = l.partial[len(l.partial)-4096:]
+	}
+	return len(p), nil
+}
+
+func (l *lastLine) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.last
+	if s == "" {
+		return "no output yet"
+	}
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return "last: " + s
+}
+
+// stripANSI drops terminal colour sequences (Ginkgo's) from a line.
+func stripANSI(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0x1b && i+1 < len(s) && s[i+1] == '[' {
+			j := i + 2
+			for j < len(s) && (s[j] < '@' || s[j] > '~') {
+				j++
+			}
+			i = j
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
