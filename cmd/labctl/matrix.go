@@ -40,14 +40,20 @@ func matrixCmd(g *globals) *cobra.Command {
 		return matrix.Load(g.file)
 	}
 	var cells string
-	selectCells := func(f *matrix.File) ([]matrix.Cell, error) {
+	// loadCells is the matrix and the cells --cells names (all for none).
+	loadCells := func() (*matrix.File, []matrix.Cell, error) {
+		f, err := load()
+		if err != nil {
+			return nil, nil, err
+		}
 		var names []string
 		for _, n := range strings.Split(cells, ",") {
 			if n = strings.TrimSpace(n); n != "" {
 				names = append(names, n)
 			}
 		}
-		return f.Select(names)
+		cs, err := f.Select(names)
+		return f, cs, err
 	}
 	h := &matrix.ThisHost{}
 
@@ -65,11 +71,7 @@ func matrixCmd(g *globals) *cobra.Command {
 		Short: "list the cells: box, kernel and LXC each wants, what it needs, whether this host runs it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := load()
-			if err != nil {
-				return err
-			}
-			cs, err := selectCells(f)
+			_, cs, err := loadCells()
 			if err != nil {
 				return err
 			}
@@ -99,11 +101,7 @@ func matrixCmd(g *globals) *cobra.Command {
 			"(`go test -c`) unless --suite names a built one. Exits 1 when a cell that ran failed.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := load()
-			if err != nil {
-				return err
-			}
-			cs, err := selectCells(f)
+			f, cs, err := loadCells()
 			if err != nil {
 				return err
 			}
@@ -178,11 +176,7 @@ func matrixCmd(g *globals) *cobra.Command {
 			"them, failed (\"no result\") when it could.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := load()
-			if err != nil {
-				return err
-			}
-			cs, err := selectCells(f)
+			f, cs, err := loadCells()
 			if err != nil {
 				return err
 			}
@@ -200,11 +194,7 @@ func matrixCmd(g *globals) *cobra.Command {
 		Short: "print the cells this host runs as a CI job matrix: --format github (strategy.matrix JSON) or gitlab (parallel:matrix YAML)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := load()
-			if err != nil {
-				return err
-			}
-			cs, err := selectCells(f)
+			_, cs, err := loadCells()
 			if err != nil {
 				return err
 			}
