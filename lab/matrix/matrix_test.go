@@ -306,3 +306,37 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestSuiteLeavesNoLab: when the suite dies before its own cleanup, the real runner destroys
+// the cell's lab (with the labctl it was given), unless --keep; a passing suite is left alone.
+func TestSuiteLeavesNoLab(t *testing.T) {
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "labctl-calls")
+	labctl := filepath.Join(dir, "labctl")
+	os.WriteFile(labctl, []byte("#!/bin/sh\necho \"$@\" >> "+calls+"\n"), 0o755)
+	f, _ := Load("")
+	cells, _ := f.Select([]string{"forky"})
+	for _, c := range []struct {
+		suite string
+		keep  bool
+		want  string
+	}{
+		{"exit 1", false, "destroy -f " + filepath.Join(dir, "cell", "lab.yaml") + "\n"},
+		{"exit 1", true, ""},
+		{"exit 0", false, ""},
+	} {
+		os.Remove(calls)
+		bin := filepath.Join(dir, "suite")
+		os.WriteFile(bin, []byte("#!/bin/sh\n"+c.suite+"\n"), 0o755)
+		os.MkdirAll(filepath.Join(dir, "cell"), 0o755)
+		var log bytes.Buffer
+		err := Suite{Bin: bin, Dir: dir, Labctl: labctl, Keep: c.keep}.Run(context.Background(), cells[0], filepath.Join(dir, "cell"), &log)
+		if (err != nil) != (c.suite != "exit 0") {
+			t.Errorf("%s: %v", c.suite, err)
+		}
+		got, _ := os.ReadFile(calls)
+		if string(got) != c.want {
+			t.Errorf("suite %q keep %v: labctl was called with %q, want %q\n%s", c.suite, c.keep, got, c.want, log.String())
+		}
+	}
+}

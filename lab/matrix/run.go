@@ -51,7 +51,21 @@ func (s Suite) Run(ctx context.Context, c Cell, dir string, log io.Writer) error
 	}
 	cmd := host.Command(ctx, s.Bin, args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = s.Dir, log, log
-	if err := cmd.Run(); err != nil {
+	err = cmd.Run()
+	if err != nil && !s.Keep {
+		// The suite destroys its lab itself; one stopped (an interrupt: SIGKILL after the
+		// grace) or dead before its cleanup must not leave the cell's VM behind. destroy
+		// removes only what labctl made for this lab, and nothing when there is nothing.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+		defer cancel()
+		fmt.Fprintf(log, "matrix: the suite ended with %v: labctl destroy -f %s\n", err, filepath.Join(dir, "lab.yaml"))
+		d := host.Command(dctx, s.Labctl, "destroy", "-f", filepath.Join(dir, "lab.yaml"))
+		d.Stdout, d.Stderr = log, log
+		if derr := d.Run(); derr != nil {
+			return fmt.Errorf("the suite: %w; and labctl destroy: %v (the lab %s may be left: labctl destroy -f %s)", err, derr, c.Name, filepath.Join(dir, "lab.yaml"))
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("the suite: %w", err)
 	}
 	return nil
