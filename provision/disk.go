@@ -222,7 +222,10 @@ func (p *Provisioner) mountStep() Step {
 			return true, "", nil
 		},
 		Apply: func(ctx context.Context) error {
-			_, err := remote.Sh(ctx, p.VM, true, remote.Shf("mkdir -p %s && (systemctl daemon-reload 2>/dev/null || true) && if mountpoint -q %s; then mount -o remount %s; else mount %s; fi", mp, mp, mp, mp))
+			// udev first: systemd binds the mount to the disk's by-uuid device unit and
+			// unmounts it again at once while udev has not yet seen the new file system's
+			// UUID (seen on bullseye under load: mount exited 0, findmnt found nothing).
+			_, err := remote.Sh(ctx, p.VM, true, remote.Shf("(udevadm settle 2>/dev/null || true) && mkdir -p %s && (systemctl daemon-reload 2>/dev/null || true) && if mountpoint -q %s; then mount -o remount %s; else mount %s; fi", mp, mp, mp, mp))
 			return err
 		},
 	}

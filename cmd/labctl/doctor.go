@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +18,9 @@ func doctorCmd(*globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
+			if fix && os.Geteuid() != 0 {
+				return fmt.Errorf("--fix starts libvirt's system daemons and creates labctl's pool, which takes root: run `sudo labctl doctor --fix` (or `sudo make deps`); as a normal user labctl only names what an administrator must do")
+			}
 			if fix {
 				if err := host.EnsureLibvirt(cmd.Context(), out); err != nil {
 					fmt.Fprintln(out, "fix:", err)

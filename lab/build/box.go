@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -102,23 +101,35 @@ var (
 	hostReady   = checkHost
 )
 
-// checkHost returns the host's apt sources for release when the host can build what (root,
-// the tools); else an error saying what to do.
+// checkHost returns the host's apt sources for release when the host can build what (the
+// tools; as a normal user, mmdebstrap's unshare mode and a subordinate id range); else an
+// error saying what to do, and who must do it.
 func checkHost(what, release string, tools ...string) ([]string, error) {
-	if os.Geteuid() != 0 {
-		return nil, fmt.Errorf("building %s needs root (mmdebstrap --mode=root, mkfs -d): run labctl as root (for a box: `sudo labctl box build --release %s`)", what, release)
-	}
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			return nil, fmt.Errorf("building %s needs %s: run `make deps`", what, tool)
+		if host.LookTool(tool) == "" {
+			return nil, fmt.Errorf("building %s needs %s: run `make deps` (as root: `sudo make deps`)", what, tool)
 		}
+	}
+	if _, err := host.InUserNS(); err != nil {
+		return nil, fmt.Errorf("building %s as a normal user (mmdebstrap --mode=unshare): %w", what, err)
 	}
 	return host.AptSources(release)
 }
 
+// modeEnv is how the build scripts run here: MODE (mmdebstrap's root or unshare) and NS, the
+// prefix that runs a command over the built tree's owners as they are (empty for root).
+func modeEnv() ([]string, error) {
+	ns, err := host.InUserNS()
+	if err != nil {
+		return nil, err
+	}
+	return []string{"MODE=" + host.BuildMode(), "NS=" + strings.Join(ns, " ")}, nil
+}
+
 // BuildBox builds the box unless the cache has a finished, unchanged build of it, and returns
 // the box file. One build of a recipe runs at a time: a second waits for it, then takes its
-// box. The box, its key and the directory are private to root (the box carries the key).
+// box. The box, its key and the directory are private to the user who builds (the box
+// carries the key).
 // Progress lines and timings go to w; the build's full output to log.
 func BuildBox(ctx context.Context, r BoxRecipe, w, log io.Writer) (string, error) {
 	dir := r.Dir()
@@ -153,12 +164,16 @@ func BuildBox(ctx context.Context, r BoxRecipe, w, log io.Writer) (string, error
 	if r.KernelSuite != "" {
 		mirrors = append(mirrors, host.SuiteLines(mirrors, r.Release, r.KernelSuite)...)
 	}
+	mode, err := modeEnv()
+	if err != nil {
+		return "", err
+	}
 	env := []string{
 		"RELEASE=" + r.Release, "KERNEL_SUITE=" + r.KernelSuite, "PACKAGES=" + strings.Join(r.Packages, " "), "LAB_USER=" + r.User,
 		"PUBKEY=" + key + ".pub", "PRIVKEY=" + key, "OUT=" + r.File(), "WORK=" + work,
 		fmt.Sprintf("DISK_GB=%d", r.DiskGB), "MIRRORS=" + strings.Join(mirrors, "\n"),
 	}
-	if err := runScript(ctx, boxScript, env, w, log); err != nil {
+	if err := runScript(ctx, boxScript, append(env, mode...), w, log); err != nil {
 		return "", fmt.Errorf("build box %s: %w", r.Name(), err)
 	}
 	st, err := os.Stat(r.File())

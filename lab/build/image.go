@@ -107,7 +107,7 @@ func sortedKeys(m map[string]string) []string {
 
 // BuildImage builds the image unless the cache has a finished, unchanged build of it; one
 // build of a recipe runs at a time (a second waits, then takes its files). The files are
-// private to root, in a private directory.
+// private to the user who builds, in a private directory.
 func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImage, error) {
 	key := r.Key()
 	dir := filepath.Join(host.CacheDir(), "images", r.Release+"-"+key)
@@ -154,8 +154,12 @@ func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImag
 		}
 	}
 	fmt.Fprintf(w, "%s: building with mmdebstrap (~1 minute)\n", label)
-	env := []string{"RELEASE=" + r.Release, "PACKAGES=" + strings.Join(r.Packages, " "), "OVERLAY=" + overlay,
-		"META=" + meta, "OUT=" + dir, "MIRRORS=" + strings.Join(mirrors, "\n")}
+	mode, err := modeEnv()
+	if err != nil {
+		return img, err
+	}
+	env := append([]string{"RELEASE=" + r.Release, "PACKAGES=" + strings.Join(r.Packages, " "), "OVERLAY=" + overlay,
+		"META=" + meta, "OUT=" + dir, "MIRRORS=" + strings.Join(mirrors, "\n")}, mode...)
 	if err := runScript(ctx, imageScript, env, w, log); err != nil {
 		return img, fmt.Errorf("build image: %w", err)
 	}

@@ -142,8 +142,8 @@ func Run(ctx context.Context, f *File, cells []Cell, o Options) ([]Result, error
 		}(i)
 	}
 	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return results, fmt.Errorf("matrix stopped: %w", err)
+	if ctx.Err() != nil {
+		return results, errors.New("the matrix stopped before every cell ran: the cells that ran have their results")
 	}
 	return results, errors.Join(errs...)
 }

@@ -13,14 +13,25 @@
 #   WORK      scratch directory (emptied by the caller)
 #   DISK_GB   virtual size of the root disk in GiB
 #   MIRRORS   newline-separated apt source lines ("deb URI SUITE COMPONENTS")
+#   MODE      mmdebstrap's mode: root (as root) or unshare (a normal user)
+#   NS        the command prefix that runs a command over the tree's owners as they are: empty
+#             for root; for a normal user, unshare over the user's subordinate ids
+# One recipe either way: files from outside go in with mmdebstrap's copy-in (hooks in unshare
+# mode run as subordinate ids, which cannot read the user's private directories); mmdebstrap
+# writes a tar (owners as in the tree) into a pipe, unpacked there and made an ext4 file system inside
+# NS, so a box built by root or by a user is the same.
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
+MODE=${MODE:-root}
+read -r -a ns <<<"${NS:-}"
 : "${RELEASE:?} ${PACKAGES:?} ${LAB_USER:?} ${PUBKEY:?} ${PRIVKEY:?} ${OUT:?} ${WORK:?} ${DISK_GB:?} ${MIRRORS:?}"
 
 step() { printf '%s\n' "==> $*"; }
 
-rootfs="$WORK/rootfs"
-mkdir -p "$rootfs"
 mapfile -t mirrors <<<"$MIRRORS"
+# As root the temporary tree stays in the work directory; in unshare mode it must be
+# reachable by the subordinate ids, so mmdebstrap keeps it in /tmp (and removes it).
+[ "$MODE" != root ] || export TMPDIR="$WORK"
 
 # The mirror's copy of a suite's Release file can be past its Valid-Until (testing suites,
 # backports): apt here, and later in the guest, takes it as it is.
@@ -31,14 +42,16 @@ if [ -n "${KERNEL_SUITE:-}" ]; then
   kernel=(--setup-hook='printf "%s\n" "Package: linux-image-* linux-base initramfs-tools initramfs-tools-core" "Pin: release n='"$KERNEL_SUITE"'" "Pin-Priority: 990" > "$1/etc/apt/preferences.d/10-labctl-kernel"')
 fi
 
-step "mmdebstrap $RELEASE, kernel from ${KERNEL_SUITE:-$RELEASE} (${#mirrors[@]} apt sources from the host)"
-mmdebstrap --variant=minbase --mode=root --format=directory \
+step "mmdebstrap $RELEASE, kernel from ${KERNEL_SUITE:-$RELEASE} (mode $MODE, ${#mirrors[@]} apt sources from the host)"
+mmdebstrap --variant=minbase --mode="$MODE" --format=tar \
   --aptopt="$novalid" "${kernel[@]}" \
   --customize-hook='echo '"'$novalid'"' > "$1/etc/apt/apt.conf.d/10-labctl-valid-until"' \
   --include="$(tr ' ' ',' <<<"$PACKAGES")" \
   --customize-hook='chroot "$1" useradd -m -s /bin/bash -G sudo '"$LAB_USER" \
   --customize-hook='echo "'"$LAB_USER"' ALL=(ALL) NOPASSWD:ALL" > "$1/etc/sudoers.d/90-labctl"; chmod 0440 "$1/etc/sudoers.d/90-labctl"' \
-  --customize-hook='install -d -m 0700 "$1/home/'"$LAB_USER"'/.ssh"; install -m 0600 "'"$PUBKEY"'" "$1/home/'"$LAB_USER"'/.ssh/authorized_keys"; chroot "$1" chown -R '"$LAB_USER:$LAB_USER"' /home/'"$LAB_USER"'/.ssh' \
+  --customize-hook='install -d -m 0700 "$1/home/'"$LAB_USER"'/.ssh"' \
+  --customize-hook='copy-in "'"$PUBKEY"'" /home/'"$LAB_USER"'/.ssh' \
+  --customize-hook='mv "$1/home/'"$LAB_USER"'/.ssh/'"$(basename "$PUBKEY")"'" "$1/home/'"$LAB_USER"'/.ssh/authorized_keys"; chmod 0600 "$1/home/'"$LAB_USER"'/.ssh/authorized_keys"; chroot "$1" chown -R '"$LAB_USER:$LAB_USER"' /home/'"$LAB_USER"'/.ssh' \
   --customize-hook='printf "%s\n" "[Match]" "Name=en* eth*" "" "[Network]" "DHCP=yes" > "$1/etc/systemd/network/10-dhcp.network"; chroot "$1" systemctl enable systemd-networkd' \
   --customize-hook='printf "UseDNS no\nPasswordAuthentication no\n" > "$1/etc/ssh/sshd_config.d/10-labctl.conf"' \
   --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*; mkdir -p "$1/etc/systemd/system/ssh.service.d"; printf "%s\n" "[Service]" "ExecStartPre=" "ExecStartPre=/usr/bin/ssh-keygen -A" "ExecStartPre=/usr/sbin/sshd -t" > "$1/etc/systemd/system/ssh.service.d/10-hostkeys.conf"' \
@@ -46,12 +59,13 @@ mmdebstrap --variant=minbase --mode=root --format=directory \
   --customize-hook='chroot "$1" systemctl enable ssh qemu-guest-agent 2>/dev/null || true' \
   --customize-hook='chroot "$1" systemctl mask lxc.service lxc-monitord.service 2>/dev/null || true' \
   --customize-hook='copy-out /boot "'"$WORK"'"' \
-  "$RELEASE" "$rootfs" "${mirrors[@]}"
-
-step "root filesystem image (${DISK_GB} GiB sparse, ext4)"
+  "$RELEASE" - "${mirrors[@]}" |
+  # /dev is the kernel's devtmpfs at boot: its nodes are not unpacked (a user namespace cannot
+  # make them). The tree is unpacked, made a file system and removed inside NS.
+  "${ns[@]}" bash -euc 'mkdir "$1/rootfs"; tar --xattrs --xattrs-include="*" --exclude="./dev/*" -C "$1/rootfs" -xpf -
+  echo "==> root filesystem image ($3 GiB sparse, ext4)"
+  truncate -s "$3G" "$2"; mkfs.ext4 -q -F -L labctl-root -d "$1/rootfs" "$2"; rm -rf "$1/rootfs"' - "$WORK" "$WORK/root.raw" "$DISK_GB"
 raw="$WORK/root.raw"
-truncate -s "${DISK_GB}G" "$raw"
-mkfs.ext4 -q -F -L labctl-root -d "$rootfs" "$raw"
 mkdir -p "$WORK/box"
 qemu-img convert -O qcow2 "$raw" "$WORK/box/box.img"
 rm -f "$raw"

@@ -8,16 +8,27 @@
 #   META      directory holding the metadata files (config, config-user, excludes-user, templates)
 #   OUT       directory to write rootfs.tar.xz and meta.tar.xz into
 #   MIRRORS   newline-separated apt source lines ("deb URI SUITE COMPONENTS")
+#   MODE      mmdebstrap's mode: root (as root) or unshare (a normal user)
 set -euo pipefail
 : "${RELEASE:?} ${PACKAGES:?} ${OVERLAY:?} ${META:?} ${OUT:?} ${MIRRORS:?}"
+MODE=${MODE:-root}
 mapfile -t mirrors <<<"$MIRRORS"
-echo "==> mmdebstrap $RELEASE container rootfs"
+# The overlay goes in file by file with mmdebstrap's copy-in (in unshare mode hooks run as
+# subordinate ids, which cannot read the user's private directories), owned by root as the
+# renderer says, whoever built it; existing directories keep their owners.
+overlay=()
+while IFS= read -r f; do
+  d=$(dirname "${f#.}")
+  overlay+=(--customize-hook="mkdir -p \"\$1$d\"" --customize-hook="copy-in \"$OVERLAY/${f#./}\" $d"
+    --customize-hook="chown 0:0 \"\$1${f#.}\"")
+done < <(cd "$OVERLAY" && find . -type f | sort)
+echo "==> mmdebstrap $RELEASE container rootfs (mode $MODE, ${#mirrors[@]} apt sources from the host)"
 # A suite's Release file on the mirror can be past its Valid-Until (testing suites).
 novalid='Acquire::Check-Valid-Until "false";'
-mmdebstrap --variant=minbase --mode=root --aptopt="$novalid" \
+mmdebstrap --variant=minbase --mode="$MODE" --aptopt="$novalid" \
   --customize-hook='echo '"'$novalid'"' > "$1/etc/apt/apt.conf.d/10-labctl-valid-until"' \
   --include="$(tr ' ' ',' <<<"$PACKAGES")" \
-  --customize-hook='cp -a "'"$OVERLAY"'"/. "$1"/' \
+  "${overlay[@]}" \
   --customize-hook='echo LXC_NAME > "$1/etc/hostname"; printf "127.0.0.1 localhost\n127.0.1.1 LXC_NAME\n" > "$1/etc/hosts"; : > "$1/etc/machine-id"' \
   --customize-hook='chroot "$1" systemctl mask systemd-journald-audit.socket >/dev/null 2>&1 || true' \
   --format=tar "$RELEASE" - "${mirrors[@]}" | xz -T0 -2 > "$OUT/rootfs.tar.xz.part"

@@ -1,0 +1,99 @@
+package host
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"strconv"
+	"strings"
+)
+
+// SubIDCount is the size of the subordinate id range a normal user needs to build boxes and
+// images: the ids 0..65535 of a Debian root filesystem.
+const SubIDCount = 65536
+
+// BuildMode is how mmdebstrap builds here: "root" for root, "unshare" (a user namespace over
+// the user's subordinate ids) for a normal user.
+func BuildMode() string {
+	if os.Geteuid() == 0 {
+		return "root"
+	}
+	return "unshare"
+}
+
+// subIDs is the first range of at least SubIDCount ids that file (/etc/subuid or
+// /etc/subgid) gives name or uid; ok false when there is none.
+func subIDs(file, name, uid string) (start int, ok bool) {
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.Split(strings.TrimSpace(sc.Text()), ":")
+		if len(parts) != 3 || (parts[0] != name && parts[0] != uid) {
+			continue
+		}
+		s, err1 := strconv.Atoi(parts[1])
+		n, err2 := strconv.Atoi(parts[2])
+		if err1 == nil && err2 == nil && n >= SubIDCount {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
+// nextFreeSubIDs is where a new range would start: after every range the files hold, at
+// 100000 at least (what useradd gives the first user).
+func nextFreeSubIDs() int {
+	next := 100000
+	for _, file := range []string{"/etc/subuid", "/etc/subgid"} {
+		data, _ := os.ReadFile(file)
+		for _, line := range strings.Split(string(data), "\n") {
+			parts := strings.Split(line, ":")
+			if len(parts) != 3 {
+				continue
+			}
+			s, _ := strconv.Atoi(parts[1])
+			n, _ := strconv.Atoi(parts[2])
+			next = max(next, s+n)
+		}
+	}
+	return next
+}
+
+// SubIDsHint is the command an administrator runs once to give the user a range.
+func SubIDsHint(name string) string {
+	s := nextFreeSubIDs()
+	return fmt.Sprintf("sudo usermod --add-subuids %d-%d --add-subgids %d-%d %s", s, s+SubIDCount-1, s, s+SubIDCount-1, name)
+}
+
+// InUserNS is the command prefix that runs a command as root of a user namespace whose ids
+// 1..65535 are the user's subordinate ids, so that it can write and read a root filesystem's
+// owners as they are (extract it, make a file system of it, remove it). For root it is empty:
+// root runs it as itself. The error says what an administrator must do once.
+func InUserNS() ([]string, error) {
+	if os.Geteuid() == 0 {
+		return nil, nil
+	}
+	u, err := user.Current()
+	if err != nil {
+		return nil, err
+	}
+	for _, tool := range []string{"unshare", "newuidmap", "newgidmap"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("%s is not installed: an administrator runs once `sudo apt-get install uidmap util-linux` (or `sudo make deps`)", tool)
+		}
+	}
+	us, ok1 := subIDs("/etc/subuid", u.Username, u.Uid)
+	gs, ok2 := subIDs("/etc/subgid", u.Username, u.Uid)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("user %s has no subordinate id range of %d ids in /etc/subuid and /etc/subgid: an administrator runs once `%s`", u.Username, SubIDCount, SubIDsHint(u.Username))
+	}
+	return []string{"unshare", "--map-root-user",
+		fmt.Sprintf("--map-users=%d,1,%d", us+1, SubIDCount-1),
+		fmt.Sprintf("--map-groups=%d,1,%d", gs+1, SubIDCount-1), "--"}, nil
+}
