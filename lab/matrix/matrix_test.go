@@ -257,6 +257,17 @@ func TestJobsRunAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A second run replaces the first one's results: its report holds only its own cells.
+	out := t.TempDir()
+	if _, err := Run(context.Background(), f, cells, Options{Out: out, Runner: suite, Host: libvirtHost(), Progress: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), f, cells[:1], Options{Out: out, Runner: suite, Host: libvirtHost(), Progress: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := ReadResults(out); err != nil || len(rs) != 1 || rs[0].Cell != cells[0].Name {
+		t.Errorf("after a run of one cell the results are %v (%v)", rs, err)
+	}
 	if got := suite.mostAtOnce.Load(); got != 2 {
 		t.Errorf("%d cells ran at once with --jobs 2", got)
 	}

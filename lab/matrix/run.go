@@ -86,14 +86,22 @@ type Options struct {
 	Machine string
 }
 
-// Run runs the cells (the runnable ones; the others are recorded as skipped with their
-// reason), Jobs at a time, each into Out/cells/<cell>/, and returns their results in order.
+// Run replaces Out's results with those of the cells (the runnable ones run; the others are
+// recorded as skipped with their reason), Jobs at a time, each into Out/cells/<cell>/, and
+// returns their results in order.
 func Run(ctx context.Context, f *File, cells []Cell, o Options) ([]Result, error) {
 	if o.Jobs < 1 {
 		o.Jobs = 1
 	}
 	if o.Every <= 0 {
 		o.Every = time.Minute
+	}
+	// A run's output is that run's: results of an earlier run do not mix into its report
+	// (gather runs made elsewhere with Merge).
+	for _, old := range []string{"cells", "cells.merge", "run.json", "summary.md", "summary.html", "junit.xml"} {
+		if err := os.RemoveAll(filepath.Join(o.Out, old)); err != nil {
+			return nil, err
+		}
 	}
 	results := make([]Result, len(cells))
 	var todo []int
