@@ -37,11 +37,11 @@ func Doctor(ctx context.Context) []Check {
 		p := LookTool(t.bin)
 		add("tool "+t.bin, p != "", p, admin("apt-get install "+t.pkg)+" (or `make deps`)")
 	}
+	name := os.Getenv("USER")
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
 	if os.Geteuid() != 0 {
-		name := os.Getenv("USER")
-		if u, err := user.Current(); err == nil {
-			name = u.Username
-		}
 		_, nsErr := InUserNS()
 		add("subordinate ids of "+name, nsErr == nil, "/etc/subuid, /etc/subgid (box and image builds: mmdebstrap --mode=unshare)", admin(strings.TrimPrefix(SubIDsHint(name), "sudo ")))
 	}
@@ -61,7 +61,7 @@ func Doctor(ctx context.Context) []Check {
 		if err == nil {
 			f.Close()
 		}
-		add("/dev/kvm for you", err == nil, "KVM (where the accelerator check says it can run)", admin("usermod -aG kvm "+os.Getenv("USER"))+", then log in again")
+		add("/dev/kvm for you", err == nil, "KVM (where the accelerator check says it can run)", admin("usermod -aG kvm "+name)+", then log in again")
 	}
 	if st, err := os.Stat("/dev/kvm"); err == nil {
 		gid := -1

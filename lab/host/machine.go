@@ -74,16 +74,19 @@ func PortFree(port int) bool {
 
 // MemAvailableMiB is the memory the kernel says is available for new work (MemAvailable in
 // /proc/meminfo), in MiB; 0 when it cannot be read.
-func MemAvailableMiB() int {
+func MemAvailableMiB() int { return meminfoKiB("MemAvailable") / 1024 }
+
+// meminfoKiB is one field of /proc/meminfo, in KiB; 0 when it cannot be read.
+func meminfoKiB(field string) int {
 	data, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			var kib int
 			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kib)
-			return kib / 1024
+			return kib
 		}
 	}
 	return 0
@@ -99,12 +102,7 @@ func Describe() string {
 			}
 		}
 	}
-	memGiB := 0
-	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kib int
-		fmt.Sscanf(strings.TrimPrefix(strings.Split(string(data), "\n")[0], "MemTotal:"), "%d", &kib)
-		memGiB = (kib + 512*1024) / (1024 * 1024)
-	}
+	memGiB := (meminfoKiB("MemTotal") + 512*1024) / (1024 * 1024)
 	accel, _, _ := Accel("auto")
 	return fmt.Sprintf("%s, %d cores, %d GiB, VMs under %s", name, runtime.NumCPU(), memGiB, strings.ToUpper(accel))
 }

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,24 +22,36 @@ func BuildMode() string {
 	return "unshare"
 }
 
-// subIDs is the first range of at least SubIDCount ids that file (/etc/subuid or
-// /etc/subgid) gives name or uid; ok false when there is none.
-func subIDs(file, name, uid string) (start int, ok bool) {
-	f, err := os.Open(file)
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.Split(strings.TrimSpace(sc.Text()), ":")
-		if len(parts) != 3 || (parts[0] != name && parts[0] != uid) {
+// subRange is one line of /etc/subuid or /etc/subgid.
+type subRange struct {
+	owner        string
+	start, count int
+}
+
+// subRanges reads the ranges of file (none when it cannot be read).
+func subRanges(file string) []subRange {
+	data, _ := os.ReadFile(file)
+	var out []subRange
+	for _, line := range strings.Split(string(data), "\n") {
+		parts := strings.Split(strings.TrimSpace(line), ":")
+		if len(parts) != 3 {
 			continue
 		}
 		s, err1 := strconv.Atoi(parts[1])
 		n, err2 := strconv.Atoi(parts[2])
-		if err1 == nil && err2 == nil && n >= SubIDCount {
-			return s, true
+		if err1 == nil && err2 == nil {
+			out = append(out, subRange{parts[0], s, n})
+		}
+	}
+	return out
+}
+
+// subIDs is the first range of at least SubIDCount ids that file (/etc/subuid or
+// /etc/subgid) gives name or uid; ok false when there is none.
+func subIDs(file, name, uid string) (start int, ok bool) {
+	for _, r := range subRanges(file) {
+		if (r.owner == name || r.owner == uid) && r.count >= SubIDCount {
+			return r.start, true
 		}
 	}
 	return 0, false
@@ -51,15 +62,8 @@ func subIDs(file, name, uid string) (start int, ok bool) {
 func nextFreeSubIDs() int {
 	next := 100000
 	for _, file := range []string{"/etc/subuid", "/etc/subgid"} {
-		data, _ := os.ReadFile(file)
-		for _, line := range strings.Split(string(data), "\n") {
-			parts := strings.Split(line, ":")
-			if len(parts) != 3 {
-				continue
-			}
-			s, _ := strconv.Atoi(parts[1])
-			n, _ := strconv.Atoi(parts[2])
-			next = max(next, s+n)
+		for _, r := range subRanges(file) {
+			next = max(next, r.start+r.count)
 		}
 	}
 	return next

@@ -107,9 +107,6 @@ func Run(ctx context.Context, f *File, cells []Cell, o Options) ([]Result, error
 	var todo []int
 	for i, c := range cells {
 		dir := filepath.Join(o.Out, "cells", c.Name)
-		if err := os.RemoveAll(dir); err != nil {
-			return nil, err
-		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
