@@ -32,6 +32,9 @@ type State struct {
 	SSHPort int `json:"ssh_port,omitempty"`
 	// Accel is the accelerator the VM was created with (kvm or tcg).
 	Accel string `json:"accel,omitempty"`
+	// Libvirt is the libvirt daemon the VM was created under (session or system): later
+	// commands talk to that one, and refuse when lab.yaml or --libvirt now names the other.
+	Libvirt string `json:"libvirt,omitempty"`
 	// Box is the box the VM was created from, with the box's cache key.
 	Box string `json:"box,omitempty"`
 	// DomainUUID is the UUID of the libvirt domain this lab created: labctl destroys a domain
@@ -167,4 +170,28 @@ func (l *Lab) SaveState(st State) error {
 		return err
 	}
 	return host.WriteFileAtomic(l.Path("state.json"), append(data, '\n'), 0o644)
+}
+
+// Libvirt is the libvirt daemon of the lab's VM: the one its spec names (host.LibvirtFor),
+// refused when the lab's VM was created under the other one.
+func (l *Lab) Libvirt() (host.Libvirt, error) {
+	virt, err := host.LibvirtFor(l.Spec.Libvirt)
+	if err != nil {
+		return virt, err
+	}
+	st, err := l.LoadState()
+	if err != nil {
+		return virt, err
+	}
+	return virt, l.sameLibvirt(st, virt)
+}
+
+// sameLibvirt refuses a daemon other than the one the lab's VM was created under: the VM,
+// its disks and its snapshots are only known to that one.
+func (l *Lab) sameLibvirt(st State, virt host.Libvirt) error {
+	if st.Libvirt == "" || st.Libvirt == virt.Name() {
+		return nil
+	}
+	return fmt.Errorf("lab %s's VM was created under libvirt %s (%s), and this command would use %s (%s): set libvirt: %s in lab.yaml (or pass --libvirt %s), or `labctl destroy --libvirt %s` the lab first",
+		l.Spec.Name, st.Libvirt, "qemu:///"+st.Libvirt, virt.Name(), virt.URI(), st.Libvirt, st.Libvirt, st.Libvirt)
 }

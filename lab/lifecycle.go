@@ -20,7 +20,7 @@ import (
 // VagrantInputs resolves what the lab's Vagrantfile needs from the host (the provider says
 // what), with a one-line notice when a choice was made for the user.
 func (l *Lab) VagrantInputs() (render.VagrantInputs, string, error) {
-	p, err := ProviderOf(l.Spec)
+	p, err := l.provider()
 	if err != nil {
 		return render.VagrantInputs{}, "", err
 	}
@@ -52,7 +52,11 @@ func (l *Lab) VMState(ctx context.Context, v *vagrant.Driver) (string, error) {
 		return "", err
 	}
 	if st, err := l.LoadState(); err == nil && st.DomainUUID != "" && l.Spec.ProviderFor() == "libvirt" {
-		if out, err := host.Virsh(ctx, "domstate", st.DomainUUID); err == nil {
+		virt, err := l.Libvirt()
+		if err != nil {
+			return "", err
+		}
+		if out, err := virt.Virsh(ctx, "domstate", st.DomainUUID); err == nil {
 			return vagrantWord(strings.TrimSpace(out)), nil
 		}
 	}
@@ -89,7 +93,7 @@ type Booted struct {
 func Boot(ctx context.Context, l *Lab, v *vagrant.Driver, out io.Writer) (Booted, error) {
 	b := Booted{Phases: map[string]time.Duration{}}
 	start := time.Now()
-	p, err := ProviderOf(l.Spec)
+	p, err := l.provider()
 	if err != nil {
 		return b, err
 	}
@@ -250,7 +254,7 @@ func mergeNames(a, b []string) []string {
 // removed.
 func Destroy(ctx context.Context, l *Lab, v *vagrant.Driver) ([]string, error) {
 	var gone []string
-	p, err := ProviderOf(l.Spec)
+	p, err := l.provider()
 	if err != nil {
 		return gone, err
 	}

@@ -46,11 +46,16 @@ type Provider interface {
 	ValidateEnv(ctx context.Context, dir string, out io.Writer) ([]string, error)
 }
 
-// ProviderOf returns the provider a spec boots with.
+// ProviderOf returns the provider a spec boots with (for a libvirt lab, on the daemon its
+// libvirt setting names).
 func ProviderOf(s *spec.Spec) (Provider, error) {
 	switch name := s.ProviderFor(); name {
 	case "libvirt":
-		return libvirt{}, nil
+		virt, err := host.LibvirtFor(s.Libvirt)
+		if err != nil {
+			return nil, err
+		}
+		return libvirt{virt}, nil
 	case "virtualbox":
 		return virtualbox{}, nil
 	default:
@@ -58,22 +63,37 @@ func ProviderOf(s *spec.Spec) (Provider, error) {
 	}
 }
 
+// provider is the provider of the lab's VM, refused when the lab's VM was created under
+// another libvirt daemon than its spec now names.
+func (l *Lab) provider() (Provider, error) {
+	if l.Spec.ProviderFor() == "libvirt" {
+		if _, err := l.Libvirt(); err != nil {
+			return nil, err
+		}
+	}
+	return ProviderOf(l.Spec)
+}
+
 // libvirt runs the VM under qemu through vagrant-libvirt, reached only through a 127.0.0.1
-// port forward; its disks live in labctl's storage pool.
-type libvirt struct{}
+// port forward; its disks live in labctl's storage pool of the daemon virt.
+type libvirt struct{ virt host.Libvirt }
 
 func (libvirt) Name() string { return "libvirt" }
 
-func (libvirt) Prepare(ctx context.Context, out io.Writer) error {
-	return host.EnsureLibvirt(ctx, out)
+func (p libvirt) Prepare(ctx context.Context, out io.Writer) error {
+	return p.virt.Ensure(ctx, out)
 }
 
-func (libvirt) Inputs(l *Lab) (render.VagrantInputs, string, error) {
-	vin := render.VagrantInputs{Pool: host.Pool}
+func (p libvirt) Inputs(l *Lab) (render.VagrantInputs, string, error) {
+	vin := render.VagrantInputs{Pool: host.Pool, Session: p.virt.Session}
 	st, err := l.LoadState()
 	if err != nil {
 		return vin, "", err
 	}
+	if err := l.sameLibvirt(st, p.virt); err != nil {
+		return vin, "", err
+	}
+	st.Libvirt = p.virt.Name()
 	accel, notice, err := host.Accel(l.Spec.Accelerator)
 	if err != nil {
 		return vin, "", err
@@ -94,22 +114,22 @@ func (libvirt) Inputs(l *Lab) (render.VagrantInputs, string, error) {
 	return vin, notice, nil
 }
 
-func (libvirt) Inventory(ctx context.Context, l *Lab) (Inventory, error) {
+func (p libvirt) Inventory(ctx context.Context, l *Lab) (Inventory, error) {
 	inv := Inventory{Domain: l.Spec.DomainName()}
-	if err := host.StartLibvirt(ctx, io.Discard); err != nil {
+	if err := p.virt.Start(ctx, io.Discard); err != nil {
 		return inv, fmt.Errorf("libvirt does not answer: %w", err)
 	}
-	uuid, err := host.DomainUUID(ctx, inv.Domain)
+	uuid, err := p.virt.DomainUUID(ctx, inv.Domain)
 	if err != nil {
 		return inv, err
 	}
 	if uuid != "" {
-		if inv.Disks, err = host.DomainDisks(ctx, uuid); err != nil {
+		if inv.Disks, err = p.virt.DomainDisks(ctx, uuid); err != nil {
 			return inv, err
 		}
 	}
 	inv.UUID = uuid
-	vols, err := host.Volumes(ctx)
+	vols, err := p.virt.Volumes(ctx)
 	if err != nil {
 		return inv, err
 	}
@@ -134,20 +154,20 @@ func (libvirt) BeforeCreate(ctx context.Context, l *Lab, out io.Writer) error {
 	return nil
 }
 
-func (libvirt) CheckBox(ctx context.Context, boxFile, release string, out io.Writer) error {
-	return checkBoxVolume(ctx, boxFile, release, out)
+func (p libvirt) CheckBox(ctx context.Context, boxFile, release string, out io.Writer) error {
+	return checkBoxVolume(ctx, p.virt, boxFile, release, out)
 }
 
-func (libvirt) Remove(ctx context.Context, own Inventory) ([]string, error) {
+func (p libvirt) Remove(ctx context.Context, own Inventory) ([]string, error) {
 	var gone []string
 	if own.UUID != "" {
-		if err := host.RemoveDomain(ctx, own.UUID); err != nil {
+		if err := p.virt.RemoveDomain(ctx, own.UUID); err != nil {
 			return gone, err
 		}
 		gone = append(gone, fmt.Sprintf("domain %s (UUID %s)", own.Domain, own.UUID))
 	}
 	for _, v := range own.Volumes {
-		if err := host.DeleteVolume(ctx, v.Name); err != nil {
+		if err := p.virt.DeleteVolume(ctx, v.Name); err != nil {
 			return gone, err
 		}
 		gone = append(gone, "volume "+v.Name)
@@ -155,9 +175,9 @@ func (libvirt) Remove(ctx context.Context, own Inventory) ([]string, error) {
 	return gone, nil
 }
 
-func (libvirt) ValidateEnv(ctx context.Context, dir string, out io.Writer) ([]string, error) {
+func (p libvirt) ValidateEnv(ctx context.Context, dir string, out io.Writer) ([]string, error) {
 	// vagrant-libvirt validates against a live libvirtd, as `up` needs it too.
-	return nil, host.EnsureLibvirt(ctx, out)
+	return nil, p.virt.Ensure(ctx, out)
 }
 
 // virtualbox is the recipe's provider. Nothing boots it on a host without VirtualBox, but its

@@ -39,29 +39,34 @@ func (l *Lab) SpecSum() string {
 // ErrNoReady is a lab without a ready snapshot.
 var ErrNoReady = errors.New("no ready snapshot")
 
-// readyDomain is the UUID of the lab's libvirt domain, which snapshots need.
-func (l *Lab) readyDomain() (State, error) {
+// readyDomain is the lab's state with the UUID of its libvirt domain, which snapshots need,
+// and the daemon that knows it.
+func (l *Lab) readyDomain() (State, host.Libvirt, error) {
 	if l.Spec.ProviderFor() != "libvirt" {
-		return State{}, fmt.Errorf("the ready snapshot is a libvirt snapshot: lab %s runs on %s (use `labctl snapshot`)", l.Spec.Name, l.Spec.ProviderFor())
+		return State{}, host.Libvirt{}, fmt.Errorf("the ready snapshot is a libvirt snapshot: lab %s runs on %s (use `labctl snapshot`)", l.Spec.Name, l.Spec.ProviderFor())
+	}
+	virt, err := l.Libvirt()
+	if err != nil {
+		return State{}, virt, err
 	}
 	st, err := l.LoadState()
 	if err != nil {
-		return st, err
+		return st, virt, err
 	}
 	if st.DomainUUID == "" {
-		return st, fmt.Errorf("lab %s has no VM that labctl recorded: `labctl up` first", l.Spec.Name)
+		return st, virt, fmt.Errorf("lab %s has no VM that labctl recorded: `labctl up` first", l.Spec.Name)
 	}
-	return st, nil
+	return st, virt, nil
 }
 
 // TakeReady takes the ready snapshot of the running VM unless the lab has one; it reports
 // whether it took one. The lab's agent must have ended (its processes would be in it).
 func (l *Lab) TakeReady(ctx context.Context) (bool, error) {
-	st, err := l.readyDomain()
+	st, virt, err := l.readyDomain()
 	if err != nil || st.Ready != nil {
 		return false, err
 	}
-	if _, err := host.Virsh(ctx, "snapshot-create-as", "--domain", st.DomainUUID, "--name", ReadySnapshot,
+	if _, err := virt.Virsh(ctx, "snapshot-create-as", "--domain", st.DomainUUID, "--name", ReadySnapshot,
 		"--description", "labctl: the lab right after its first green provision", "--atomic"); err != nil {
 		return false, err
 	}
@@ -72,14 +77,14 @@ func (l *Lab) TakeReady(ctx context.Context) (bool, error) {
 // Reset reverts the running VM to the ready snapshot. It reports whether the spec changed
 // since the snapshot was taken (the caller provisions then).
 func (l *Lab) Reset(ctx context.Context) (specChanged bool, err error) {
-	st, err := l.readyDomain()
+	st, virt, err := l.readyDomain()
 	if err != nil {
 		return false, err
 	}
 	if st.Ready == nil {
 		return false, fmt.Errorf("lab %s: %w (labctl takes it after the first green `labctl up`; run `labctl up`)", l.Spec.Name, ErrNoReady)
 	}
-	if _, err := host.Virsh(ctx, "snapshot-revert", "--domain", st.DomainUUID, "--snapshotname", ReadySnapshot, "--running"); err != nil {
+	if _, err := virt.Virsh(ctx, "snapshot-revert", "--domain", st.DomainUUID, "--snapshotname", ReadySnapshot, "--running"); err != nil {
 		return false, err
 	}
 	return st.Ready.SpecSum != l.SpecSum(), nil
@@ -88,12 +93,12 @@ func (l *Lab) Reset(ctx context.Context) (specChanged bool, err error) {
 // RetakeReady replaces the ready snapshot with one of the VM as it is now (after a reset
 // provisioned it to a changed spec). The lab's agent must have ended.
 func (l *Lab) RetakeReady(ctx context.Context) error {
-	st, err := l.readyDomain()
+	st, virt, err := l.readyDomain()
 	if err != nil {
 		return err
 	}
 	if st.Ready != nil {
-		if _, err := host.Virsh(ctx, "snapshot-delete", "--domain", st.DomainUUID, "--snapshotname", ReadySnapshot); err != nil {
+		if _, err := virt.Virsh(ctx, "snapshot-delete", "--domain", st.DomainUUID, "--snapshotname", ReadySnapshot); err != nil {
 			return err
 		}
 		st.Ready = nil

@@ -141,7 +141,7 @@ func fakeVirsh(t *testing.T) (libvirt, calls string) {
 	t.Setenv("FAKE_LIBVIRT", libvirt)
 	t.Setenv("FAKE_LOG", calls)
 	t.Setenv("LABCTL_CACHE", filepath.Join(dir, "cache"))
-	if out, err := host.Virsh(context.Background(), "version"); err != nil || !strings.Contains(out, "(fake)") {
+	if out, err := (host.Libvirt{}).Virsh(context.Background(), "version"); err != nil || !strings.Contains(out, "(fake)") {
 		t.Fatalf("the fake virsh does not answer: %v %s", err, out)
 	}
 	return libvirt, calls
@@ -187,25 +187,25 @@ func TestFaultShortBoxVolumeReplaced(t *testing.T) {
 	var out bytes.Buffer
 
 	os.WriteFile(volFile, []byte("4096\n"), 0o644)
-	if err := checkBoxVolume(ctx, file, "bookworm", &out); err != nil || deletes() != 0 {
+	if err := checkBoxVolume(ctx, host.Libvirt{}, file, "bookworm", &out); err != nil || deletes() != 0 {
 		t.Fatalf("a whole copy: %v, %d deletes", err, deletes())
 	}
 
 	os.WriteFile(filepath.Join(libvirt, "fail-virsh-vol-info"), nil, 0o644)
 	os.WriteFile(volFile, []byte("1000\n"), 0o644)
-	if err := checkBoxVolume(ctx, file, "bookworm", &out); err == nil || deletes() != 0 {
+	if err := checkBoxVolume(ctx, host.Libvirt{}, file, "bookworm", &out); err == nil || deletes() != 0 {
 		t.Fatalf("an unreadable size must stop up and delete nothing: %v, %d deletes", err, deletes())
 	}
 	os.Remove(filepath.Join(libvirt, "fail-virsh-vol-info"))
 
 	os.WriteFile(filepath.Join(libvirt, "domains", "labctl-other_default"), []byte("u\n"), 0o644)
-	err := checkBoxVolume(ctx, file, "bookworm", &out)
+	err := checkBoxVolume(ctx, host.Libvirt{}, file, "bookworm", &out)
 	if err == nil || !strings.Contains(err.Error(), "labctl-other_default") || !strings.Contains(err.Error(), "is 1000 bytes, box.img is 4096") || deletes() != 0 {
 		t.Fatalf("with a labctl VM defined the short copy must be named, not deleted: %v, %d deletes", err, deletes())
 	}
 	os.Remove(filepath.Join(libvirt, "domains", "labctl-other_default"))
 
-	if err := checkBoxVolume(ctx, file, "bookworm", &out); err != nil {
+	if err := checkBoxVolume(ctx, host.Libvirt{}, file, "bookworm", &out); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(volFile); err == nil || deletes() != 1 {
@@ -214,7 +214,7 @@ func TestFaultShortBoxVolumeReplaced(t *testing.T) {
 	if !strings.Contains(out.String(), "was 1000 bytes, box.img is 4096: deleted") {
 		t.Errorf("the deletion was not said:\n%s", out.String())
 	}
-	if err := checkBoxVolume(ctx, file, "bookworm", &out); err != nil || deletes() != 1 {
+	if err := checkBoxVolume(ctx, host.Libvirt{}, file, "bookworm", &out); err != nil || deletes() != 1 {
 		t.Fatalf("no copy in the pool: nothing to check (%v, %d deletes)", err, deletes())
 	}
 }

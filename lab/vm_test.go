@@ -57,10 +57,14 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 			t.Errorf("destroy: %v", err)
 		}
 		t.Logf("destroyed: %v", gone)
-		if exists, err := host.DomainExists(context.Background(), s.DomainName()); err != nil || exists {
+		virt, err := host.LibvirtFor(s.Libvirt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exists, err := virt.DomainExists(context.Background(), s.DomainName()); err != nil || exists {
 			t.Errorf("the libvirt domain is still defined after destroy (or libvirt did not say: %v)", err)
 		}
-		out, _ := exec.Command("virsh", "-c", "qemu:///system", "vol-list", host.Pool).Output()
+		out, _ := exec.Command("virsh", "-c", virt.URI(), "vol-list", host.Pool).Output()
 		if strings.Contains(string(out), s.DomainPrefix()) {
 			t.Errorf("volumes left in the pool:\n%s", out)
 		}

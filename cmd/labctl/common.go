@@ -18,8 +18,18 @@ import (
 )
 
 // load returns the spec the global flags name (spec.Resolve: -f, --preset, ./lab.yaml, the
-// default preset).
-func (g *globals) load() (*spec.Spec, error) { return spec.Resolve(g.file, g.preset, ".") }
+// default preset), with --libvirt in place of its libvirt setting.
+func (g *globals) load() (*spec.Spec, error) {
+	s, err := spec.Resolve(g.file, g.preset, ".")
+	if err != nil || g.libvirt == "" {
+		return s, err
+	}
+	s.Libvirt = g.libvirt
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("--libvirt %s: %w", g.libvirt, err)
+	}
+	return s, nil
+}
 
 // openLab loads the spec and its state directory under the current directory.
 func (g *globals) openLab() (*lab.Lab, error) {

@@ -9,25 +9,36 @@ import (
 	"github.com/labctl/labctl/lab/host"
 )
 
-func doctorCmd(*globals) *cobra.Command {
+func doctorCmd(g *globals) *cobra.Command {
 	var fix bool
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "check every host prerequisite and say what to do for each missing one",
-		Long:  "Checks the host: tools, libvirt, accelerator, apt sources, cache. --fix starts libvirt and creates the pool.",
-		Args:  cobra.NoArgs,
+		Long: "Checks the host: tools, libvirt (the daemon the lab's libvirt setting names), accelerator, apt sources, cache.\n" +
+			"--fix starts libvirt and creates labctl's pool: root for the system daemon; a normal user's own session daemon needs no root.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
-			if fix && os.Geteuid() != 0 {
-				return fmt.Errorf("--fix starts libvirt's system daemons and creates labctl's pool, which takes root: run `sudo labctl doctor --fix` (or `sudo make deps`); as a normal user labctl only names what an administrator must do")
+			choice := g.libvirt
+			if s, err := g.load(); err == nil && s.ProviderFor() == "libvirt" {
+				choice = s.Libvirt
+			} else if err != nil && g.libvirt != "" {
+				return err
+			}
+			virt, err := host.LibvirtFor(choice)
+			if err != nil {
+				return err
+			}
+			if fix && !virt.Session && os.Geteuid() != 0 {
+				return fmt.Errorf("--fix would start libvirt's system daemons and create labctl's pool there, which takes root: run `sudo labctl doctor --fix` (or `sudo make deps`), or use your own daemon (--libvirt session); as a normal user labctl only names what an administrator must do")
 			}
 			if fix {
-				if err := host.EnsureLibvirt(cmd.Context(), out); err != nil {
+				if err := virt.Ensure(cmd.Context(), out); err != nil {
 					fmt.Fprintln(out, "fix:", err)
 				}
 			}
 			failed := 0
-			for _, c := range host.Doctor(cmd.Context()) {
+			for _, c := range host.Doctor(cmd.Context(), virt) {
 				mark := "ok  "
 				if !c.OK {
 					mark = "FAIL"

@@ -20,7 +20,9 @@ import (
 // globals are the flags every verb takes.
 type globals struct {
 	file, preset string
-	insecure     bool
+	// libvirt overrides the spec's libvirt setting (--libvirt).
+	libvirt  string
+	insecure bool
 }
 
 // exitError carries an exit code for a failure that has already been reported.
@@ -55,6 +57,7 @@ func newRoot() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.file, "file", "f", "", "lab spec file (lab.yaml); - reads standard input")
 	pf.StringVar(&g.preset, "preset", "", "use an embedded preset instead of a file (see `labctl presets`)")
+	pf.StringVar(&g.libvirt, "libvirt", "", "libvirt daemon of the VM, overriding lab.yaml's libvirt: session (your own), system (root or group libvirt) or auto")
 	pf.BoolVar(&g.insecure, "insecure-ignore-host-key", false, "do not pin or check the VM's SSH host key (throwaway VMs only)")
 	for _, mk := range []func(*globals) *cobra.Command{
 		agentCmd, boxCmd, destroyCmd, doctorCmd, execCmd, haltCmd, initCmd, logsCmd, matrixCmd, presetsCmd, provisionCmd, resetCmd,

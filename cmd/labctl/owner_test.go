@@ -219,3 +219,63 @@ func TestFaultFailedUpRecordsWhatItCreated(t *testing.T) {
 		t.Fatal("the lab's domain survived destroy")
 	}
 }
+
+// TestLibvirtSessionLab: a lab on the user's own libvirt daemon (--libvirt session) talks to
+// qemu:///session only, renders a session Vagrantfile, and records the daemon in its state;
+// a later command naming the system daemon is refused, changing nothing, and says how to go
+// on; a bad --libvirt names the value.
+func TestLibvirtSessionLab(t *testing.T) {
+	f := newFakeLab(t)
+	f.set(t, "fail-vagrant-up", "")
+	if _, errOut, code := f.labctl(t, "up", "--keep-on-failure", "--libvirt", "session"); code == 0 || !strings.Contains(errOut, "fake vagrant up failed") {
+		t.Fatalf("up: exit %d: %s", code, errOut)
+	}
+	virshCalls := func() []string {
+		var calls []string
+		for _, line := range strings.Split(f.log(t), "\n") {
+			if strings.HasPrefix(line, "virsh ") {
+				calls = append(calls, line)
+			}
+		}
+		return calls
+	}
+	calls := virshCalls()
+	if len(calls) == 0 {
+		t.Fatal("up made no virsh call")
+	}
+	for _, c := range calls {
+		if !strings.HasPrefix(c, "virsh -c qemu:///session ") {
+			t.Errorf("a session lab called %q", c)
+		}
+	}
+	state, _ := os.ReadFile(filepath.Join(f.dir, "tmp", fakeLabName, "state.json"))
+	if !strings.Contains(string(state), `"libvirt": "session"`) {
+		t.Fatalf("state.json does not record the session daemon:\n%s", state)
+	}
+	vf, _ := os.ReadFile(filepath.Join(f.dir, "tmp", fakeLabName, "Vagrantfile"))
+	if !strings.Contains(string(vf), `lv.uri = "qemu:///session"`) || !strings.Contains(string(vf), "lv.qemu_use_session = true") {
+		t.Fatalf("the Vagrantfile does not run the VM in the session:\n%s", vf)
+	}
+	n := len(calls)
+	_, errOut, code := f.labctl(t, "destroy", "--libvirt", "system")
+	if code == 0 || !strings.Contains(errOut, "created under libvirt session") || !strings.Contains(errOut, "--libvirt session") {
+		t.Fatalf("destroy on the other daemon: exit %d: %s", code, errOut)
+	}
+	if len(virshCalls()) != n {
+		t.Fatalf("the refused destroy called virsh: %v", virshCalls()[n:])
+	}
+	if _, errOut, code := f.labctl(t, "status", "--libvirt", "qemu"); code == 0 || !strings.Contains(errOut, `libvirt: "qemu" is not supported`) {
+		t.Fatalf("--libvirt qemu: exit %d: %s", code, errOut)
+	}
+	if out, errOut, code := f.labctl(t, "destroy", "--libvirt", "session"); code != 0 {
+		t.Fatalf("destroy: %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(f.libvirt, "domains", "labctl-faultlab_default")); err == nil {
+		t.Fatal("the lab's domain survived destroy")
+	}
+	for _, c := range virshCalls() {
+		if !strings.HasPrefix(c, "virsh -c qemu:///session ") {
+			t.Errorf("a session lab called %q", c)
+		}
+	}
+}

@@ -12,8 +12,10 @@ import (
 
 // Status is what `labctl status --json` prints.
 type Status struct {
-	Lab        string            `json:"lab"`
-	VM         string            `json:"vm"`
+	Lab string `json:"lab"`
+	VM  string `json:"vm"`
+	// Libvirt is the URI of the libvirt daemon of a libvirt lab's VM.
+	Libvirt    string            `json:"libvirt,omitempty"`
 	Kernel     string            `json:"kernel,omitempty"`
 	LXC        string            `json:"lxc,omitempty"`
 	Containers map[string]string `json:"containers,omitempty"`
@@ -40,6 +42,11 @@ func statusCmd(g *globals) *cobra.Command {
 			if st.VM, err = s.lab.VMState(ctx, s.vagrant); err != nil {
 				st.VM, st.Error = "unknown", err.Error()
 			}
+			if s.lab.Spec.ProviderFor() == "libvirt" {
+				if virt, err := s.lab.Libvirt(); err == nil {
+					st.Libvirt = virt.URI()
+				}
+			}
 			if st.VM == "running" {
 				if err := s.connect(ctx); err != nil {
 					st.Error = err.Error()
@@ -56,7 +63,11 @@ func statusCmd(g *globals) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			fmt.Fprintf(out, "lab %s: VM %s\n", st.Lab, st.VM)
+			if st.Libvirt != "" {
+				fmt.Fprintf(out, "lab %s: VM %s (%s)\n", st.Lab, st.VM, st.Libvirt)
+			} else {
+				fmt.Fprintf(out, "lab %s: VM %s\n", st.Lab, st.VM)
+			}
 			if st.Kernel != "" {
 				fmt.Fprintf(out, "  kernel %s, LXC %s\n", st.Kernel, st.LXC)
 			}

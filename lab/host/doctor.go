@@ -17,8 +17,8 @@ type Check struct {
 	OK                 bool
 }
 
-// Doctor checks every host prerequisite of a libvirt lab.
-func Doctor(ctx context.Context) []Check {
+// Doctor checks every host prerequisite of a libvirt lab whose VM runs under v.
+func Doctor(ctx context.Context, v Libvirt) []Check {
 	var out []Check
 	add := func(name string, ok bool, detail, hint string) {
 		out = append(out, Check{Name: name, OK: ok, Detail: detail, Hint: hint})
@@ -47,21 +47,31 @@ func Doctor(ctx context.Context) []Check {
 	}
 	plugins, err := Command(ctx, "vagrant", "plugin", "list").CombinedOutput()
 	add("vagrant-libvirt plugin", err == nil && strings.Contains(string(plugins), "vagrant-libvirt"), strings.TrimSpace(firstLine(string(plugins))), "apt-get install vagrant-libvirt")
-	if os.Geteuid() == 0 {
-		add("libvirtd answers", VirshOK(ctx), "virsh -c qemu:///system version", "run `labctl doctor --fix` (starts virtlogd and libvirtd) or `libvirtd -d`")
-		_, perr := Virsh(ctx, "pool-info", Pool)
-		add("storage pool "+Pool, perr == nil, PoolDir, "run `labctl doctor --fix` (labctl up creates it too)")
+	if v.Session {
+		add("libvirt session answers", v.OK(ctx), "virsh -c "+v.URI()+" version (your own daemon: libvirt starts it, VMs run as you)",
+			"install libvirt-daemon-system and qemu: "+admin("make deps")+"; then run `virsh -c qemu:///session version` to see why it does not start")
 	} else {
-		// Not pretended: the VM verbs boot through qemu:///system as root today.
-		add("VMs as a normal user", false, "labctl boots its VMs through qemu:///system, as root; qemu:///session is not built yet",
-			"run the VM verbs (up, status, exec, halt, destroy, the e2e suite) as root; box and image builds work as you")
+		hint := "run `labctl doctor --fix` (starts virtlogd and libvirtd) or `libvirtd -d`"
+		if os.Geteuid() != 0 {
+			hint = admin("libvirtd -d") + " (or systemctl start libvirtd), and " + admin("usermod -aG libvirt "+name) + ", then log in again; or use libvirt: session (no administrator)"
+		}
+		add("libvirt system daemon answers you", v.OK(ctx), "virsh -c "+v.URI()+" version", hint)
 	}
+	_, perr := v.Virsh(ctx, "pool-info", Pool)
+	add("storage pool "+Pool, perr == nil, v.PoolDir()+" ("+v.URI()+")", "run `labctl doctor --fix` (labctl up creates it too)")
 	if _, err := os.Stat("/dev/kvm"); err == nil && os.Geteuid() != 0 {
 		f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 		if err == nil {
 			f.Close()
 		}
-		add("/dev/kvm for you", err == nil, "KVM (where the accelerator check says it can run)", admin("usermod -aG kvm "+name)+", then log in again")
+		switch {
+		case err == nil:
+			add("/dev/kvm for you", true, "KVM opens for you", "")
+		case !cpuVirt():
+			add("/dev/kvm for you", true, "not needed: the CPU shows neither vmx nor svm, so VMs run under tcg whoever you are", "")
+		default:
+			add("/dev/kvm for you", false, "KVM does not open for you ("+err.Error()+"): your VMs would run under tcg, many times slower", admin("usermod -aG kvm "+name)+", then log in again")
+		}
 	}
 	if st, err := os.Stat("/dev/kvm"); err == nil {
 		gid := -1

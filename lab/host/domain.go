@@ -10,12 +10,12 @@ import (
 
 // DomainUUID returns the UUID of the libvirt domain called name, "" when libvirt has none of
 // that name. An error means libvirt did not answer, and says nothing about the domain.
-func DomainUUID(ctx context.Context, name string) (string, error) {
-	exists, err := DomainExists(ctx, name)
+func (v Libvirt) DomainUUID(ctx context.Context, name string) (string, error) {
+	exists, err := v.DomainExists(ctx, name)
 	if err != nil || !exists {
 		return "", err
 	}
-	out, err := Virsh(ctx, "domuuid", name)
+	out, err := v.Virsh(ctx, "domuuid", name)
 	if err != nil {
 		return "", err
 	}
@@ -27,8 +27,8 @@ func DomainUUID(ctx context.Context, name string) (string, error) {
 }
 
 // DomainDisks lists the source paths of the disks of the domain with that UUID.
-func DomainDisks(ctx context.Context, uuid string) ([]string, error) {
-	out, err := Virsh(ctx, "domblklist", uuid, "--details")
+func (v Libvirt) DomainDisks(ctx context.Context, uuid string) ([]string, error) {
+	out, err := v.Virsh(ctx, "domblklist", uuid, "--details")
 	if err != nil {
 		return nil, err
 	}
@@ -45,9 +45,9 @@ func DomainDisks(ctx context.Context, uuid string) ([]string, error) {
 
 // RemoveDomain stops and undefines the domain with that UUID (by UUID, never by name: a
 // domain of the same name made meanwhile is not touched). Its volumes stay.
-func RemoveDomain(ctx context.Context, uuid string) error {
-	_, _ = Virsh(ctx, "destroy", uuid) // fails when it is not running: undefine decides
-	_, err := Virsh(ctx, "undefine", uuid, "--snapshots-metadata")
+func (v Libvirt) RemoveDomain(ctx context.Context, uuid string) error {
+	_, _ = v.Virsh(ctx, "destroy", uuid) // fails when it is not running: undefine decides
+	_, err := v.Virsh(ctx, "undefine", uuid, "--snapshots-metadata")
 	return err
 }
 
@@ -55,12 +55,12 @@ func RemoveDomain(ctx context.Context, uuid string) error {
 type Volume struct{ Name, Path string }
 
 // Volumes lists the volumes of labctl's pool; no pool means none.
-func Volumes(ctx context.Context) ([]Volume, error) {
-	exists, err := PoolExists(ctx)
+func (v Libvirt) Volumes(ctx context.Context) ([]Volume, error) {
+	exists, err := v.PoolExists(ctx)
 	if err != nil || !exists {
 		return nil, err
 	}
-	out, err := Virsh(ctx, "vol-list", Pool, "--details")
+	out, err := v.Virsh(ctx, "vol-list", Pool, "--details")
 	if err != nil {
 		return nil, err
 	}
@@ -77,15 +77,15 @@ func Volumes(ctx context.Context) ([]Volume, error) {
 }
 
 // DeleteVolume deletes one volume of labctl's pool.
-func DeleteVolume(ctx context.Context, name string) error {
-	_, err := Virsh(ctx, "vol-delete", "--pool", Pool, name)
+func (v Libvirt) DeleteVolume(ctx context.Context, name string) error {
+	_, err := v.Virsh(ctx, "vol-delete", "--pool", Pool, name)
 	return err
 }
 
 // VolumeBytes returns the physical size of a volume of labctl's pool, in bytes (for a file
 // volume: the file's size, whatever the virtual size of the qcow2 inside).
-func VolumeBytes(ctx context.Context, name string) (int64, error) {
-	out, err := Virsh(ctx, "vol-info", "--pool", Pool, "--bytes", "--physical", name)
+func (v Libvirt) VolumeBytes(ctx context.Context, name string) (int64, error) {
+	out, err := v.Virsh(ctx, "vol-info", "--pool", Pool, "--bytes", "--physical", name)
 	if err != nil {
 		return 0, err
 	}

@@ -7,50 +7,120 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 )
 
-// Pool is labctl's libvirt storage pool (boxes and data disks live there).
+// Pool is labctl's libvirt storage pool (boxes and data disks live there), on either daemon.
 const Pool = "labctl"
 
-// PoolDir is where the pool keeps its volumes; qemu (user libvirt-qemu) must reach it.
-const PoolDir = "/var/lib/libvirt/images/labctl"
-
-// EnsureLibvirt makes libvirt usable for labctl: starts the daemons when nothing runs them
-// (StartLibvirt) and creates labctl's storage pool. Each action is reported on w.
-func EnsureLibvirt(ctx context.Context, w io.Writer) error {
-	if err := StartLibvirt(ctx, w); err != nil {
-		return err
-	}
-	return ensurePool(ctx, w)
+// Libvirt is the libvirt daemon a lab's VM runs under, with labctl's pool there: the system
+// daemon (qemu:///system: root, or a member of group libvirt; qemu runs as libvirt-qemu) or
+// the user's own session daemon (qemu:///session: started by libvirt on first use, qemu runs as
+// the user, the pool under the user's XDG data directory). It is resolved once per command
+// (LibvirtFor) and every virsh call of the command goes through it.
+type Libvirt struct {
+	// Session chooses qemu:///session; otherwise qemu:///system.
+	Session bool
 }
 
-// StartLibvirt starts virtlogd and libvirtd when nothing runs them (no service manager here)
-// and waits until libvirtd answers, and makes /dev/kvm group kvm 0660 as Debian's udev rule
-// does: without it libvirt re-probes qemu on every call ("KVM was enabled when probing ...
-// but it is not available now"), two minutes per domain definition.
-func StartLibvirt(ctx context.Context, w io.Writer) error {
-	fixKVMPermissions(w)
-	if VirshOK(ctx) {
+// The two connections by their lab.yaml names.
+const (
+	Session = "session"
+	System  = "system"
+)
+
+// LibvirtFor resolves lab.yaml's libvirt setting: session, system, or auto (or empty): system
+// for root, session for everyone else.
+func LibvirtFor(choice string) (Libvirt, error) {
+	switch choice {
+	case Session:
+		return Libvirt{Session: true}, nil
+	case System:
+		return Libvirt{}, nil
+	case "auto", "":
+		return Libvirt{Session: os.Geteuid() != 0}, nil
+	}
+	return Libvirt{}, fmt.Errorf("libvirt %q is not supported: use auto, session or system", choice)
+}
+
+// Name is the connection's lab.yaml name: session or system.
+func (v Libvirt) Name() string {
+	if v.Session {
+		return Session
+	}
+	return System
+}
+
+// URI is the connection's libvirt URI.
+func (v Libvirt) URI() string { return "qemu:///" + v.Name() }
+
+// PoolDir is where labctl's pool keeps its volumes: for the system daemon under
+// /var/lib/libvirt/images (qemu, user libvirt-qemu, must reach it), for a session under
+// $XDG_DATA_HOME/labctl/images (~/.local/share/labctl/images).
+func (v Libvirt) PoolDir() string {
+	if !v.Session {
+		return "/var/lib/libvirt/images/labctl"
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "labctl", "images")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "share", "labctl", "images")
+}
+
+// Ensure makes libvirt usable for labctl: starts the daemons when nothing runs them (Start)
+// and creates labctl's storage pool. Each action is reported on w.
+func (v Libvirt) Ensure(ctx context.Context, w io.Writer) error {
+	if err := v.Start(ctx, w); err != nil {
+		return err
+	}
+	return v.ensurePool(ctx, w)
+}
+
+// Start makes the daemon answer. A session daemon is started by libvirt itself on the first
+// call (and leaves after two idle minutes). The system daemon is started by root when nothing
+// runs it (virtlogd and libvirtd; no service manager here), and root makes /dev/kvm group kvm
+// 0660 as Debian's udev rule does: without it libvirt re-probes qemu on every call ("KVM was
+// enabled when probing ... but it is not available now"), two minutes per domain definition.
+// A normal user is told what an administrator does instead.
+func (v Libvirt) Start(ctx context.Context, w io.Writer) error {
+	if !v.Session {
+		fixKVMPermissions(w)
+	}
+	if v.OK(ctx) {
 		return nil
 	}
-	for _, d := range []string{"virtlogd", "libvirtd"} {
-		if exec.CommandContext(ctx, "pgrep", "-x", d).Run() == nil {
-			continue
+	switch {
+	case v.Session:
+		if LookTool("libvirtd") == "" {
+			return errors.New("libvirt's daemon is not installed, so there is no qemu:///session: an administrator runs `sudo make deps` (or apt-get install libvirt-daemon-system) once")
 		}
-		if _, err := exec.LookPath(d); err != nil {
-			return fmt.Errorf("%s is not installed: run `make deps` (or apt-get install libvirt-daemon-system)", d)
+	case os.Geteuid() != 0:
+		return fmt.Errorf("the system libvirt (qemu:///system) does not answer you: an administrator starts it (`sudo libvirtd -d`, or systemctl start libvirtd) and adds you to group libvirt (`sudo usermod -aG libvirt %s`, then log in again); or set libvirt: session (your own daemon, no administrator)", currentUser())
+	default:
+		for _, d := range []string{"virtlogd", "libvirtd"} {
+			if exec.CommandContext(ctx, "pgrep", "-x", d).Run() == nil {
+				continue
+			}
+			if _, err := exec.LookPath(d); err != nil {
+				return fmt.Errorf("%s is not installed: run `make deps` (or apt-get install libvirt-daemon-system)", d)
+			}
+			if out, err := exec.CommandContext(ctx, d, "-d").CombinedOutput(); err != nil {
+				return fmt.Errorf("start %s: %v: %s (see `labctl doctor`)", d, err, strings.TrimSpace(string(out)))
+			}
+			fmt.Fprintf(w, "host: started %s (no service manager runs it)\n", d)
 		}
-		if out, err := exec.CommandContext(ctx, d, "-d").CombinedOutput(); err != nil {
-			return fmt.Errorf("start %s: %v: %s (see `labctl doctor`)", d, err, strings.TrimSpace(string(out)))
-		}
-		fmt.Fprintf(w, "host: started %s (no service manager runs it)\n", d)
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	for !VirshOK(ctx) {
+	for !v.OK(ctx) {
 		if time.Now().After(deadline) {
+			if v.Session {
+				return errors.New("libvirt's session daemon does not answer `virsh -c qemu:///session version` after 60 s: run it by hand to see why, then `labctl doctor`")
+			}
 			return errors.New("libvirtd does not answer `virsh version` after 60 s: check `libvirtd -d` by hand, then `labctl doctor`")
 		}
 		select {
@@ -60,6 +130,13 @@ func StartLibvirt(ctx context.Context, w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return os.Getenv("USER")
 }
 
 // fixKVMPermissions sets /dev/kvm to group kvm, mode 0660, when root finds it otherwise, and
@@ -80,26 +157,27 @@ func fixKVMPermissions(w io.Writer) {
 	fmt.Fprintln(w, "host: /dev/kvm set to group kvm, mode 0660 (as Debian's udev rule does)")
 }
 
-// VirshOK reports whether libvirtd answers within 10 s.
-func VirshOK(ctx context.Context) bool {
+// OK reports whether the daemon answers within 10 s (a session daemon is started by the
+// call when none runs).
+func (v Libvirt) OK(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return Command(ctx, "virsh", "-c", "qemu:///system", "version").Run() == nil
+	return Command(ctx, "virsh", "-c", v.URI(), "version").Run() == nil
 }
 
-// Virsh runs virsh against the system libvirt and returns its output; a failure carries
-// virsh's own message.
-func Virsh(ctx context.Context, args ...string) (string, error) {
-	out, err := Command(ctx, "virsh", append([]string{"-c", "qemu:///system"}, args...)...).CombinedOutput()
+// Virsh runs virsh against the connection and returns its output; a failure carries virsh's
+// own message.
+func (v Libvirt) Virsh(ctx context.Context, args ...string) (string, error) {
+	out, err := Command(ctx, "virsh", append([]string{"-c", v.URI()}, args...)...).CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("virsh %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return string(out), fmt.Errorf("virsh -c %s %s: %v: %s", v.URI(), strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
 }
 
 // PoolExists reports whether labctl's pool is defined; an error means libvirt did not answer.
-func PoolExists(ctx context.Context) (bool, error) {
-	out, err := Virsh(ctx, "pool-list", "--all", "--name")
+func (v Libvirt) PoolExists(ctx context.Context) (bool, error) {
+	out, err := v.Virsh(ctx, "pool-list", "--all", "--name")
 	if err != nil {
 		return false, err
 	}
@@ -111,26 +189,33 @@ func PoolExists(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
-func ensurePool(ctx context.Context, w io.Writer) error {
-	exists, err := PoolExists(ctx)
+// ensurePool defines, builds (the daemon makes its directory) and starts labctl's pool.
+func (v Libvirt) ensurePool(ctx context.Context, w io.Writer) error {
+	exists, err := v.PoolExists(ctx)
 	if err != nil {
 		return err
 	}
 	if !exists {
-		if err := os.MkdirAll(PoolDir, 0o755); err != nil {
+		if v.Session {
+			// The daemon makes only the last directory of the path.
+			if err := os.MkdirAll(filepath.Dir(v.PoolDir()), 0o700); err != nil {
+				return err
+			}
+		}
+		if _, err := v.Virsh(ctx, "pool-define-as", Pool, "dir", "--target", v.PoolDir()); err != nil {
 			return err
 		}
-		if _, err := Virsh(ctx, "pool-define-as", Pool, "dir", "--target", PoolDir); err != nil {
+		if _, err := v.Virsh(ctx, "pool-build", Pool); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "host: defined libvirt storage pool %s at %s\n", Pool, PoolDir)
+		fmt.Fprintf(w, "host: defined libvirt storage pool %s at %s (%s)\n", Pool, v.PoolDir(), v.URI())
 	}
-	info, err := Virsh(ctx, "pool-info", Pool)
+	info, err := v.Virsh(ctx, "pool-info", Pool)
 	if err != nil {
 		return err
 	}
 	if !strings.Contains(info, "running") {
-		if _, err := Virsh(ctx, "pool-start", Pool); err != nil {
+		if _, err := v.Virsh(ctx, "pool-start", Pool); err != nil {
 			return err
 		}
 	}
@@ -139,18 +224,18 @@ func ensurePool(ctx context.Context, w io.Writer) error {
 
 // DeleteVolumes removes the pool volumes whose names start with prefix (a lab's disks left
 // behind by a failed run). It returns their names. No pool means no volumes.
-func DeleteVolumes(ctx context.Context, prefix string) ([]string, error) {
-	vols, err := Volumes(ctx)
+func (v Libvirt) DeleteVolumes(ctx context.Context, prefix string) ([]string, error) {
+	vols, err := v.Volumes(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var gone []string
-	for _, v := range vols {
-		if strings.HasPrefix(v.Name, prefix) {
-			if err := DeleteVolume(ctx, v.Name); err != nil {
+	for _, vol := range vols {
+		if strings.HasPrefix(vol.Name, prefix) {
+			if err := v.DeleteVolume(ctx, vol.Name); err != nil {
 				return gone, err
 			}
-			gone = append(gone, v.Name)
+			gone = append(gone, vol.Name)
 		}
 	}
 	return gone, nil
@@ -158,14 +243,14 @@ func DeleteVolumes(ctx context.Context, prefix string) ([]string, error) {
 
 // DomainExists reports whether libvirt knows a domain by that name; an error means libvirt
 // did not answer (and says nothing about the domain).
-func DomainExists(ctx context.Context, name string) (bool, error) {
-	doms, err := Domains(ctx)
+func (v Libvirt) DomainExists(ctx context.Context, name string) (bool, error) {
+	doms, err := v.Domains(ctx)
 	return slices.Contains(doms, name), err
 }
 
 // Domains lists the names of every libvirt domain, running or not.
-func Domains(ctx context.Context) ([]string, error) {
-	out, err := Virsh(ctx, "list", "--all", "--name")
+func (v Libvirt) Domains(ctx context.Context) ([]string, error) {
+	out, err := v.Virsh(ctx, "list", "--all", "--name")
 	if err != nil {
 		return nil, err
 	}
@@ -174,8 +259,8 @@ func Domains(ctx context.Context) ([]string, error) {
 
 // LabctlDomain returns a libvirt domain of some labctl lab ("" when there is none): a box's
 // copy in the pool may back it.
-func LabctlDomain(ctx context.Context) (string, error) {
-	doms, err := Domains(ctx)
+func (v Libvirt) LabctlDomain(ctx context.Context) (string, error) {
+	doms, err := v.Domains(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -36,20 +36,25 @@ func kvmUsable() (bool, string) {
 		return false, "/dev/kvm does not open (" + err.Error() + ")"
 	}
 	f.Close()
-	cpu, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return false, "/proc/cpuinfo is unreadable"
+	if !cpuVirt() {
+		return false, "the CPU shows neither vmx nor svm (KVM here cannot boot a stock kernel)"
 	}
+	return true, ""
+}
+
+// cpuVirt reports whether /proc/cpuinfo shows vmx or svm.
+func cpuVirt() bool {
+	cpu, _ := os.ReadFile("/proc/cpuinfo")
 	for _, line := range strings.Split(string(cpu), "\n") {
 		if strings.HasPrefix(line, "flags") {
 			for _, fl := range strings.Fields(line) {
 				if fl == "vmx" || fl == "svm" {
-					return true, ""
+					return true
 				}
 			}
 		}
 	}
-	return false, "the CPU shows neither vmx nor svm (KVM here cannot boot a stock kernel)"
+	return false
 }
 
 // FreePort returns a free TCP port on 127.0.0.1.

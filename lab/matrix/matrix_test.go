@@ -22,7 +22,7 @@ import (
 type fakeHost struct{ lacks map[string]bool }
 
 func (h fakeHost) Has(tool string) bool { return !h.lacks[tool] }
-func (fakeHost) Root() bool             { return true }
+func (fakeHost) BuildsBoxes() error     { return nil }
 func (fakeHost) Boxes() map[string]bool { return nil }
 func libvirtHost() fakeHost             { return fakeHost{lacks: map[string]bool{"VBoxManage": true}} }
 

@@ -14,8 +14,9 @@ import (
 type Host interface {
 	// Has reports whether a tool is on PATH.
 	Has(tool string) bool
-	// Root reports whether labctl runs as root (building boxes needs it).
-	Root() bool
+	// BuildsBoxes says why labctl cannot build boxes here (nil: it can): root builds as
+	// itself, a normal user in a user namespace over its subordinate ids.
+	BuildsBoxes() error
 	// Boxes are the Vagrant boxes the host has, by name.
 	Boxes() map[string]bool
 }
@@ -26,8 +27,8 @@ type ThisHost struct{ boxes map[string]bool }
 // Has reports whether tool is on PATH.
 func (*ThisHost) Has(tool string) bool { _, err := exec.LookPath(tool); return err == nil }
 
-// Root reports whether labctl runs as root.
-func (*ThisHost) Root() bool { return os.Geteuid() == 0 }
+// BuildsBoxes says why labctl cannot build boxes here (host.InUserNS).
+func (*ThisHost) BuildsBoxes() error { _, err := host.InUserNS(); return err }
 
 // Boxes lists Vagrant's boxes (once: `vagrant box list` costs a second of Ruby).
 func (h *ThisHost) Boxes() map[string]bool {
@@ -86,8 +87,8 @@ func NeedsOf(c Cell, h Host) Needs {
 		if !h.Has("mmdebstrap") {
 			missing = append(missing, "mmdebstrap (not found)")
 		}
-		if !h.Root() {
-			missing = append(missing, "root (labctl builds boxes as root)")
+		if err := h.BuildsBoxes(); err != nil {
+			missing = append(missing, "a user namespace to build boxes in ("+err.Error()+")")
 		}
 	} else {
 		n.What = append(n.What, fmt.Sprintf("the Vagrant box %q", s.Box.Name))

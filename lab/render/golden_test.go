@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"flag"
 	"os"
 	"path/filepath"
@@ -75,6 +76,28 @@ func TestGoldenPresets(t *testing.T) {
 			}
 			golden(t, filepath.Join("presets", name+".txt"), renderAll(t, s, s.LXC.Version))
 		})
+	}
+}
+
+// TestGoldenSession renders the default lab's Vagrantfile for the user's own libvirt daemon.
+func TestGoldenSession(t *testing.T) {
+	s, err := spec.Preset(spec.DefaultPreset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := fixedInputs
+	in.Session = true
+	vf, err := Vagrantfile(s, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(vf, []byte(`lv.uri = "qemu:///session"`)) {
+		t.Fatalf("the session Vagrantfile does not name qemu:///session:\n%s", vf)
+	}
+	golden(t, "vagrantfile-session.txt", vf)
+	in.Session = false
+	if vf, _ := Vagrantfile(s, in); bytes.Contains(vf, []byte("qemu_use_session")) {
+		t.Fatalf("the system Vagrantfile asks for a session:\n%s", vf)
 	}
 }
 

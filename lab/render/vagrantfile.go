@@ -18,6 +18,9 @@ type VagrantInputs struct {
 	Accel string
 	// Pool is the libvirt storage pool for the box and the data disk.
 	Pool string
+	// Session runs the VM under the user's own libvirt daemon (qemu:///session) instead of
+	// the system one (libvirt).
+	Session bool
 	// SSHKey is the private key of a box labctl built (libvirt), as Vagrant keeps it: the lab's
 	// Vagrantfile names it, so that plain `vagrant ssh` in the lab directory works without
 	// labctl's VAGRANT_HOME. Empty for a box labctl did not build.
@@ -38,6 +41,7 @@ type vagrantfileData struct {
 	SSHPort                          int
 	Driver, Pool, DiskSerial         string
 	User, SSHKey                     string
+	Session                          bool
 }
 
 // rb quotes s as a Ruby double-quoted string literal.
@@ -59,7 +63,7 @@ func Vagrantfile(s *spec.Spec, in VagrantInputs) ([]byte, error) {
 		DiskImage: s.Disk.Image, DiskSizeMiB: mib, DiskSizeExpr: fmt.Sprint(mib),
 		Controller: s.Disk.Controller, Port: s.Disk.Port, Device: s.Disk.Device,
 		SSHPort: in.SSHPort, Pool: in.Pool, DiskSerial: DiskSerial,
-		User: s.User, SSHKey: in.SSHKey,
+		User: s.User, SSHKey: in.SSHKey, Session: in.Session,
 	}
 	if mib%1024 == 0 {
 		d.DiskSizeExpr = fmt.Sprintf("%d * 1024", mib/1024) // the recipe's own spelling (MB)

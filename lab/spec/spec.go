@@ -25,6 +25,10 @@ type Spec struct {
 	Memory int `yaml:"memory"`
 	// Accelerator chooses how libvirt runs the VM: auto, kvm or tcg.
 	Accelerator string `yaml:"accelerator"`
+	// Libvirt chooses the libvirt daemon of a libvirt VM: session (the user's own,
+	// qemu:///session), system (qemu:///system: root, or a member of group libvirt), or auto
+	// (system for root, session for everyone else).
+	Libvirt string `yaml:"libvirt"`
 	// Kernel is a go-version constraint the guest kernel must satisfy (compared on Core()).
 	Kernel string `yaml:"kernel"`
 	// Disk is the extra data disk that becomes the btrfs filesystem.
@@ -162,6 +166,7 @@ func (s *Spec) Default() {
 	defInt(&s.CPUs, 2)
 	defInt(&s.Memory, 2048)
 	def(&s.Accelerator, "auto")
+	def(&s.Libvirt, "auto")
 	def(&s.Disk.Size, "20GiB")
 	def(&s.Disk.Image, "disk1.vdi")
 	def(&s.Disk.Bus, "sata")

@@ -99,6 +99,14 @@ func (s *Spec) Validate() error {
 	default:
 		bad("accelerator", s.Accelerator, "is not supported: use auto, kvm or tcg")
 	}
+	switch s.Libvirt {
+	case "auto", "session", "system":
+		if s.Libvirt != "auto" && s.ProviderFor() != "libvirt" {
+			bad("libvirt", s.Libvirt, "applies to provider libvirt only: remove it, or use auto")
+		}
+	default:
+		bad("libvirt", s.Libvirt, "is not supported: use auto (system for root, session for everyone else), session or system")
+	}
 	if s.Kernel != "" {
 		if _, err := version.NewConstraint(s.Kernel); err != nil {
 			bad("kernel", s.Kernel, "is not a version constraint (e.g. \"~> 6.1.0\" or \">= 5.10\")")
