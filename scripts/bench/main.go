@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/labctl/labctl/lab/host"
 )
 
 // Case is one measured command, with the command it is compared with (if any).
@@ -61,7 +63,7 @@ func main() {
 	labDir, err := filepath.Abs(filepath.Join("tmp", *preset))
 	check(err)
 	vg := func(args ...string) []string { return append([]string{"vagrant"}, args...) }
-	vagrantEnv = append(os.Environ(), "VAGRANT_CWD="+labDir, "VAGRANT_HOME=/var/cache/labctl/vagrant.d",
+	vagrantEnv = append(os.Environ(), "VAGRANT_CWD="+labDir, "VAGRANT_HOME="+host.VagrantHome(),
 		"VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_NO_COLOR=1", "VAGRANT_DEFAULT_PROVIDER=libvirt")
 	attach := "lxc-unpriv-attach -n box1 --"
 	cases := []*Case{
