@@ -86,10 +86,10 @@ func pruneSiblings(dir string, w io.Writer) {
 		if err != nil {
 			continue
 		}
-		if os.RemoveAll(o) == nil {
+		if host.RemoveAll(o) == nil {
 			fmt.Fprintf(w, "  removed the older build %s\n", o)
 		}
-		os.RemoveAll(o + ".work")
+		host.RemoveAll(o + ".work")
 		lock.Unlock()
 	}
 }
@@ -99,7 +99,7 @@ func pruneSiblings(dir string, w io.Writer) {
 func freshEntry(dir string) (work string, err error) {
 	work = dir + ".work"
 	for _, d := range []string{work, dir} {
-		if err := os.RemoveAll(d); err != nil {
+		if err := host.RemoveAll(d); err != nil {
 			return "", err
 		}
 		if err := host.PrivateDir(d); err != nil {
@@ -112,8 +112,8 @@ func freshEntry(dir string) (work string, err error) {
 // dropUnfinished removes a build's work directory, and its entry too unless the build
 // finished: an unfinished build never counts, and is not left behind.
 func dropUnfinished(dir, work string, built bool) {
-	os.RemoveAll(work)
+	host.RemoveAll(work)
 	if !built {
-		os.RemoveAll(dir)
+		host.RemoveAll(dir)
 	}
 }

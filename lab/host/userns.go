@@ -101,3 +101,22 @@ func InUserNS() ([]string, error) {
 		fmt.Sprintf("--map-users=%d,1,%d", us+1, SubIDCount-1),
 		fmt.Sprintf("--map-groups=%d,1,%d", gs+1, SubIDCount-1), "--"}, nil
 }
+
+// RemoveAll removes path as os.RemoveAll does. What a normal user cannot remove as itself is
+// removed inside its user namespace (InUserNS): a root filesystem unpacked there by a build that
+// was cut short holds directories owned by the user's subordinate ids.
+func RemoveAll(path string) error {
+	err := os.RemoveAll(path)
+	if err == nil || os.Geteuid() == 0 {
+		return err
+	}
+	ns, nsErr := InUserNS()
+	if nsErr != nil {
+		return fmt.Errorf("%w (and not inside a user namespace either: %v)", err, nsErr)
+	}
+	args := append(ns[1:], "rm", "-rf", "--", path)
+	if out, rmErr := exec.Command(ns[0], args...).CombinedOutput(); rmErr != nil {
+		return fmt.Errorf("%w; inside the user namespace too: %v: %s", err, rmErr, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package host
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,5 +36,36 @@ func TestInUserNSForRoot(t *testing.T) {
 	}
 	if ns, err := InUserNS(); err != nil || ns != nil || BuildMode() != "root" {
 		t.Fatalf("root: %v %v %s", ns, err, BuildMode())
+	}
+}
+
+// TestRemoveAllInUserNS (a normal user with subordinate ids; scripts/user-run.sh runs it as
+// one): a tree with a directory owned by a subordinate id, as a build cut short leaves, is
+// beyond os.RemoveAll and removed by RemoveAll.
+func TestRemoveAllInUserNS(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root removes anything itself: run as a normal user with subordinate ids (scripts/user-run.sh does)")
+	}
+	ns, err := InUserNS()
+	if err != nil {
+		t.Skip(err)
+	}
+	mk := func() string {
+		d := filepath.Join(t.TempDir(), "rootfs")
+		script := `mkdir -p "$1/etc" && touch "$1/etc/passwd" && chown -R 100:100 "$1/etc" && chmod 0755 "$1/etc"`
+		if out, err := exec.Command(ns[0], append(ns[1:], "sh", "-c", script, "-", d)...).CombinedOutput(); err != nil {
+			t.Fatalf("making a tree in the user namespace: %v: %s", err, out)
+		}
+		return d
+	}
+	d := mk()
+	if err := os.RemoveAll(d); err == nil {
+		t.Fatal("os.RemoveAll removed a directory owned by a subordinate id: the test proves nothing")
+	}
+	if err := RemoveAll(d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(d); !os.IsNotExist(err) {
+		t.Fatalf("%s is still there: %v", d, err)
 	}
 }
