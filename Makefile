@@ -7,7 +7,7 @@ BIN    := $(CURDIR)/bin/labctl
 GO     ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build deps up down lint test test-unit test-faults test-vm test-interrupt test-e2e matrix bench update-golden
+.PHONY: all build deps up down lint test test-unit test-faults test-vm test-interrupt test-e2e test-user matrix bench update-golden
 
 all: build
 
@@ -48,6 +48,11 @@ test-vm: build
 # run converges (about an hour under TCG; not part of make test).
 test-interrupt: build
 	LABCTL_VM_TESTS=1 $(GO) test -tags vm -count=1 -timeout 150m -v -run TestVMInterruptEveryStep ./cmd/labctl/
+
+# The VM test and the e2e suite as the normal user labctl-ci, on its own libvirt daemon, and the
+# check that it wrote nothing outside its home (run as root; the last phase of make test).
+test-user:
+	./scripts/user-run.sh $(PRESET)
 
 test-e2e: build
 	$(GO) tool ginkgo -v --timeout 60m ./e2e -- -preset $(PRESET) -up -labctl $(BIN)

@@ -10,6 +10,9 @@
 #      `labctl matrix run`: each cell's lab comes up, the suite proves every level and
 #      re-provisions (0 changed), the lab is destroyed; reports in tmp/matrix/ (summary.md,
 #      junit.xml, cells/<cell>/run.log). LABCTL_CELLS=a,b runs other cells.
+#   6. as root: the VM test and the PRESET cell again as a normal user, on that user's own
+#      libvirt daemon, checking that nothing outside its home was written (scripts/user-run.sh;
+#      reports in tmp/user-run/). LABCTL_USER_RUN=0 leaves it out.
 # Usage: scripts/test.sh [PRESET]
 set -uo pipefail
 preset=${1:-bookworm}
@@ -48,6 +51,9 @@ if ! phase e2e "$bin" matrix run --cells "$cells"; then
       tail -n 150 "tmp/matrix/cells/$c/run.log"
     fi
   done
+fi
+if [ "$(id -u)" -eq 0 ] && [ "${LABCTL_USER_RUN:-1}" != 0 ]; then
+  phase user ./scripts/user-run.sh "$preset"
 fi
 echo "=== durations"
 printf '%s\n' "${summary[@]}"
