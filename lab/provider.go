@@ -81,6 +81,11 @@ type libvirt struct{ virt host.Libvirt }
 func (libvirt) Name() string { return "libvirt" }
 
 func (p libvirt) Prepare(ctx context.Context, out io.Writer) error {
+	if !p.virt.Session && os.Geteuid() != 0 {
+		if err := host.QemuReaches(host.VagrantHome()); err != nil {
+			return err
+		}
+	}
 	return p.virt.Ensure(ctx, out)
 }
 

@@ -100,7 +100,7 @@ func (v Libvirt) Start(ctx context.Context, w io.Writer) error {
 			return errors.New("libvirt's daemon is not installed, so there is no qemu:///session: an administrator runs `sudo make deps` (or apt-get install libvirt-daemon-system) once")
 		}
 	case os.Geteuid() != 0:
-		return fmt.Errorf("the system libvirt (qemu:///system) does not answer you: an administrator starts it (`sudo libvirtd -d`, or systemctl start libvirtd) and adds you to group libvirt (`sudo usermod -aG libvirt %s`, then log in again); or set libvirt: session (your own daemon, no administrator)", currentUser())
+		return fmt.Errorf("the system libvirt (qemu:///system) does not answer you: an administrator starts it (`sudo libvirtd -d`, or systemctl start libvirtd) and adds you to group libvirt (`sudo usermod -aG libvirt %s`, then log in again; where no system D-Bus runs polkit, libvirtd.conf also needs unix_sock_group = \"libvirt\", unix_sock_rw_perms = \"0770\", auth_unix_rw = \"none\"); or set libvirt: session (your own daemon, no administrator)", currentUser())
 	default:
 		for _, d := range []string{"virtlogd", "libvirtd"} {
 			if exec.CommandContext(ctx, "pgrep", "-x", d).Run() == nil {
@@ -268,4 +268,18 @@ func (v Libvirt) LabctlDomain(ctx context.Context) (string, error) {
 		return doms[i], nil
 	}
 	return "", nil
+}
+
+// QemuReaches checks that the system daemon's qemu (user libvirt-qemu) can reach dir: that
+// every directory from / down to it lets others enter. A normal user's cache under its home
+// (mode 0700) does not, and the VM of a box labctl built boots the kernel kept there.
+func QemuReaches(dir string) error {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("libvirt: system as a normal user: qemu runs as libvirt-qemu there and must read the box's kernel under %s, but %s (mode %04o) lets no other user in: set LABCTL_CACHE to a directory others can enter (an administrator runs once `sudo install -d -o %s -m 0755 /var/cache/labctl-%s`), or use libvirt: session", dir, d, st.Mode().Perm(), currentUser(), currentUser())
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
 }

@@ -38,3 +38,25 @@ func TestLibvirtFor(t *testing.T) {
 		t.Errorf("session without XDG_DATA_HOME: %s", got)
 	}
 }
+
+// TestQemuReaches: a directory under one only its owner enters is beyond the system daemon's
+// qemu, and the error names it and what to do.
+func TestQemuReaches(t *testing.T) {
+	base, err := os.MkdirTemp("", "qemureaches")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	open, closed := filepath.Join(base, "open"), filepath.Join(base, "closed")
+	os.MkdirAll(filepath.Join(open, "vagrant.d"), 0o755)
+	os.MkdirAll(filepath.Join(closed, "vagrant.d"), 0o755)
+	os.Chmod(base, 0o755)
+	os.Chmod(closed, 0o700)
+	if err := QemuReaches(filepath.Join(open, "vagrant.d")); err != nil {
+		t.Errorf("an open path: %v", err)
+	}
+	err = QemuReaches(filepath.Join(closed, "vagrant.d"))
+	if err == nil || !strings.Contains(err.Error(), closed+" (mode 0700)") || !strings.Contains(err.Error(), "LABCTL_CACHE") {
+		t.Errorf("a closed path: %v", err)
+	}
+}
