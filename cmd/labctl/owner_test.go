@@ -279,3 +279,21 @@ func TestLibvirtSessionLab(t *testing.T) {
 		}
 	}
 }
+
+// TestUpSaysWhenTheSpecChangedSinceReady: `up` on a running lab whose ready snapshot was taken
+// from another spec provisions in place (no silent revert: what the user did in the lab
+// stays) and says that `labctl reset` provisions from the snapshot instead.
+func TestUpSaysWhenTheSpecChangedSinceReady(t *testing.T) {
+	f := newFakeLab(t)
+	f.domain(t, otherUUID)
+	f.vagrantTracks(t, otherUUID)
+	state := `{"domain_uuid": "` + otherUUID + `", "ssh_port": 2222, "ready": {"spec_sum": "another spec", "taken": "2026-11-28T10:00:00Z"}}`
+	os.WriteFile(filepath.Join(f.dir, "tmp", fakeLabName, "state.json"), []byte(state), 0o644)
+	out, errOut, _ := f.labctl(t, "up", "--keep-on-failure")
+	if !strings.Contains(out, "the spec or labctl changed since the ready snapshot (2026-11-28 10:00): provisioning the running lab in place; `labctl reset` provisions from the snapshot instead") {
+		t.Fatalf("no word of the changed spec:\n%s%s", out, errOut)
+	}
+	if strings.Contains(f.log(t), "snapshot-revert") {
+		t.Fatal("up reverted the lab to its snapshot")
+	}
+}

@@ -66,6 +66,13 @@ func runUp(ctx context.Context, g *globals, out io.Writer, keep, force bool) err
 		return fail(err)
 	}
 	phases := booted.Phases
+	if booted.Before == "running" {
+		// Never a silent revert: what the user did in the running lab stays; reset is the way
+		// back to the snapshot (and provisions it to the new spec).
+		if st, err := s.lab.LoadState(); err == nil && st.Ready != nil && st.Ready.SpecSum != s.lab.SpecSum() {
+			fmt.Fprintf(out, "the spec or labctl changed since the ready snapshot (%s): provisioning the running lab in place; `labctl reset` provisions from the snapshot instead\n", st.Ready.Taken.Format("2006-01-02 15:04"))
+		}
+	}
 	start := time.Now()
 	if err := s.connect(ctx); err != nil {
 		return fail(err)
