@@ -284,3 +284,70 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// rootServer is a level's agent whose Sudo commands go through the root agent hop (a local
+// process entered with enter), its binary installed in its own directory.
+func rootServer(t *testing.T, enter string) *Client {
+	t.Helper()
+	bin, version, err := labhost.Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(Path(dir, version), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Version: version, Local: true, Dir: dir, Log: io.Discard, RootHop: &Hop{Name: "root", Enter: enter}}
+	cr, sw := io.Pipe()
+	sr, cw := io.Pipe()
+	go func() { _ = s.Serve(sr, sw); sw.Close() }()
+	c, err := NewClient("test level", cr, cw, cw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c
+}
+
+// TestSudoCommandsGoThroughOneRootAgent: a level's Sudo commands run in one agent of that
+// level started for them (here entered with a marker in its environment), kept between
+// commands, with exit codes and streams kept; other commands run in the level's own agent.
+func TestSudoCommandsGoThroughOneRootAgent(t *testing.T) {
+	c := rootServer(t, "env LABCTL_ROOT_AGENT_TEST=yes sh -c")
+	ctx := context.Background()
+	run := func(line string, sudo bool) (Exit, string, string) {
+		var out, errb bytes.Buffer
+		e, err := c.Exec(ctx, Request{Line: line, Sudo: sudo}, nil, &out, &errb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e, out.String(), errb.String()
+	}
+	_, first, _ := run(`echo "$LABCTL_ROOT_AGENT_TEST $PPID"`, true)
+	_, second, _ := run(`echo "$LABCTL_ROOT_AGENT_TEST $PPID"`, true)
+	if !strings.HasPrefix(first, "yes ") || first != second {
+		t.Fatalf("sudo commands ran %q then %q: want both in the one root agent", first, second)
+	}
+	if e, out, errs := run("echo out; echo err >&2; exit 4", true); e.Code != 4 || out != "out\n" || errs != "err\n" {
+		t.Fatalf("through the root agent: exit %+v, stdout %q, stderr %q", e, out, errs)
+	}
+	if _, out, _ := run(`echo "${LABCTL_ROOT_AGENT_TEST:-own} $PPID"`, false); !strings.HasPrefix(out, "own ") || out == first {
+		t.Fatalf("a command without sudo ran in %q (the root agent's: %q)", out, first)
+	}
+}
+
+// TestSudoWithoutARootAgentStillRuns: when the root agent cannot be started, Sudo commands
+// still run (through sudo -n, or as themselves for root).
+func TestSudoWithoutARootAgentStillRuns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the fallback is `sudo -n`, which a test cannot count on: run as root")
+	}
+	c := rootServer(t, "false")
+	for i := 0; i < 2; i++ {
+		var out bytes.Buffer
+		e, err := c.Exec(context.Background(), Request{Line: "echo ran; exit 2", Sudo: true}, nil, &out, io.Discard)
+		if err != nil || e.Code != 2 || out.String() != "ran\n" {
+			t.Fatalf("run %d: exit %+v, err %v, stdout %q", i, e, err, out.String())
+		}
+	}
+}

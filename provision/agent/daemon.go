@@ -87,6 +87,9 @@ func ServeStdio(expect, dir string, stdin io.Reader, stdout io.Writer, log io.Wr
 		return fmt.Errorf("agent binary %s has sha256 %s, not %s: it was changed after it was installed", exe, got, expect)
 	}
 	s := &Server{Version: expect, Local: true, Log: log, Dir: dir}
+	if os.Geteuid() != 0 {
+		s.RootHop = &Hop{Name: "root", Enter: "sh -c", Sudo: true}
+	}
 	defer s.Close()
 	return s.Serve(stdin, stdout)
 }

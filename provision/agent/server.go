@@ -29,10 +29,16 @@ type Server struct {
 	Log io.Writer
 	// Dir is where every level keeps the agent binary (default DefaultDir).
 	Dir string
+	// RootHop, when set, is how this level's agent runs its Sudo commands: through one agent
+	// of this level running as root (started by the first one, kept while it lives), instead
+	// of a `sudo -n` per command, which costs a PAM session each (100-200 ms under emulation).
+	// When that agent cannot be started, Sudo commands go through `sudo -n` as before.
+	RootHop *Hop
 
 	mu       sync.Mutex
 	children map[string]*Client
 	answers  map[string]answer // kept answers of Cache requests (cache.go)
+	noRoot   bool              // the RootHop agent could not be started
 	gen      int               // counts forget calls
 	active   int
 	last     time.Time
@@ -218,6 +224,11 @@ func (s *Server) handle(ctx context.Context, req Request, stdin io.Reader, stdou
 		return Exit{Code: -1, Err: fmt.Sprintf("unknown control %q", req.Control)}
 	case len(req.Path) == 0 && !s.Local:
 		return Exit{Code: -1, Err: "this agent runs no commands itself: name a level"}
+	case len(req.Path) == 0 && req.Sudo && s.RootHop != nil:
+		if e, ok := s.asRoot(ctx, req, stdin, stdout, stderr); ok {
+			return e
+		}
+		return runLocal(ctx, req, stdin, stdout, stderr)
 	case len(req.Path) == 0:
 		return runLocal(ctx, req, stdin, stdout, stderr)
 	}
@@ -283,4 +294,28 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += n
 	return n, err
+}
+
+// asRoot runs a Sudo command through the level's root agent (RootHop). It reports false when
+// that agent cannot be started (then, and for every later command, the caller uses sudo).
+func (s *Server) asRoot(ctx context.Context, req Request, stdin io.Reader, stdout, stderr io.Writer) (Exit, bool) {
+	s.mu.Lock()
+	no := s.noRoot
+	s.mu.Unlock()
+	if no {
+		return Exit{}, false
+	}
+	child, e := s.child(ctx, *s.RootHop)
+	if child == nil {
+		fmt.Fprintf(s.Log, "# no root agent (%s): sudo per command\n", e.Err)
+		s.mu.Lock()
+		s.noRoot = true
+		s.mu.Unlock()
+		return Exit{}, false
+	}
+	e, err := child.Exec(ctx, Request{Line: req.Line, Sudo: true}, stdin, stdout, stderr)
+	if err != nil {
+		return Exit{Code: -1, Err: err.Error()}, true
+	}
+	return e, true
 }
