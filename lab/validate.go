@@ -29,8 +29,13 @@ func VagrantValidate(ctx context.Context, s *spec.Spec, out io.Writer) (string, 
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	// Fixed host values: validation does not depend on them.
-	vf, err := render.Vagrantfile(s, render.VagrantInputs{SSHPort: 2222, Accel: "tcg", Pool: host.Pool})
+	// Fixed host values: validation does not depend on them. The libvirt daemon it does:
+	// vagrant-libvirt validates against the one the Vagrantfile names.
+	vin := render.VagrantInputs{SSHPort: 2222, Accel: "tcg", Pool: host.Pool}
+	if lv, ok := p.(libvirt); ok {
+		vin.Session = lv.virt.Session
+	}
+	vf, err := render.Vagrantfile(s, vin)
 	if err != nil {
 		return "", err
 	}
