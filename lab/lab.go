@@ -192,6 +192,7 @@ func (l *Lab) sameLibvirt(st State, virt host.Libvirt) error {
 	if st.Libvirt == "" || st.Libvirt == virt.Name() {
 		return nil
 	}
+	was, _ := host.LibvirtFor(st.Libvirt)
 	return fmt.Errorf("lab %s's VM was created under libvirt %s (%s), and this command would use %s (%s): set libvirt: %s in lab.yaml (or pass --libvirt %s), or `labctl destroy --libvirt %s` the lab first",
-		l.Spec.Name, st.Libvirt, "qemu:///"+st.Libvirt, virt.Name(), virt.URI(), st.Libvirt, st.Libvirt, st.Libvirt)
+		l.Spec.Name, was.Name(), was.URI(), virt.Name(), virt.URI(), was.Name(), was.Name(), was.Name())
 }
