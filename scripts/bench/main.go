@@ -68,6 +68,7 @@ func main() {
 	attach := "lxc-unpriv-attach -n box1 --"
 	cases := []*Case{
 		{Name: "exec -- true (VM)", Labctl: l("exec", "--", "true"), Other: vg("ssh", "-c", "true"), Runs: *runs},
+		{Name: "exec --sudo -- true (VM, as root)", Labctl: l("exec", "--sudo", "--", "true"), Other: vg("ssh", "-c", "sudo -n true"), Runs: *runs},
 		{Name: "exec --level box1 -- true", Labctl: l("exec", "--level", "box1", "--", "true"), Other: vg("ssh", "-c", attach+" true"), Runs: *runs},
 		{Name: "exec --level n1 -- true", Labctl: l("exec", "--level", "n1", "--", "true"), Other: vg("ssh", "-c", attach+" lxc-attach -n n1 -- true"), Runs: *runs},
 		{Name: "status", Labctl: l("status"), Other: vg("status"), Runs: *runs},
