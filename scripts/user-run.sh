@@ -39,8 +39,10 @@ mark=$out/mark
 : >"$mark"
 sleep 1
 
-# This checkout, as it is (uncommitted changes too), without its runtime state and binaries.
+# This checkout, as it is (uncommitted changes too), without its runtime state and binaries,
+# over the user's copy of the last run (its tmp/ kept: the state of what that run left).
 runuser -u "$u" -- mkdir -p "$home/labctl"
+runuser -u "$u" -- find "$home/labctl" -mindepth 1 -maxdepth 1 ! -name tmp -exec rm -rf {} +
 tar -C "$PWD" --exclude=./tmp --exclude=./bin -cf - . | runuser -u "$u" -- tar -xf - -C "$home/labctl"
 
 as_user() {
@@ -61,6 +63,8 @@ if [ $rc -eq 0 ]; then
 fi
 if [ $rc -eq 0 ]; then
   t=$SECONDS
+  # The cell's lab is the run's own: clear what an interrupted earlier run may have left.
+  as_user "[ ! -f tmp/matrix/cells/$preset/lab.yaml ] || ./bin/labctl destroy -f tmp/matrix/cells/$preset/lab.yaml >/dev/null 2>&1 || true"
   as_user "./bin/labctl matrix run --cells $preset" || rc=1
   echo "user-run: e2e on cell $preset $( [ $rc -eq 0 ] && echo passed || echo FAILED) in $((SECONDS - t))s"
   cp "$home/labctl/tmp/matrix/summary.md" "$out/summary.md" 2>/dev/null
