@@ -33,25 +33,13 @@ func FileState(ctx context.Context, t remote.Target, f render.GuestFile) (done b
 	}
 	sum := sha256.Sum256(f.Content)
 	want := fmt.Sprintf("%s %s %o", hex.EncodeToString(sum[:]), f.Owner, f.Mode)
-	// Three processes (sh, stat, sha256sum), no subshells: each process costs tens of ms
-	// under emulation, and a provision checks every file.
-	line := remote.Shf("if [ -e %s ]; then echo leftover; fi; if [ -f %s ]; then stat -c '%%U:%%G %%a' %s && sha256sum < %s; fi", tmp, f.Path, f.Path, f.Path)
-	out, err := remote.Sh(ctx, t, true, line)
+	line := remote.Shf("if [ -e %s ]; then echo leftover; fi; if [ -f %s ]; then echo $(sha256sum < %s | cut -d' ' -f1) $(stat -c '%%U:%%G %%a' %s); fi", tmp, f.Path, f.Path, f.Path)
+	got, err := remote.Sh(ctx, t, true, line)
 	if err != nil {
 		return false, "", err
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	leftover := lines[0] == "leftover"
-	if leftover {
-		lines = lines[1:]
-	}
-	got := ""
-	if len(lines) == 2 {
-		// "owner:group mode", then "sha256  -"
-		got = strings.TrimSpace(strings.Fields(lines[1] + " ")[0] + " " + lines[0])
-	} else if len(lines) > 0 && lines[0] != "" {
-		return false, "", fmt.Errorf("reading %s: unexpected answer %q", f.Path, out)
-	}
+	leftover := strings.HasPrefix(got, "leftover")
+	got = strings.TrimSpace(strings.TrimPrefix(got, "leftover"))
 	switch {
 	case got == "":
 		return false, "create " + f.Path, nil

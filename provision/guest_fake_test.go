@@ -228,14 +228,14 @@ var rules = []rule{
 		c, _ := g.file(t, m[1])
 		return ok(c)
 	}},
-	{re: regexp.MustCompile(`^if \[ -e (\S+) \]; then echo leftover; fi; if \[ -f (\S+) \]; then stat -c '%U:%G %a' \S+ && sha256sum < \S+; fi$`), run: func(g *fakeGuest, t string, m []string, _ string) remote.Result {
+	{re: regexp.MustCompile(`^if \[ -e (\S+) \]; then echo leftover; fi; if \[ -f (\S+) \]; then echo \$\(sha256sum`), run: func(g *fakeGuest, t string, m []string, _ string) remote.Result {
 		out := ""
 		if _, ok := g.file(t, m[1]); ok {
-			out = "leftover\n"
+			out = "leftover "
 		}
 		if c, ok := g.file(t, m[2]); ok {
 			sum := sha256.Sum256([]byte(c))
-			out += g.meta[t+":"+m[2]] + "\n" + hex.EncodeToString(sum[:]) + "  -\n"
+			out += hex.EncodeToString(sum[:]) + " " + g.meta[t+":"+m[2]]
 		}
 		return ok(out)
 	}},
