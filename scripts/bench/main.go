@@ -13,12 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/labctl/labctl/lab/host"
 )
 
 // Case is one measured command, with the command it is compared with (if any).
@@ -63,7 +62,7 @@ func main() {
 	labDir, err := filepath.Abs(filepath.Join("tmp", *preset))
 	check(err)
 	vg := func(args ...string) []string { return append([]string{"vagrant"}, args...) }
-	vagrantEnv = append(os.Environ(), "VAGRANT_CWD="+labDir, "VAGRANT_HOME="+host.VagrantHome(),
+	vagrantEnv = append(os.Environ(), "VAGRANT_CWD="+labDir, "VAGRANT_HOME="+vagrantHome(labDir),
 		"VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_NO_COLOR=1", "VAGRANT_DEFAULT_PROVIDER=libvirt")
 	attach := "lxc-unpriv-attach -n box1 --"
 	cases := []*Case{
@@ -193,4 +192,16 @@ func check(err error) {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// vagrantHome is the VAGRANT_HOME labctl runs Vagrant with, read from outside as everything
+// here is: the lab's rendered Vagrantfile names the box's key, which Vagrant keeps under it.
+func vagrantHome(labDir string) string {
+	vf, err := os.ReadFile(filepath.Join(labDir, "Vagrantfile"))
+	check(err)
+	m := regexp.MustCompile(`private_key_path = "(.*)/boxes/`).FindSubmatch(vf)
+	if m == nil {
+		check(fmt.Errorf("%s/Vagrantfile names no box key under a VAGRANT_HOME: is the lab one of a box labctl built?", labDir))
+	}
+	return string(m[1])
 }
