@@ -1,6 +1,8 @@
 # labctl: two commands do all the set-up on a fresh Debian 12 machine.
 #   make up    installs host packages, builds the box if missing, brings the default lab up
-#   make test  runs every test: lint, unit + integration (real sshd), a real VM, the e2e suite
+#   make test  runs every test: lint, unit + integration (real sshd), a real VM, the e2e suite,
+#              and (as root) the VM test and the suite again as a normal user (make test-user)
+# A normal user runs `sudo make deps` once, then `make up` and `make test-e2e` as itself.
 PRESET ?= bookworm
 LAB    ?= $(PRESET)
 BIN    := $(CURDIR)/bin/labctl
