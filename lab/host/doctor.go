@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -37,10 +36,7 @@ func Doctor(ctx context.Context, v Libvirt) []Check {
 		p := LookTool(t.bin)
 		add("tool "+t.bin, p != "", p, admin("apt-get install "+t.pkg)+" (or `make deps`)")
 	}
-	name := os.Getenv("USER")
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
+	name := currentUser()
 	if os.Geteuid() != 0 {
 		_, nsErr := InUserNS()
 		add("subordinate ids of "+name, nsErr == nil, "/etc/subuid, /etc/subgid (box and image builds: mmdebstrap --mode=unshare)", admin(strings.TrimPrefix(SubIDsHint(name), "sudo ")))
