@@ -175,11 +175,16 @@ func (l *Lab) SaveState(st State) error {
 // Libvirt is the libvirt daemon of the lab's VM: the one its spec names (host.LibvirtFor),
 // refused when the lab's VM was created under the other one.
 func (l *Lab) Libvirt() (host.Libvirt, error) {
-	virt, err := host.LibvirtFor(l.Spec.Libvirt)
-	if err != nil {
-		return virt, err
-	}
 	st, err := l.LoadState()
+	if err != nil {
+		return host.Libvirt{}, err
+	}
+	return l.libvirtOf(st)
+}
+
+// libvirtOf is Libvirt for a state already read.
+func (l *Lab) libvirtOf(st State) (host.Libvirt, error) {
+	virt, err := host.LibvirtFor(l.Spec.Libvirt)
 	if err != nil {
 		return virt, err
 	}

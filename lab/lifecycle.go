@@ -52,7 +52,7 @@ func (l *Lab) VMState(ctx context.Context, v *vagrant.Driver) (string, error) {
 		return "", err
 	}
 	if st, err := l.LoadState(); err == nil && st.DomainUUID != "" && l.Spec.ProviderFor() == "libvirt" {
-		virt, err := l.Libvirt()
+		virt, err := l.libvirtOf(st)
 		if err != nil {
 			return "", err
 		}

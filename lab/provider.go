@@ -66,12 +66,14 @@ func ProviderOf(s *spec.Spec) (Provider, error) {
 // provider is the provider of the lab's VM, refused when the lab's VM was created under
 // another libvirt daemon than its spec now names.
 func (l *Lab) provider() (Provider, error) {
-	if l.Spec.ProviderFor() == "libvirt" {
-		if _, err := l.Libvirt(); err != nil {
-			return nil, err
-		}
+	if l.Spec.ProviderFor() != "libvirt" {
+		return ProviderOf(l.Spec)
 	}
-	return ProviderOf(l.Spec)
+	virt, err := l.Libvirt()
+	if err != nil {
+		return nil, err
+	}
+	return libvirt{virt}, nil
 }
 
 // libvirt runs the VM under qemu through vagrant-libvirt, reached only through a 127.0.0.1

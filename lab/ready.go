@@ -45,11 +45,11 @@ func (l *Lab) readyDomain() (State, host.Libvirt, error) {
 	if l.Spec.ProviderFor() != "libvirt" {
 		return State{}, host.Libvirt{}, fmt.Errorf("the ready snapshot is a libvirt snapshot: lab %s runs on %s (use `labctl snapshot`)", l.Spec.Name, l.Spec.ProviderFor())
 	}
-	virt, err := l.Libvirt()
-	if err != nil {
-		return State{}, virt, err
-	}
 	st, err := l.LoadState()
+	if err != nil {
+		return st, host.Libvirt{}, err
+	}
+	virt, err := l.libvirtOf(st)
 	if err != nil {
 		return st, virt, err
 	}
