@@ -139,6 +139,34 @@ func TestALevelsAgentStaysUpBetweenCommands(t *testing.T) {
 	}
 }
 
+// TestConcurrentFirstCommandsStartOneAgentPerLevel: commands sent at once to levels with no
+// agent yet (what a provision's concurrent checks do) all run in one agent per level.
+func TestConcurrentFirstCommandsStartOneAgentPerLevel(t *testing.T) {
+	h := newHost(t)
+	ctx := context.Background()
+	const n = 6
+	outs := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			e, out, stderr, err := h.run(t, ctx, 2, "sleep 0.2; echo $PPID", nil)
+			if err == nil && e.Code != 0 {
+				err = fmt.Errorf("exit %+v, stderr %q", e, stderr)
+			}
+			outs[i], errs[i] = out, err
+		}(i)
+	}
+	wg.Wait()
+	for i := 0; i < n; i++ {
+		if errs[i] != nil || outs[i] == "" || outs[i] != outs[0] {
+			t.Fatalf("command %d: %q, %v; command 0: %q: want every command in the one agent of level1 (logs: %s)", i, outs[i], errs[i], outs[0], h.logs.w)
+		}
+	}
+}
+
 func TestStdinReachesTheDeepestLevelWhole(t *testing.T) {
 	h := newHost(t)
 	data := make([]byte, 3<<20+17)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // DefaultDir is where every level keeps the agent binary. Not /run: a Debian guest mounts it
@@ -65,6 +66,33 @@ type Installer struct {
 	// Root installs at the first level (the VM), which the host's agent reaches by SSH:
 	// it runs line as root there with bin on stdin.
 	Root func(ctx context.Context, line string, bin io.Reader) error
+
+	// One install per level at a time: an install removes the other files of the level's
+	// agent directory, a concurrent install's half-written one among them. Keyed by the
+	// level's path; an install takes only the locks of levels above its own (on its way),
+	// so two installs never wait on each other in a circle.
+	mu     sync.Mutex
+	levels map[string]*sync.Mutex
+}
+
+func (in *Installer) lock(path []Hop) func() {
+	var names []string
+	for _, h := range path {
+		names = append(names, childKey(h))
+	}
+	key := strings.Join(names, "\x00")
+	in.mu.Lock()
+	if in.levels == nil {
+		in.levels = map[string]*sync.Mutex{}
+	}
+	m := in.levels[key]
+	if m == nil {
+		m = &sync.Mutex{}
+		in.levels[key] = m
+	}
+	in.mu.Unlock()
+	m.Lock()
+	return m.Unlock
 }
 
 // Install installs the agent at the level named missing on path (the path from s's level).
@@ -78,6 +106,7 @@ func (in *Installer) Install(ctx context.Context, s *Server, path []Hop, missing
 	if k < 0 {
 		return fmt.Errorf("the agent of %s is missing, and it is not on the way to the command", missing)
 	}
+	defer in.lock(path[:k+1])()
 	line := InstallLine(s.dir(), in.Version)
 	if k == 0 {
 		return in.Root(ctx, line, bytes.NewReader(in.Binary))

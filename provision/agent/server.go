@@ -37,9 +37,10 @@ type Server struct {
 
 	mu       sync.Mutex
 	children map[string]*Client
-	answers  map[string]answer // kept answers of Cache requests (cache.go)
-	noRoot   bool              // the RootHop agent could not be started
-	gen      int               // counts forget calls
+	starting map[string]chan struct{} // levels whose agent is being started, closed when it is
+	answers  map[string]answer        // kept answers of Cache requests (cache.go)
+	noRoot   bool                     // the RootHop agent could not be started
+	gen      int                      // counts forget calls
 	active   int
 	last     time.Time
 	quit     chan struct{}
@@ -50,6 +51,7 @@ func (s *Server) init() {
 	defer s.mu.Unlock()
 	if s.children == nil {
 		s.children = map[string]*Client{}
+		s.starting = map[string]chan struct{}{}
 		s.quit = make(chan struct{})
 		s.last = time.Now()
 	}

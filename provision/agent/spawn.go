@@ -16,16 +16,44 @@ import (
 // finds no agent is an Exit naming the level as Missing.
 func (s *Server) child(ctx context.Context, hop Hop) (*Client, Exit) {
 	key := childKey(hop)
-	s.mu.Lock()
-	c := s.children[key]
-	s.mu.Unlock()
-	if c != nil {
-		select {
-		case <-c.Done():
-		default:
-			return c, Exit{}
+	for {
+		s.mu.Lock()
+		c := s.children[key]
+		if c != nil {
+			select {
+			case <-c.Done():
+			default:
+				s.mu.Unlock()
+				return c, Exit{}
+			}
 		}
+		// One start per level at a time: concurrent first requests wait for it, then use the
+		// agent it started (or, when it failed, try once more themselves).
+		if w, ok := s.starting[key]; ok {
+			s.mu.Unlock()
+			select {
+			case <-w:
+				continue
+			case <-ctx.Done():
+				return nil, Exit{Code: -1, Err: ctx.Err().Error()}
+			}
+		}
+		w := make(chan struct{})
+		s.starting[key] = w
+		s.mu.Unlock()
+		c, e := s.spawnChild(ctx, hop)
+		s.mu.Lock()
+		delete(s.starting, key)
+		close(w)
+		s.mu.Unlock()
+		return c, e
 	}
+}
+
+// spawnChild starts the agent of a level below and keeps its link, replacing a link to an
+// agent of that level that has ended.
+func (s *Server) spawnChild(ctx context.Context, hop Hop) (*Client, Exit) {
+	key := childKey(hop)
 	spawn := s.Spawn
 	if spawn == nil {
 		spawn = s.LocalSpawn
