@@ -197,7 +197,8 @@ func TestSSHWaitForBoot(t *testing.T) {
 	// Nothing listens yet: Dial keeps probing until the server comes up.
 	s := sshdtest.Start(t)
 	s.Stop()
-	go func() { time.Sleep(1500 * time.Millisecond); s.Restart() }()
+	restarted := make(chan struct{})
+	go func() { defer close(restarted); time.Sleep(1500 * time.Millisecond); s.Restart() }()
 	start := time.Now()
 	c, err := Dial(context.Background(), config(s, filepath.Join(t.TempDir(), "kh")))
 	if err != nil {
@@ -208,6 +209,7 @@ func TestSSHWaitForBoot(t *testing.T) {
 		t.Fatal("Dial returned before the server was up")
 	}
 	// And gives up at the deadline with a hint.
+	<-restarted // Restart may still be probing the port it listens on
 	s.Stop()
 	cfg := config(s, filepath.Join(t.TempDir(), "kh"))
 	cfg.BootTimeout = 1 * time.Second
