@@ -94,6 +94,8 @@ func FindDataDisk(lsblkJSON string, sizeBytes int64, pinned string) (Disk, error
 }
 
 func (p *Provisioner) dataDisk(ctx context.Context) (*Disk, error) {
+	p.diskMu.Lock()
+	defer p.diskMu.Unlock()
 	if p.disk != nil {
 		return p.disk, nil
 	}
@@ -122,6 +124,15 @@ func (p *Provisioner) dataDisk(ctx context.Context) (*Disk, error) {
 	}
 	p.disk = &d
 	return p.disk, nil
+}
+
+// forgetDisk drops what was read of the data disk, and the files rendered for it.
+func (p *Provisioner) forgetDisk() {
+	p.guestMu.Lock()
+	defer p.guestMu.Unlock()
+	p.diskMu.Lock()
+	defer p.diskMu.Unlock()
+	p.disk, p.guest = nil, nil
 }
 
 // DataDiskLabel is the btrfs label labctl gives the data disk; a btrfs with another label is
@@ -193,7 +204,7 @@ func (p *Provisioner) diskStep() Step {
 			if _, err := remote.Sh(ctx, p.VM, true, line); err != nil {
 				return err
 			}
-			p.disk, p.guest = nil, nil // read the new UUID, render again
+			p.forgetDisk() // read the new UUID, render again
 			_, err = p.dataDisk(ctx)
 			return err
 		},

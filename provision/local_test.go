@@ -122,7 +122,7 @@ func TestDiskStepsOnRealBtrfs(t *testing.T) {
 	steps := stepsNamed(t, p, "btrfs data disk", "fstab", "mount "+s.Btrfs.MountPoint, "owner of "+s.Btrfs.MountPoint)
 	ctx := context.Background()
 	var out strings.Builder
-	sum, err := RunSteps(ctx, steps, &out, false)
+	sum, err := RunStepsAhead(ctx, steps, &out, false, 4)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -142,7 +142,7 @@ func TestDiskStepsOnRealBtrfs(t *testing.T) {
 	// Second run: nothing to do, fstab byte-identical.
 	p.disk, p.guest = nil, nil
 	out.Reset()
-	sum, err = RunSteps(ctx, steps, &out, false)
+	sum, err = RunStepsAhead(ctx, steps, &out, false, 4)
 	if err != nil || sum.Changed != 0 || sum.OK != 4 {
 		t.Fatalf("second run: %s %v\n%s", sum, err, out.String())
 	}
@@ -154,7 +154,7 @@ func TestDiskStepsOnRealBtrfs(t *testing.T) {
 	s.Btrfs.Options = []string{"defaults", "user_subvol_rm_allowed", "noatime"}
 	p.disk, p.guest = nil, nil
 	out.Reset()
-	sum, err = RunSteps(ctx, steps, &out, false)
+	sum, err = RunStepsAhead(ctx, steps, &out, false, 4)
 	if err != nil || sum.Changed != 2 {
 		t.Fatalf("changed options: %s %v\n%s", sum, err, out.String())
 	}

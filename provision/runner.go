@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/labctl/labctl/provision/remote"
@@ -50,10 +51,27 @@ func (s Summary) String() string { return fmt.Sprintf("%d changed, %d ok", s.Cha
 // time) and stopping at the first failure. With plan set it only checks and lists what would
 // change. It always ends with "N changed, M ok".
 func RunSteps(ctx context.Context, steps []Step, out io.Writer, plan bool) (Summary, error) {
+	return RunStepsAhead(ctx, steps, out, plan, 0)
+}
+
+// RunStepsAhead is RunSteps with the checks of up to ahead later steps running at once,
+// while the steps so far were found done: on a lab that is already provisioned, every check
+// is a read, and each costs a round trip and a process in the guest, so a run that finds
+// nothing to do takes a fraction of the time. A check run ahead counts only when it found its
+// step done and no step has applied yet: at the first step that is not done, or whose check
+// failed, the checks ahead stop (those running are waited for) and that step and every later
+// one are checked again, one at a time, as RunSteps does.
+func RunStepsAhead(ctx context.Context, steps []Step, out io.Writer, plan bool, ahead int) (Summary, error) {
 	var sum Summary
-	for _, st := range steps {
+	pre := checkAhead(ctx, steps, ahead)
+	defer pre.stop()
+	for i, st := range steps {
 		start := time.Now()
-		done, change, err := checkAgain(ctx, st)
+		done, change, err := pre.take(i)
+		if !done || err != nil {
+			pre.stop()
+			done, change, err = checkAgain(ctx, st)
+		}
 		if err != nil {
 			fmt.Fprintf(out, "  %-9s %-28s %s\n", failWord(ctx), st.Name, since(start))
 			fmt.Fprintln(out, sum.String())
@@ -106,6 +124,78 @@ func RunSteps(ctx context.Context, steps []Step, out io.Writer, plan bool) (Summ
 		fmt.Fprintln(out, sum.String())
 	}
 	return sum, nil
+}
+
+// ahead runs steps' checks in step order, n at a time, until stopped.
+type ahead struct {
+	results []chan checked
+	halt    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+	stopped bool // set by stop; take and stop are called by the runner only
+}
+
+type checked struct {
+	done   bool
+	change string
+	err    error
+}
+
+func checkAhead(ctx context.Context, steps []Step, n int) *ahead {
+	a := &ahead{halt: make(chan struct{})}
+	if n <= 0 {
+		a.stop()
+		return a
+	}
+	a.results = make([]chan checked, len(steps))
+	for i := range steps {
+		a.results[i] = make(chan checked, 1)
+	}
+	next := make(chan int)
+	go func() {
+		defer close(next)
+		for i := range steps {
+			select {
+			case next <- i:
+			case <-a.halt:
+				return
+			}
+		}
+	}()
+	for w := 0; w < n && w < len(steps); w++ {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			for i := range next {
+				var c checked
+				c.done, c.change, c.err = checkAgain(ctx, steps[i])
+				a.results[i] <- c
+			}
+		}()
+	}
+	return a
+}
+
+// take returns step i's check run ahead; not done when it was not run (or checks ahead
+// have stopped).
+func (a *ahead) take(i int) (bool, string, error) {
+	if a.results == nil || a.stopped {
+		return false, "", nil
+	}
+	select {
+	case c := <-a.results[i]:
+		return c.done, c.change, c.err
+	case <-a.halt:
+		return false, "", nil
+	}
+}
+
+// stop dispatches no more checks and waits for those running: after it, nothing runs beside
+// the caller's own commands.
+func (a *ahead) stop() {
+	a.stopped = true
+	a.once.Do(func() { close(a.halt) })
+	a.wg.Wait()
 }
 
 // checkAgain runs a step's check, once more when the connection was cut under it (a check

@@ -164,6 +164,9 @@ func (s *session) provisioner(ctx context.Context, opts provision.Options) (*pro
 	if opts.Log == nil {
 		opts.Log = s.log
 	}
+	if opts.Ahead == 0 {
+		opts.Ahead = provision.DefaultAhead
+	}
 	if opts.Image == nil {
 		out := opts.Out
 		if out == nil {
