@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -114,26 +115,42 @@ func takeReady(ctx context.Context, s *session, out io.Writer) error {
 	return nil
 }
 
-// printLevels prints one line per nesting level.
+// printLevels prints one line per nesting level; the levels are asked at once (each is a few
+// round trips to the guest), and printed in the spec's order.
 func printLevels(ctx context.Context, out io.Writer, p *provision.Provisioner) error {
 	f := p.Facts
 	fmt.Fprintf(out, "  %-7s %-5s kernel %s, LXC %s, %s on %s (btrfs)\n", remote.LevelHost, "vm", f.Kernel, f.LXCVersion, p.Spec.Btrfs.MountPoint, "data disk")
 	targets := provision.Targets(p.Spec, p.VM, f)
-	for _, c := range p.Spec.Containers {
-		st, err := p.State(ctx, c.Name)
-		if err != nil {
-			return err
-		}
-		extra := ""
-		if c.Parent == "" {
-			if pid, err := p.InitPID(ctx, c.Name); err == nil {
-				m, _ := remote.Sh(ctx, p.VM, false, fmt.Sprintf("cat /proc/%d/uid_map", pid))
-				extra = fmt.Sprintf(", init pid %d, uid_map %q", pid, strings.Join(strings.Fields(m), " "))
+	lines := make([]string, len(p.Spec.Containers))
+	errs := make([]error, len(p.Spec.Containers))
+	var wg sync.WaitGroup
+	for i, c := range p.Spec.Containers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := p.State(ctx, c.Name)
+			if err != nil {
+				errs[i] = err
+				return
 			}
-		} else {
-			extra = ", inside " + c.Parent
+			extra := ""
+			if c.Parent == "" {
+				if pid, err := p.InitPID(ctx, c.Name); err == nil {
+					m, _ := remote.Sh(ctx, p.VM, false, fmt.Sprintf("cat /proc/%d/uid_map", pid))
+					extra = fmt.Sprintf(", init pid %d, uid_map %q", pid, strings.Join(strings.Fields(m), " "))
+				}
+			} else {
+				extra = ", inside " + c.Parent
+			}
+			lines[i] = fmt.Sprintf("  %-7s %-5s %s%s\n", targets[c.Name].Level(), c.Name, stateOrAbsent(st), extra)
+		}()
+	}
+	wg.Wait()
+	for i := range lines {
+		if errs[i] != nil {
+			return errs[i]
 		}
-		fmt.Fprintf(out, "  %-7s %-5s %s%s\n", targets[c.Name].Level(), c.Name, stateOrAbsent(st), extra)
+		fmt.Fprint(out, lines[i])
 	}
 	return nil
 }

@@ -11,19 +11,22 @@ import (
 // DomainUUID returns the UUID of the libvirt domain called name, "" when libvirt has none of
 // that name. An error means libvirt did not answer, and says nothing about the domain.
 func (v Libvirt) DomainUUID(ctx context.Context, name string) (string, error) {
-	exists, err := v.DomainExists(ctx, name)
-	if err != nil || !exists {
-		return "", err
-	}
-	out, err := v.Virsh(ctx, "domuuid", name)
+	// One call for both: every domain's UUID and name.
+	out, err := v.Virsh(ctx, "list", "--all", "--uuid", "--name")
 	if err != nil {
 		return "", err
 	}
-	uuid := strings.TrimSpace(out)
-	if uuid == "" {
-		return "", fmt.Errorf("virsh domuuid %s printed no UUID", name)
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0:
+		case len(f) != 2:
+			return "", fmt.Errorf("virsh list --uuid --name printed %q, not a UUID and a name", line)
+		case f[1] == name:
+			return f[0], nil
+		}
 	}
-	return uuid, nil
+	return "", nil
 }
 
 // DomainDisks lists the source paths of the disks of the domain with that UUID.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -91,7 +92,11 @@ func (v Libvirt) Start(ctx context.Context, w io.Writer) error {
 	if !v.Session {
 		fixKVMPermissions(w)
 	}
+	if v.seen("answers") {
+		return nil
+	}
 	if v.OK(ctx) {
+		v.remember("answers")
 		return nil
 	}
 	switch {
@@ -129,8 +134,21 @@ func (v Libvirt) Start(ctx context.Context, w io.Writer) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+	v.remember("answers")
 	return nil
 }
+
+// seenByProcess holds what this process has seen of each daemon ("answers <URI>", "pool
+// <URI>"), so that a command asks each once: every virsh call is a process and a connection
+// (~100 ms), and `labctl up` on a running lab would otherwise ask both twice.
+var seenByProcess sync.Map
+
+func (v Libvirt) seen(what string) bool {
+	_, ok := seenByProcess.Load(what + " " + v.URI())
+	return ok
+}
+
+func (v Libvirt) remember(what string) { seenByProcess.Store(what+" "+v.URI(), true) }
 
 func currentUser() string {
 	if u, err := user.Current(); err == nil {
@@ -177,12 +195,16 @@ func (v Libvirt) Virsh(ctx context.Context, args ...string) (string, error) {
 
 // PoolExists reports whether labctl's pool is defined; an error means libvirt did not answer.
 func (v Libvirt) PoolExists(ctx context.Context) (bool, error) {
+	if v.seen("pool") {
+		return true, nil
+	}
 	out, err := v.Virsh(ctx, "pool-list", "--all", "--name")
 	if err != nil {
 		return false, err
 	}
 	for _, name := range strings.Fields(out) {
 		if name == Pool {
+			v.remember("pool")
 			return true, nil
 		}
 	}
@@ -191,6 +213,11 @@ func (v Libvirt) PoolExists(ctx context.Context) (bool, error) {
 
 // ensurePool defines, builds (the daemon makes its directory) and starts labctl's pool.
 func (v Libvirt) ensurePool(ctx context.Context, w io.Writer) error {
+	// The pool is there and running, as almost always: one call.
+	if info, err := v.Virsh(ctx, "pool-info", Pool); err == nil && strings.Contains(info, "running") {
+		v.remember("pool")
+		return nil
+	}
 	exists, err := v.PoolExists(ctx)
 	if err != nil {
 		return err
@@ -219,6 +246,7 @@ func (v Libvirt) ensurePool(ctx context.Context, w io.Writer) error {
 			return err
 		}
 	}
+	v.remember("pool")
 	return nil
 }
 
