@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labctl/labctl/lab/build"
 	"github.com/labctl/labctl/lab/lxc"
 	"github.com/labctl/labctl/lab/render"
 	"github.com/labctl/labctl/lab/spec"
@@ -61,11 +62,12 @@ func (p *Provisioner) createTopStep(c *spec.Container) Step {
 			args := []string{"lxc-create", "-n", c.Name, "-B", c.Backing}
 			switch c.Image.Type {
 			case "local":
-				dir, err := p.uploadImage(ctx, c)
+				dir, img, err := p.uploadImage(ctx, c)
 				if err != nil {
 					return err
 				}
-				args = append(args, "-t", "local", "--", "--metadata", dir+"/meta.tar.xz", "--fstree", dir+"/rootfs.tar.xz")
+				args = append(args, "-t", path.Join(dir, lxc.ImageTemplateName), "--",
+					"--metadata", path.Join(dir, path.Base(img.Meta)), "--fstree", path.Join(dir, path.Base(img.Rootfs)))
 			default:
 				args = append(args, templateArgs(c.Image)...)
 			}
@@ -87,18 +89,19 @@ func templateArgs(im spec.Image) []string {
 }
 
 // uploadImage gets the container's local image from Options.Image (built on the host, or
-// cached) and uploads it into the lab user's cache in the guest, verified by size and sha256.
-// It returns the remote directory.
-func (p *Provisioner) uploadImage(ctx context.Context, c *spec.Container) (string, error) {
+// cached) and uploads it into the lab user's cache in the guest, verified by size and sha256,
+// with labctl's LXC template beside it. It returns the remote directory and the image.
+func (p *Provisioner) uploadImage(ctx context.Context, c *spec.Container) (string, build.LocalImage, error) {
+	var img build.LocalImage
 	if p.Comm == nil {
-		return "", errors.New("no SSH connection to upload the image over")
+		return "", img, errors.New("no SSH connection to upload the image over")
 	}
 	if p.Opts.Image == nil {
-		return "", fmt.Errorf("container %s has a local image, but no image source was given to the provisioner", c.Name)
+		return "", img, fmt.Errorf("container %s has a local image, but no image source was given to the provisioner", c.Name)
 	}
 	g, err := p.render(ctx)
 	if err != nil {
-		return "", err
+		return "", img, err
 	}
 	var inside []render.GuestFile
 	for _, f := range g {
@@ -106,23 +109,25 @@ func (p *Provisioner) uploadImage(ctx context.Context, c *spec.Container) (strin
 			inside = append(inside, f)
 		}
 	}
-	img, err := p.Opts.Image(ctx, inside)
+	img, err = p.Opts.Image(ctx, inside)
 	if err != nil {
-		return "", err
+		return "", img, err
 	}
 	dir := path.Join(p.Spec.Home(), ".cache/labctl/images", img.Key)
-	if _, err := remote.Sh(ctx, p.VM, false, remote.Shf("mkdir -p %s", dir)); err != nil {
-		return "", err
+	tmpl := path.Join(dir, lxc.ImageTemplateName)
+	if _, err := remote.Must(ctx, p.VM, remote.Cmd{Line: remote.Shf("mkdir -p %s && cat > %s.new && chmod 755 %s.new && mv -f %s.new %s", dir, tmpl, tmpl, tmpl, tmpl),
+		Stdin: strings.NewReader(lxc.ImageTemplate)}); err != nil {
+		return "", img, err
 	}
 	for _, f := range []string{img.Meta, img.Rootfs} {
 		dest := path.Join(dir, path.Base(f))
 		res, err := p.Comm.UploadFile(ctx, f, dest, 0o644, p.Opts.Out)
 		if err != nil {
-			return "", err
+			return "", img, err
 		}
 		fmt.Fprintf(p.Opts.Out, "  upload %s: %d MB in %s, sha256 verified\n", path.Base(f), res.Bytes>>20, res.Duration.Round(100*time.Millisecond))
 	}
-	return dir, nil
+	return dir, img, nil
 }
 
 // startLog is where a container's lxc-start debug log is kept on its parent: in the lab

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/labctl/labctl/lab/build"
+	"github.com/labctl/labctl/lab/lxc"
 	"github.com/labctl/labctl/lab/render"
 	"github.com/labctl/labctl/provision/remote"
 )
@@ -336,10 +337,17 @@ var rules = []rule{
 		g.destroyContainer(t, m[1])
 		return ok("")
 	}},
-	{re: regexp.MustCompile(`^mkdir -p /home/vagrant/\.cache/labctl/images/\S+$`), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result { return ok("") }},
-	{re: regexp.MustCompile(`^lxc-create -n (\S+) -B btrfs -t local -- --metadata (\S+) --fstree (\S+)$`),
+	{re: regexp.MustCompile(`^mkdir -p /home/vagrant/\.cache/labctl/images/\S+ && cat > \S+\.new && chmod 755 \S+\.new && mv -f \S+\.new (\S+/lxc-labctl)$`),
+		run: func(g *fakeGuest, _ string, m []string, stdin string) remote.Result {
+			if stdin != lxc.ImageTemplate {
+				return fail("the template written is not labctl's")
+			}
+			g.uploaded[m[1]] = true
+			return ok("")
+		}},
+	{re: regexp.MustCompile(`^lxc-create -n (\S+) -B btrfs -t (\S+/lxc-labctl) -- --metadata (\S+/meta\.tar\.xz) --fstree (\S+/rootfs\.tar\.zst)$`),
 		run: func(g *fakeGuest, t string, m []string, _ string) remote.Result {
-			if !g.uploaded[m[2]] || !g.uploaded[m[3]] || g.owner != "vagrant:vagrant" {
+			if !g.uploaded[m[2]] || !g.uploaded[m[3]] || !g.uploaded[m[4]] || g.owner != "vagrant:vagrant" {
 				return fail("lxc-create: image missing or /mnt not the user's")
 			}
 			return g.createContainer(t, m[1], false)
@@ -492,5 +500,5 @@ func (c *fakeConn) UploadFile(ctx context.Context, local, dest string, mode os.F
 
 // fakeImage stands in for the host's image build: files whose names the upload uses.
 func fakeImage(ctx context.Context, inside []render.GuestFile) (build.LocalImage, error) {
-	return build.LocalImage{Rootfs: "/cache/images/k/rootfs.tar.xz", Meta: "/cache/images/k/meta.tar.xz", Key: "k"}, nil
+	return build.LocalImage{Rootfs: "/cache/images/k/rootfs.tar.zst", Meta: "/cache/images/k/meta.tar.xz", Key: "k"}, nil
 }

@@ -24,6 +24,16 @@ func (p *Provisioner) packagesStep() Step {
 	if p.Spec.Box.Release != "" {
 		pkgs = append(pkgs, "lxc-templates", "xz-utils", "libpam-systemd", "dbus-user-session", "dnsmasq-base")
 	}
+	for _, c := range p.Spec.Containers {
+		if c.Image.Type == "local" && c.Parent == "" {
+			// labctl's template (lxc.ImageTemplate) unpacks the image with these.
+			pkgs = append(pkgs, "zstd")
+			if p.Spec.Box.Release == "" {
+				pkgs = append(pkgs, "xz-utils")
+			}
+			break
+		}
+	}
 	missing := func(ctx context.Context) ([]string, error) {
 		out, err := remote.Sh(ctx, p.VM, false, "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' "+remote.Join(pkgs...)+" 2>/dev/null || true")
 		if err != nil {

@@ -3,7 +3,7 @@
 # everything is present. Run by `make deps` (and so by `make up` and `make test`).
 set -euo pipefail
 pkgs=(vagrant vagrant-libvirt qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
-  mmdebstrap btrfs-progs openssh-server openssh-client xz-utils e2fsprogs procps util-linux
+  mmdebstrap btrfs-progs openssh-server openssh-client xz-utils zstd e2fsprogs procps util-linux
   uidmap)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -38,6 +38,8 @@ var boxPackages = []string{
 	"openssh-client",
 	// LXC and what an unprivileged, nested lab needs of it in the guest.
 	"lxc", "lxc-templates", "xz-utils", "libpam-systemd", "dbus-user-session", "dnsmasq-base",
+	// zstd for labctl's LXC template, which unpacks labctl's images (rootfs.tar.zst).
+	"zstd",
 	// AppArmor userspace, so that containers are confined as on a stock install (LXC's
 	// profiles are loaded at boot); busybox-static for the user's own busybox containers.
 	"apparmor", "busybox-static",

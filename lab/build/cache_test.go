@@ -33,8 +33,8 @@ mv "$OUT.part" "$OUT"
 const stubImage = `set -euo pipefail
 echo run >>"$COUNT"
 sleep "${STUB_SLEEP:-0}"
-printf 'rootfs of %s\n' "$RELEASE" | tee "$OUT/rootfs.tar.xz.part" >/dev/null
-mv "$OUT/rootfs.tar.xz.part" "$OUT/rootfs.tar.xz"
+printf 'rootfs of %s\n' "$RELEASE" | tee "$OUT/rootfs.tar.zst.part" >/dev/null
+mv "$OUT/rootfs.tar.zst.part" "$OUT/rootfs.tar.zst"
 tar -C "$META" -cf "$OUT/meta.tar.xz" .
 `
 

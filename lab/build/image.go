@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/lab/host"
+	"github.com/labctl/labctl/lab/lxc"
 	"github.com/labctl/labctl/lab/release"
 	"github.com/labctl/labctl/lab/render"
 	"github.com/labctl/labctl/lab/spec"
@@ -29,7 +30,15 @@ var imagePackages = []string{
 	"rsync",
 }
 
-// LocalImage is an offline LXC image for `lxc-create -t local`, cached on the host.
+// The files of an image: its rootfs as a tar compressed by zstd (made into a container by
+// labctl's template, lxc.ImageTemplate), and LXC's image metadata as a tar compressed by xz.
+const (
+	RootfsFile = "rootfs.tar.zst"
+	MetaFile   = "meta.tar.xz"
+)
+
+// LocalImage is an offline LXC image for labctl's template (image type local), cached on the
+// host.
 type LocalImage struct {
 	Rootfs, Meta string
 	Key          string
@@ -81,19 +90,11 @@ func (r ImageRecipe) Key() string {
 	for _, f := range r.Overlay {
 		fmt.Fprintf(h, "%s %o\n%s\n", f.Path, f.Mode, f.Content)
 	}
-	for _, name := range sortedKeys(imageMeta) {
-		fmt.Fprintf(h, "%s\n%s\n", name, imageMeta[name])
+	for _, name := range sortedKeys(lxc.ImageMeta) {
+		fmt.Fprintf(h, "%s\n%s\n", name, lxc.ImageMeta[name])
 	}
 	io.WriteString(h, buildImageScript)
 	return hex.EncodeToString(h.Sum(nil))[:12]
-}
-
-// imageMeta is the metadata tarball of labctl's images, as lxc-local reads it.
-var imageMeta = map[string]string{
-	"config":        "lxc.include = LXC_TEMPLATE_CONFIG/debian.common.conf\nlxc.arch = x86_64\n",
-	"config-user":   "lxc.include = LXC_TEMPLATE_CONFIG/debian.common.conf\nlxc.include = LXC_TEMPLATE_CONFIG/debian.userns.conf\nlxc.arch = x86_64\n",
-	"excludes-user": "./dev/*\n",
-	"templates":     "/etc/hostname\n/etc/hosts\n",
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -111,7 +112,7 @@ func sortedKeys(m map[string]string) []string {
 func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImage, error) {
 	key := r.Key()
 	dir := filepath.Join(host.CacheDir(), "images", r.Release+"-"+key)
-	img := LocalImage{Rootfs: filepath.Join(dir, "rootfs.tar.xz"), Meta: filepath.Join(dir, "meta.tar.xz"), Key: key}
+	img := LocalImage{Rootfs: filepath.Join(dir, RootfsFile), Meta: filepath.Join(dir, MetaFile), Key: key}
 	label := fmt.Sprintf("image %s-%s", r.Release, key)
 	lock, err := lockEntry(ctx, dir, label, w)
 	if err != nil {
@@ -124,7 +125,7 @@ func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImag
 	} else if !errors.Is(err, errNoEntry) {
 		fmt.Fprintf(w, "%s: the cached build is damaged (%v): building it again\n", label, err)
 	}
-	mirrors, err := hostReady("the container image", r.Release, "mmdebstrap", "xz")
+	mirrors, err := hostReady("the container image", r.Release, "mmdebstrap", "xz", "zstd")
 	if err != nil {
 		return img, err
 	}
@@ -148,7 +149,7 @@ func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImag
 	if err := os.MkdirAll(meta, 0o755); err != nil {
 		return img, err
 	}
-	for name, content := range imageMeta {
+	for name, content := range lxc.ImageMeta {
 		if err := os.WriteFile(filepath.Join(meta, name), []byte(content), 0o644); err != nil {
 			return img, err
 		}
@@ -167,7 +168,7 @@ func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImag
 	if err != nil {
 		return img, fmt.Errorf("build image: the script ended without writing %s: %w", img.Rootfs, err)
 	}
-	if err := finishEntry(dir, key, "rootfs.tar.xz", "meta.tar.xz"); err != nil {
+	if err := finishEntry(dir, key, RootfsFile, MetaFile); err != nil {
 		return img, fmt.Errorf("build image: %w", err)
 	}
 	built = true

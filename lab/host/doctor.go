@@ -30,7 +30,7 @@ func Doctor(ctx context.Context, v Libvirt) []Check {
 	for _, t := range []struct{ bin, pkg string }{
 		{"vagrant", "vagrant"}, {"virsh", "libvirt-clients"}, {"libvirtd", "libvirt-daemon-system"},
 		{"qemu-system-x86_64", "qemu-system-x86"}, {"qemu-img", "qemu-utils"}, {"mmdebstrap", "mmdebstrap"},
-		{"mkfs.ext4", "e2fsprogs"}, {"ssh-keygen", "openssh-client"}, {"ssh", "openssh-client"}, {"xz", "xz-utils"},
+		{"mkfs.ext4", "e2fsprogs"}, {"ssh-keygen", "openssh-client"}, {"ssh", "openssh-client"}, {"xz", "xz-utils"}, {"zstd", "zstd"},
 		{"newuidmap", "uidmap"},
 	} {
 		p := LookTool(t.bin)

@@ -6,7 +6,7 @@
 #   PACKAGES  space-separated packages of the container (lxc inside, for nesting)
 #   OVERLAY   directory copied over the rootfs (the renderer's files for this container)
 #   META      directory holding the metadata files (config, config-user, excludes-user, templates)
-#   OUT       directory to write rootfs.tar.xz and meta.tar.xz into
+#   OUT       directory to write rootfs.tar.zst and meta.tar.xz into
 #   MIRRORS   newline-separated apt source lines ("deb URI SUITE COMPONENTS")
 #   MODE      mmdebstrap's mode: root (as root) or unshare (a normal user)
 set -euo pipefail
@@ -31,7 +31,7 @@ mmdebstrap --variant=minbase --mode="$MODE" --aptopt="$novalid" \
   "${overlay[@]}" \
   --customize-hook='echo LXC_NAME > "$1/etc/hostname"; printf "127.0.0.1 localhost\n127.0.1.1 LXC_NAME\n" > "$1/etc/hosts"; : > "$1/etc/machine-id"' \
   --customize-hook='chroot "$1" systemctl mask systemd-journald-audit.socket >/dev/null 2>&1 || true' \
-  --format=tar "$RELEASE" - "${mirrors[@]}" | xz -T0 -2 > "$OUT/rootfs.tar.xz.part"
-mv "$OUT/rootfs.tar.xz.part" "$OUT/rootfs.tar.xz"
+  --format=tar "$RELEASE" - "${mirrors[@]}" | zstd -q -T0 -9 > "$OUT/rootfs.tar.zst.part"
+mv "$OUT/rootfs.tar.zst.part" "$OUT/rootfs.tar.zst"
 echo "==> metadata"
 tar -C "$META" -cJf "$OUT/meta.tar.xz" .
