@@ -127,9 +127,9 @@ func TestImageTemplateRefusesWhatItCannotDo(t *testing.T) {
 	tmpl := filepath.Join(dir, ImageTemplateName)
 	os.WriteFile(tmpl, []byte(ImageTemplate), 0o755)
 	for args, want := range map[string]string{
-		"--name c --path " + dir + " --rootfs " + dir + " --metadata m":                  "--fstree is missing",
+		"--name c --path " + dir + " --rootfs " + dir + " --metadata m":                    "--fstree is missing",
 		"--name c --path " + dir + " --rootfs " + dir + " --metadata m --fstree f --bad x": "unknown argument --bad",
-		"--name=c --path=" + dir + " --rootfs=" + dir + " --metadata":                   "--metadata needs a value",
+		"--name=c --path=" + dir + " --rootfs=" + dir + " --metadata":                      "--metadata needs a value",
 	} {
 		out, err := exec.Command("sh", append([]string{tmpl}, strings.Fields(args)...)...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), want) {
