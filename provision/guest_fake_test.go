@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/labctl/labctl/lab/build"
 	"github.com/labctl/labctl/lab/lxc"
@@ -430,6 +431,8 @@ type cut struct {
 // fakeConn runs commands on a fakeGuest, and is the provisioner's uploader too. Armed with a
 // cut, it interrupts there and fails every later command, as a cancelled context does.
 type fakeConn struct {
+	// mu makes the fake take one command at a time from checks ahead and uploads ahead.
+	mu      sync.Mutex
 	g       *fakeGuest
 	armed   *cut
 	n       int
@@ -456,6 +459,8 @@ func (c *fakeConn) step() (cut bool, mode string) {
 }
 
 func (c *fakeConn) Run(ctx context.Context, cmd string, opts remote.RunOpts) (remote.Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	stdin := ""
 	if opts.Stdin != nil {
 		data, _ := io.ReadAll(opts.Stdin)
@@ -485,6 +490,8 @@ func (c *fakeConn) Run(ctx context.Context, cmd string, opts remote.RunOpts) (re
 }
 
 func (c *fakeConn) UploadFile(ctx context.Context, local, dest string, mode os.FileMode, progress io.Writer) (remote.UploadResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	isCut, m := c.step()
 	if isCut && m != "after" {
 		c.reached = c.reached || (m == "before" && c.n == c.armed.k)

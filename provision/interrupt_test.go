@@ -55,6 +55,29 @@ func TestFakeGuestProvisions(t *testing.T) {
 	}
 }
 
+// TestFakeGuestProvisionsAhead: as the CLI runs it (checks ahead, box1's image uploaded while
+// the steps before its creation run): a fresh guest converges, box1 is made from the image
+// uploaded ahead, and a second run uploads nothing and changes nothing.
+func TestFakeGuestProvisionsAhead(t *testing.T) {
+	g := newFakeGuest()
+	run := func() (Summary, string, error) {
+		p := fakeProvisioner(t, &fakeConn{g: g})
+		var out strings.Builder
+		p.Opts.Out, p.Opts.Ahead = &out, DefaultAhead
+		sum, err := p.Run(context.Background())
+		return sum, out.String(), err
+	}
+	sum, out, err := run()
+	if err != nil || sum.Changed == 0 || !strings.Contains(out, "box1's image was uploaded while the steps before ran") {
+		t.Fatalf("first run: %s %v\n%s", sum, err, out)
+	}
+	uploads := len(g.uploaded)
+	sum, out, err = run()
+	if err != nil || sum.Changed != 0 || len(g.uploaded) != uploads || strings.Contains(out, "upload") {
+		t.Fatalf("second run: %s %v, %d files uploaded before, %d now\n%s", sum, err, uploads, len(g.uploaded), out)
+	}
+}
+
 // TestInterruptedAnywhereConverges interrupts every step's apply after each command it sends
 // (the command not run, run whole, or cut off half-way where that leaves something behind),
 // as Ctrl-C or a cut connection would, then runs the whole provisioning again in a new

@@ -36,7 +36,9 @@ type Options struct {
 	// only for containers of image type local.
 	Image func(ctx context.Context, inside []render.GuestFile) (build.LocalImage, error)
 	// Ahead is how many later steps' checks run at once while the steps so far are found done
-	// (RunStepsAhead); 0 checks one step at a time. The CLI uses DefaultAhead.
+	// (RunStepsAhead); 0 checks one step at a time. Above 0, the image of a container that does
+	// not exist yet is also uploaded while the steps before its creation run (uploadAhead), so
+	// Out must take writes from two goroutines. The CLI uses DefaultAhead.
 	Ahead int
 }
 
@@ -67,6 +69,9 @@ type Provisioner struct {
 	disk    *Disk
 	guestMu sync.Mutex
 	guest   []render.GuestFile
+	// uploads are the images uploaded ahead, by container (uploadAhead); set before the steps
+	// run.
+	uploads map[string]*upload
 }
 
 // New gathers the facts of the VM and returns its provisioner.
@@ -84,6 +89,18 @@ func New(ctx context.Context, l *lab.Lab, vm remote.Target, comm Uploader, opts 
 	return &Provisioner{Lab: l, Spec: l.Spec, VM: vm, Comm: comm, Facts: f, Opts: opts}, nil
 }
 
+// lockedWriter takes writes from several goroutines, one whole write at a time.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
 // Run runs every step in order.
 func (p *Provisioner) Run(ctx context.Context) (Summary, error) {
 	fmt.Fprintf(p.Opts.Out, "facts: %s\n", p.Facts)
@@ -91,6 +108,11 @@ func (p *Provisioner) Run(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
+	if _, ok := p.Opts.Out.(*lockedWriter); !ok {
+		p.Opts.Out = &lockedWriter{w: p.Opts.Out} // the steps' lines and an upload ahead's
+	}
+	stop := p.uploadAhead(ctx)
+	defer stop()
 	return RunStepsAhead(ctx, steps, p.Opts.Out, p.Opts.Plan, p.Opts.Ahead)
 }
 

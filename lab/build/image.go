@@ -67,6 +67,8 @@ func ImageRecipeFor(s *spec.Spec, inside []render.GuestFile) (ImageRecipe, error
 			overlay = append(overlay, f)
 		}
 	}
+	// By path, so that the key does not depend on the order the files were rendered in.
+	sort.SliceStable(overlay, func(i, j int) bool { return overlay[i].Path < overlay[j].Path })
 	return ImageRecipe{Release: rel.Name, Packages: pkgs, Overlay: overlay}, nil
 }
 
