@@ -148,8 +148,8 @@ type upload struct {
 	done   chan struct{}
 	inside []render.GuestFile // the files the image was built with
 	dir    string
-	img  build.LocalImage
-	err  error
+	img    build.LocalImage
+	err    error
 }
 
 // uploadAhead uploads, beside the steps, the image of each container of the VM that has a local
