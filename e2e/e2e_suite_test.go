@@ -33,6 +33,11 @@ const (
 	LevelNested = "level:nested"
 )
 
+// Slow marks the specs that take seconds to minutes under emulation (a reboot, stopping a
+// parent, the user's own containers, the README example): the fast loop leaves them out with
+// `ginkgo --label-filter='!slow' ./e2e -- -reset`.
+const Slow = "slow"
+
 var (
 	flagPreset = flag.String("preset", os.Getenv("LABCTL_PRESET"), "lab preset (default: ../lab.yaml, else "+spec.DefaultPreset+")")
 	flagFile   = flag.String("f", os.Getenv("LABCTL_FILE"), "lab spec file")
@@ -117,7 +122,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(theLab.Close)
 	vm = theLab.VM()
-	prov, err = theLab.Provisioner(ctx, provision.Options{Out: GinkgoWriter, Log: GinkgoWriter})
+	prov, err = theLab.Provisioner(ctx, provision.Options{Out: GinkgoWriter, Log: GinkgoWriter, Ahead: provision.DefaultAhead})
 	Expect(err).NotTo(HaveOccurred())
 	AddReportEntry("facts", theLab.Facts.String())
 	// What the guest really runs, for the matrix's report (not what the spec claims).

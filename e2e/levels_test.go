@@ -121,7 +121,7 @@ func describeVM(s *spec.Spec) {
 			Expect(strings.Split(sh(ctx, vm, false, "cat /etc/lxc/lxc-usernet"), "\n")).To(ContainElement(want))
 		}, SpecTimeout(time.Minute))
 
-		It("lets the user run containers of their own with the lab's defaults: create, snapshot clone, start, attach, stop, destroy", func(ctx SpecContext) {
+		It("lets the user run containers of their own with the lab's defaults: create, snapshot clone, start, attach, stop, destroy", Label(Slow), func(ctx SpecContext) {
 			userContainers(ctx, s, nil)
 		}, SpecTimeout(5*time.Minute))
 
@@ -250,7 +250,7 @@ func describeTop(s *spec.Spec, c spec.Container) {
 		}
 
 		if c.Nesting && c.Image.Type == "local" {
-			It("lets its root run containers of its own with the lab's defaults: create, snapshot clone, start, attach, stop, destroy", func(ctx SpecContext) {
+			It("lets its root run containers of its own with the lab's defaults: create, snapshot clone, start, attach, stop, destroy", Label(Slow), func(ctx SpecContext) {
 				userContainers(ctx, s, &c)
 			}, SpecTimeout(5*time.Minute))
 		}
@@ -324,12 +324,25 @@ func describeProvisionAgain() {
 	})
 }
 
-// checksums reads the sha256 of each managed file on its target.
+// checksums reads the sha256 of each managed file on its target, one command per target.
 func checksums(ctx SpecContext, files []provision.ManagedFile) map[string]string {
 	GinkgoHelper()
-	out := map[string]string{}
+	var targets []remote.Target
+	paths := map[string][]string{}
 	for _, f := range files {
-		out[f.Target.Name()+":"+f.Path] = sh(ctx, f.Target, true, remote.Shf("sha256sum %s", f.Path))
+		if paths[f.Target.Name()] == nil {
+			targets = append(targets, f.Target)
+		}
+		paths[f.Target.Name()] = append(paths[f.Target.Name()], f.Path)
+	}
+	out := map[string]string{}
+	for _, t := range targets {
+		ps := paths[t.Name()]
+		lines := strings.Split(strings.TrimSpace(sh(ctx, t, true, remote.Join(append([]string{"sha256sum", "--"}, ps...)...))), "\n")
+		Expect(lines).To(HaveLen(len(ps)), "sha256sum on %s: one line per file", t.Name())
+		for i, p := range ps {
+			out[t.Name()+":"+p] = lines[i]
+		}
 	}
 	return out
 }

@@ -123,7 +123,7 @@ func describeStatus(s *spec.Spec) {
 	if parent == "" {
 		return
 	}
-	Describe("status while "+parent+" is stopped", Label("status"), func() {
+	Describe("status while "+parent+" is stopped", Label("status", Slow), func() {
 		attachEvidence(parent)
 
 		It("reports "+child+" as unknown, its parent stopped, and both running once provisioned again", func(ctx SpecContext) {
@@ -143,7 +143,7 @@ func describeStatus(s *spec.Spec) {
 }
 
 func describeUserTest() {
-	Describe("a user's own test", Label("labtest"), func() {
+	Describe("a user's own test", Label("labtest", Slow), func() {
 		It("runs the README's example (e2e/labtest/example) against this lab", func(ctx SpecContext) {
 			o := options()
 			cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-v", "-run", "TestMyLab", "./e2e/labtest/example")
@@ -166,7 +166,7 @@ func describeReboot(s *spec.Spec) {
 	if len(auto) == 0 || s.Box.Release == "" {
 		return
 	}
-	Describe("after a reboot of the VM", Label("reboot"), func() {
+	Describe("after a reboot of the VM", Label("reboot", Slow), func() {
 		attachEvidence("host")
 
 		It("comes back with the data disk mounted and the autostart containers running, without provisioning; provisioning then changes nothing", func(ctx SpecContext) {
