@@ -14,7 +14,9 @@ import (
 // Disk is a whole disk of the guest.
 type Disk struct {
 	Path, Serial, FSType, UUID string
-	Size                       int64
+	// Label is the filesystem's label, as the disk itself says (blkid -p).
+	Label string
+	Size  int64
 }
 
 // lsblkDev is one device of `lsblk -J -b` (null fields decode as empty strings).
@@ -113,13 +115,16 @@ func (p *Provisioner) dataDisk(ctx context.Context) (*Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.FSType, d.UUID = "", ""
+	d.FSType, d.UUID, d.Label = "", "", ""
 	for _, line := range strings.Split(probe, "\n") {
 		if v, ok := strings.CutPrefix(line, "TYPE="); ok {
 			d.FSType = v
 		}
 		if v, ok := strings.CutPrefix(line, "UUID="); ok {
 			d.UUID = v
+		}
+		if v, ok := strings.CutPrefix(line, "LABEL="); ok {
+			d.Label = v
 		}
 	}
 	p.disk = &d
@@ -165,10 +170,7 @@ func (p *Provisioner) diskStep() Step {
 				return false, fmt.Sprintf("mkfs.btrfs %s again (an earlier format of it was interrupted)", d.Path), nil
 			}
 			if d.FSType == "btrfs" {
-				label, err := remote.Sh(ctx, p.VM, true, remote.Shf("blkid -o value -s LABEL %s || true", d.Path))
-				if err != nil {
-					return false, "", err
-				}
+				label := d.Label
 				if label == DataDiskLabel || p.Opts.Plan {
 					return true, "", nil
 				}

@@ -212,9 +212,12 @@ var rules = []rule{
 		if g.fs == "" {
 			return ok("")
 		}
-		return ok("DEVNAME=/dev/sda\nUUID=" + g.uuid + "\nTYPE=" + g.fs + "\n")
+		label := ""
+		if g.label != "" {
+			label = "LABEL=" + g.label + "\n"
+		}
+		return ok("DEVNAME=/dev/sda\n" + label + "UUID=" + g.uuid + "\nTYPE=" + g.fs + "\n")
 	}},
-	{re: regexp.MustCompile(`^blkid -o value -s LABEL /dev/sda \|\| true$`), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result { return ok(g.label) }},
 	{re: regexp.MustCompile(`^wipefs -n -O TYPE --noheadings /dev/sda; lsblk`), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result { return ok(g.fs) }},
 	{re: regexp.MustCompile(`^mkdir -p /var/lib/labctl && echo /dev/sda > (\S+) && mkfs\.btrfs -f -L labctl /dev/sda && rm -f (\S+)$`),
 		run: func(g *fakeGuest, _ string, m []string, _ string) remote.Result {

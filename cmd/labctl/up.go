@@ -115,42 +115,43 @@ func takeReady(ctx context.Context, s *session, out io.Writer) error {
 	return nil
 }
 
-// printLevels prints one line per nesting level; the levels are asked at once (each is a few
-// round trips to the guest), and printed in the spec's order.
+// printLevels prints one line per nesting level; the levels are asked at once (a container of
+// the VM in two commands at once: its state, and its init's pid with that process's uid_map),
+// and printed in the spec's order.
 func printLevels(ctx context.Context, out io.Writer, p *provision.Provisioner) error {
 	f := p.Facts
 	fmt.Fprintf(out, "  %-7s %-5s kernel %s, LXC %s, %s on %s (btrfs)\n", remote.LevelHost, "vm", f.Kernel, f.LXCVersion, p.Spec.Btrfs.MountPoint, "data disk")
 	targets := provision.Targets(p.Spec, p.VM, f)
-	lines := make([]string, len(p.Spec.Containers))
-	errs := make([]error, len(p.Spec.Containers))
+	n := len(p.Spec.Containers)
+	states, extras, errs := make([]string, n), make([]string, n), make([]error, n)
 	var wg sync.WaitGroup
 	for i, c := range p.Spec.Containers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, err := p.State(ctx, c.Name)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			extra := ""
-			if c.Parent == "" {
-				if pid, err := p.InitPID(ctx, c.Name); err == nil {
-					m, _ := remote.Sh(ctx, p.VM, false, fmt.Sprintf("cat /proc/%d/uid_map", pid))
-					extra = fmt.Sprintf(", init pid %d, uid_map %q", pid, strings.Join(strings.Fields(m), " "))
+			states[i], errs[i] = p.State(ctx, c.Name)
+		}()
+		if c.Parent != "" {
+			extras[i] = ", inside " + c.Parent
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			line := remote.Shf("pid=$(lxc-info -n %s -p -H) && echo $pid && cat /proc/$pid/uid_map", c.Name)
+			if out, err := remote.Sh(ctx, p.VM, false, line); err == nil {
+				if pid, m, ok := strings.Cut(out, "\n"); ok {
+					extras[i] = fmt.Sprintf(", init pid %s, uid_map %q", strings.TrimSpace(pid), strings.Join(strings.Fields(m), " "))
 				}
-			} else {
-				extra = ", inside " + c.Parent
 			}
-			lines[i] = fmt.Sprintf("  %-7s %-5s %s%s\n", targets[c.Name].Level(), c.Name, stateOrAbsent(st), extra)
 		}()
 	}
 	wg.Wait()
-	for i := range lines {
+	for i, c := range p.Spec.Containers {
 		if errs[i] != nil {
 			return errs[i]
 		}
-		fmt.Fprint(out, lines[i])
+		fmt.Fprintf(out, "  %-7s %-5s %s%s\n", targets[c.Name].Level(), c.Name, stateOrAbsent(states[i]), extras[i])
 	}
 	return nil
 }
