@@ -199,8 +199,9 @@ func (a *ahead) stop() {
 }
 
 // checkAgain runs a step's check, once more when the connection was cut under it (a check
-// only reads, so running it twice is harmless).
+// only reads, so running it twice is harmless; its commands say so: remote.Reading).
 func checkAgain(ctx context.Context, st Step) (bool, string, error) {
+	ctx = remote.Reading(ctx)
 	done, change, err := st.Check(ctx)
 	var cut *remote.CutError
 	if errors.As(err, &cut) && ctx.Err() == nil {

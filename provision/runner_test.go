@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/provision/remote"
 )
 
 // world is what fake steps read and write: a set of facts, the checks running, and the
@@ -39,6 +41,9 @@ func (w *world) step(t *testing.T, name string, breaks string) Step {
 	return Step{
 		Name: name,
 		Check: func(ctx context.Context) (bool, string, error) {
+			if !remote.OnlyReads(ctx) {
+				t.Errorf("step %s checked without its commands marked as reads", name)
+			}
 			n := atomic.AddInt32(&w.running, 1)
 			defer atomic.AddInt32(&w.running, -1)
 			for {
@@ -54,6 +59,9 @@ func (w *world) step(t *testing.T, name string, breaks string) Step {
 			return w.has(name), "set " + name, nil
 		},
 		Apply: func(ctx context.Context) error {
+			if remote.OnlyReads(ctx) {
+				t.Errorf("step %s applied with its commands marked as reads", name)
+			}
 			if r := atomic.LoadInt32(&w.running); r != 0 {
 				t.Errorf("step %s applied while %d checks ran", name, r)
 			}

@@ -254,6 +254,13 @@ func TestACachedAnswerHoldsUntilARootCommandOrARestart(t *testing.T) {
 	if got := ask(); got != "1" {
 		t.Fatalf("after a plain command: %s", got)
 	}
+	// Nor does a root command that only reads (a provisioning check).
+	if e, err := h.client.Exec(ctx, Request{Path: path(1), Line: "true", Sudo: true, Reads: true}, nil, nil, nil); err != nil || e.Code != 0 {
+		t.Fatalf("root command that reads: %+v %v", e, err)
+	}
+	if got := ask(); got != "1" {
+		t.Fatalf("after a root command that only reads: %s, want the kept answer (1)", got)
+	}
 	// A root command at that level may have changed the answer: it is asked again.
 	if e, err := h.client.Exec(ctx, Request{Path: path(1), Line: "true", Sudo: true}, nil, nil, nil); err != nil || e.Code != 0 {
 		t.Fatalf("root command: %+v %v", e, err)

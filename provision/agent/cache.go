@@ -8,7 +8,8 @@ import (
 )
 
 // A request marked Cache (the VM's facts) is answered from the first answer while nothing that
-// could change it happened since: no root command ran at the level it names, and no agent
+// could change it happened since: no root command ran at the level it names (but those that
+// say they only read: Request.Reads), and no agent
 // below was started again (a reboot, a container restart). Only a forwarding agent (the
 // host's) keeps answers; a level's own commands are never cached.
 type answer struct {
@@ -32,7 +33,7 @@ func cacheKey(req Request) string {
 func (s *Server) forwardCached(ctx context.Context, req Request, stdin io.Reader, stdout, stderr io.Writer) Exit {
 	if !req.Cache {
 		e := s.forward(ctx, req, stdin, stdout, stderr)
-		if req.Sudo && len(req.Path) == 1 {
+		if req.Sudo && len(req.Path) == 1 && !req.Reads {
 			s.forget() // a root command at that level may have changed any answer about it
 		}
 		return e

@@ -26,6 +26,9 @@ type Request struct {
 	Sudo bool   `json:"sudo,omitempty"`
 	// Cache lets a forwarding agent answer from an earlier answer (see cache.go).
 	Cache bool `json:"cache,omitempty"`
+	// Reads says the command only reads (a provisioning check): a root command so marked
+	// keeps the answers kept for its level (see cache.go).
+	Reads bool `json:"reads,omitempty"`
 	// Control is a request to the agent itself instead of a command: "quit".
 	Control string `json:"control,omitempty"`
 }

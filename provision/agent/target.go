@@ -59,7 +59,7 @@ func (v *VM) exec(ctx context.Context, path []Hop, where string, c remote.Cmd) (
 	var stdout, stderr bytes.Buffer
 	out := io.MultiWriter(append([]io.Writer{&stdout, log}, nonNil(c.Stdout)...)...)
 	errw := io.MultiWriter(append([]io.Writer{&stderr, log}, nonNil(c.Stderr)...)...)
-	e, err := v.Client.Exec(ctx, Request{Path: path, Line: c.Line, Sudo: c.Sudo, Cache: c.Cache}, c.Stdin, out, errw)
+	e, err := v.Client.Exec(ctx, Request{Path: path, Line: c.Line, Sudo: c.Sudo, Cache: c.Cache, Reads: remote.OnlyReads(ctx)}, c.Stdin, out, errw)
 	r := remote.Result{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: e.Code}
 	if err != nil {
 		return r, fmt.Errorf("`%s` in %s: %w", c.Line, where, err)

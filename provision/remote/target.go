@@ -30,6 +30,16 @@ type Cmd struct {
 	Cache bool
 }
 
+type readsKey struct{}
+
+// Reading marks the commands run with the context it returns as reads only (a provisioning
+// step's check): a runner that keeps answers about a machine (the lab's agent, the facts) may
+// keep them across such a command even when it runs as root.
+func Reading(ctx context.Context) context.Context { return context.WithValue(ctx, readsKey{}, true) }
+
+// OnlyReads reports whether ctx was marked by Reading.
+func OnlyReads(ctx context.Context) bool { v, _ := ctx.Value(readsKey{}).(bool); return v }
+
 // Target is a place where commands run: the VM, a container, a nested container.
 type Target interface {
 	Name() string
