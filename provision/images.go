@@ -79,12 +79,12 @@ type upload struct {
 	err    error
 }
 
-// uploadAhead uploads, beside the steps, the image of each container of the VM that has a local
-// image and does not exist yet (a cold provision: seconds of SCP and sha256 under emulation,
-// otherwise spent in the create step); the create step takes it (image). The image's files
-// are rendered without the data disk's UUID, which is not formatted yet and which no file
-// inside a container holds (image compares them with the files rendered then). It returns a function that cancels
-// what still runs and waits for it.
+// uploadAhead uploads, beside the steps, the image of each container of the VM that has a
+// local image and does not exist yet (a cold provision: seconds of SCP and sha256 under
+// emulation, otherwise spent in the create step); the create step takes it (image). The
+// image's files are rendered without the data disk's UUID, which is not formatted yet and
+// which no file inside a container holds (image compares them with the files rendered then).
+// It returns a function that cancels what still runs and waits for it.
 func (p *Provisioner) uploadAhead(ctx context.Context) func() {
 	if p.Opts.Ahead <= 0 || p.Comm == nil || p.Opts.Image == nil || p.Opts.Plan {
 		return func() {}

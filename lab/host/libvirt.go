@@ -140,7 +140,7 @@ func (v Libvirt) Start(ctx context.Context, w io.Writer) error {
 
 // seenByProcess holds what this process has seen of each daemon ("answers <URI>", "pool
 // <URI>"), so that a command asks each once: every virsh call is a process and a connection
-// (~100 ms), and `labctl up` on a running lab would otherwise ask both twice.
+// (25-100 ms here), and `labctl up` on a running lab asked both twice.
 var seenByProcess sync.Map
 
 func (v Libvirt) seen(what string) bool {
