@@ -61,7 +61,7 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if exists, err := virt.DomainExists(context.Background(), s.DomainName()); err != nil || exists {
+		if uuid, err := virt.DomainUUID(context.Background(), s.DomainName()); err != nil || uuid != "" {
 			t.Errorf("the libvirt domain is still defined after destroy (or libvirt did not say: %v)", err)
 		}
 		out, _ := exec.Command("virsh", "-c", virt.URI(), "vol-list", host.Pool).Output()

@@ -11,22 +11,44 @@ import (
 // DomainUUID returns the UUID of the libvirt domain called name, "" when libvirt has none of
 // that name. An error means libvirt did not answer, and says nothing about the domain.
 func (v Libvirt) DomainUUID(ctx context.Context, name string) (string, error) {
-	// One call for both: every domain's UUID and name.
-	out, err := v.Virsh(ctx, "list", "--all", "--uuid", "--name")
-	if err != nil {
-		return "", err
-	}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		switch {
-		case len(f) == 0:
-		case len(f) != 2:
-			return "", fmt.Errorf("virsh list --uuid --name printed %q, not a UUID and a name", line)
-		case f[1] == name:
-			return f[0], nil
+	doms, err := v.domains(ctx)
+	for _, d := range doms {
+		if d.name == name {
+			return d.uuid, nil
 		}
 	}
-	return "", nil
+	return "", err
+}
+
+// Domains lists the names of every libvirt domain, running or not.
+func (v Libvirt) Domains(ctx context.Context) ([]string, error) {
+	doms, err := v.domains(ctx)
+	var names []string
+	for _, d := range doms {
+		names = append(names, d.name)
+	}
+	return names, err
+}
+
+type domain struct{ uuid, name string }
+
+// domains lists every libvirt domain, running or not, with its UUID: one call.
+func (v Libvirt) domains(ctx context.Context) ([]domain, error) {
+	out, err := v.Virsh(ctx, "list", "--all", "--uuid", "--name")
+	if err != nil {
+		return nil, err
+	}
+	var doms []domain
+	for _, line := range strings.Split(out, "\n") {
+		switch f := strings.Fields(line); len(f) {
+		case 0:
+		case 2:
+			doms = append(doms, domain{uuid: f[0], name: f[1]})
+		default:
+			return nil, fmt.Errorf("virsh list --uuid --name printed %q, not a UUID and a name", line)
+		}
+	}
+	return doms, nil
 }
 
 // DomainDisks lists the source paths of the disks of the domain with that UUID.

@@ -269,22 +269,6 @@ func (v Libvirt) DeleteVolumes(ctx context.Context, prefix string) ([]string, er
 	return gone, nil
 }
 
-// DomainExists reports whether libvirt knows a domain by that name; an error means libvirt
-// did not answer (and says nothing about the domain).
-func (v Libvirt) DomainExists(ctx context.Context, name string) (bool, error) {
-	doms, err := v.Domains(ctx)
-	return slices.Contains(doms, name), err
-}
-
-// Domains lists the names of every libvirt domain, running or not.
-func (v Libvirt) Domains(ctx context.Context) ([]string, error) {
-	out, err := v.Virsh(ctx, "list", "--all", "--name")
-	if err != nil {
-		return nil, err
-	}
-	return strings.Fields(out), nil
-}
-
 // LabctlDomain returns a libvirt domain of some labctl lab ("" when there is none): a box's
 // copy in the pool may back it.
 func (v Libvirt) LabctlDomain(ctx context.Context) (string, error) {
