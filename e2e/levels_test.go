@@ -140,9 +140,9 @@ func describeTop(s *spec.Spec, c spec.Container) {
 		var pid int
 		BeforeAll(func(ctx SpecContext) {
 			t = target(c.Name)
-			var err error
-			pid, err = prov.InitPID(ctx, c.Name)
+			init, err := prov.InitOf(ctx, c.Name)
 			Expect(err).NotTo(HaveOccurred())
+			pid = init.PID
 		}, NodeTimeout(time.Minute))
 
 		It("is RUNNING", func(ctx SpecContext) {

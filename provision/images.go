@@ -82,15 +82,12 @@ type upload struct {
 // uploadAhead uploads, beside the steps, the image of each container of the VM that has a
 // local image and does not exist yet (a cold provision: seconds of SCP and sha256 under
 // emulation, otherwise spent in the create step); the create step takes it (image). The
-// image's files are rendered without the data disk's UUID, which is not formatted yet and
-// which no file inside a container holds (image compares them with the files rendered then).
-// It returns a function that cancels what still runs and waits for it.
-func (p *Provisioner) uploadAhead(ctx context.Context) func() {
+// image's files are those laid out (Provisioner.layout): without the data disk's UUID, which
+// is not formatted yet and which no file inside a container holds (image compares them with
+// the files rendered then). It returns a function that cancels what still runs and waits for
+// it.
+func (p *Provisioner) uploadAhead(ctx context.Context, files []render.GuestFile) func() {
 	if p.Opts.Ahead <= 0 || p.Comm == nil || p.Opts.Image == nil || p.Opts.Plan {
-		return func() {}
-	}
-	files, err := p.layout()
-	if err != nil {
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -104,14 +104,15 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 // Run runs every step in order.
 func (p *Provisioner) Run(ctx context.Context) (Summary, error) {
 	fmt.Fprintf(p.Opts.Out, "facts: %s\n", p.Facts)
-	steps, err := p.Steps()
+	files, err := p.layout()
 	if err != nil {
 		return Summary{}, err
 	}
+	steps := p.steps(files)
 	if _, ok := p.Opts.Out.(*lockedWriter); !ok {
 		p.Opts.Out = &lockedWriter{w: p.Opts.Out} // the steps' lines and an upload ahead's
 	}
-	stop := p.uploadAhead(ctx)
+	stop := p.uploadAhead(ctx, files)
 	defer stop()
 	return RunStepsAhead(ctx, steps, p.Opts.Out, p.Opts.Plan, p.Opts.Ahead)
 }
@@ -125,6 +126,11 @@ func (p *Provisioner) Steps() ([]Step, error) {
 	if err != nil {
 		return nil, err
 	}
+	return p.steps(files), nil
+}
+
+// steps are Steps for the files laid out.
+func (p *Provisioner) steps(files []render.GuestFile) []Step {
 	stage := func(st render.Stage, container string) []Step {
 		var out []Step
 		for _, f := range files {
@@ -161,7 +167,7 @@ func (p *Provisioner) Steps() ([]Step, error) {
 			steps = append(steps, p.lxcInsideStep(c))
 		}
 	}
-	return steps, nil
+	return steps
 }
 
 // layout renders the guest files for their places and names only: for the guest's LXC version
@@ -265,13 +271,25 @@ func (p *Provisioner) targetOf(f render.GuestFile) remote.Target {
 	return p.target(f.Target)
 }
 
-// InitPID returns the PID, seen from the VM, of a container of the VM's init.
-func (p *Provisioner) InitPID(ctx context.Context, name string) (int, error) {
-	out, err := remote.Sh(ctx, p.VM, false, remote.Shf("lxc-info -n %s -p -H", name))
+// Init is the init of a container of the VM, as the VM sees it.
+type Init struct {
+	PID int
+	// UIDMap is its /proc/PID/uid_map: "inside outside count" per line.
+	UIDMap string
+}
+
+// InitOf reads a container of the VM's init: its PID and uid_map, in one command.
+func (p *Provisioner) InitOf(ctx context.Context, name string) (Init, error) {
+	out, err := remote.Sh(ctx, p.VM, false, remote.Shf("pid=$(lxc-info -n %s -p -H) && echo $pid && cat /proc/$pid/uid_map", name))
 	if err != nil {
-		return 0, err
+		return Init{}, err
 	}
-	return strconv.Atoi(strings.TrimSpace(out))
+	pid, m, _ := strings.Cut(out, "\n")
+	n, err := strconv.Atoi(strings.TrimSpace(pid))
+	if err != nil {
+		return Init{}, fmt.Errorf("the init of %s: lxc-info printed %q, not a PID", name, pid)
+	}
+	return Init{PID: n, UIDMap: m}, nil
 }
 
 // ManagedFile is a file the provisioner manages, on the target that holds it.

@@ -138,11 +138,8 @@ func printLevels(ctx context.Context, out io.Writer, p *provision.Provisioner) e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			line := remote.Shf("pid=$(lxc-info -n %s -p -H) && echo $pid && cat /proc/$pid/uid_map", c.Name)
-			if out, err := remote.Sh(ctx, p.VM, false, line); err == nil {
-				if pid, m, ok := strings.Cut(out, "\n"); ok {
-					extras[i] = fmt.Sprintf(", init pid %s, uid_map %q", strings.TrimSpace(pid), strings.Join(strings.Fields(m), " "))
-				}
+			if init, err := p.InitOf(ctx, c.Name); err == nil {
+				extras[i] = fmt.Sprintf(", init pid %d, uid_map %q", init.PID, strings.Join(strings.Fields(init.UIDMap), " "))
 			}
 		}()
 	}
