@@ -170,12 +170,11 @@ func (p *Provisioner) diskStep() Step {
 				return false, fmt.Sprintf("mkfs.btrfs %s again (an earlier format of it was interrupted)", d.Path), nil
 			}
 			if d.FSType == "btrfs" {
-				label := d.Label
-				if label == DataDiskLabel || p.Opts.Plan {
+				if d.Label == DataDiskLabel || p.Opts.Plan {
 					return true, "", nil
 				}
 				if !p.Opts.ForceFormat {
-					return false, "", fmt.Errorf("%s holds a btrfs filesystem labelled %q, not labctl's: refusing to use or format it without --force-format", d.Path, label)
+					return false, "", fmt.Errorf("%s holds a btrfs filesystem labelled %q, not labctl's: refusing to use or format it without --force-format", d.Path, d.Label)
 				}
 			}
 			return false, fmt.Sprintf("mkfs.btrfs %s (%d bytes, blank)", d.Path, d.Size), nil
