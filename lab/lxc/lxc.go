@@ -1,7 +1,8 @@
 // Package lxc is labctl's one table of what each LXC version needs and can do: its
 // configuration keys, how it lets a container nest, whether it creates containers from local
-// images, the quirks of its templates, and the commands that read a container's state. Every
-// other package asks this one; adding an LXC version is a row in versions (plus its golden
+// images, the quirks of its templates, and the commands that read a container's state; and
+// labctl's own image template with the metadata it reads (template.go). Every other package
+// asks this one; adding an LXC version is a row in versions (plus its golden
 // file in lab/render/testdata/dialects).
 package lxc
 
