@@ -89,6 +89,9 @@ func (l *Lab) KnownHosts() string { return l.Path("known_hosts") }
 // LogDir is tmp/<lab>/logs.
 func (l *Lab) LogDir() string { return l.Path("logs") }
 
+// ConsoleLog is tmp/<lab>/logs/console.log, where libvirt keeps the guest's serial console.
+func (l *Lab) ConsoleLog() string { return l.Path("logs", "console.log") }
+
 // ReportDir is tmp/<lab>/reports, where the e2e suite writes its JUnit and JSON reports.
 func (l *Lab) ReportDir() string { return l.Path("reports") }
 

@@ -115,6 +115,7 @@ func (p libvirt) Inputs(l *Lab) (render.VagrantInputs, string, error) {
 		return vin, "", err
 	}
 	vin.SSHPort, vin.Accel = st.SSHPort, accel
+	vin.Console = l.ConsoleLog()
 	if l.Spec.Box.Release != "" {
 		vin.SSHKey = host.VagrantBoxKey(l.Spec.BoxName())
 	}

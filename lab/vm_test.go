@@ -82,6 +82,9 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 		t.Fatalf("the VM existed before the test booted it: %s", before)
 	}
 	t.Logf("boot phases: %v (total %s)", phases, time.Since(start).Round(time.Second))
+	if console, err := os.ReadFile(l.ConsoleLog()); err != nil || !strings.Contains(string(console), "Linux version") {
+		t.Errorf("the guest's console is not kept in %s (%v): %d bytes, no kernel banner", l.ConsoleLog(), err, len(console))
+	}
 
 	comm, err := provision.Connect(ctx, l, v, provision.ConnectOptions{Log: os.Stdout})
 	if err != nil {

@@ -46,6 +46,7 @@ func renderAll(t *testing.T, s *spec.Spec, lxc string) []byte {
 	if s.Box.Release != "" {
 		in.SSHKey = "/var/cache/labctl/vagrant.d/boxes/" + strings.ReplaceAll(s.BoxName(), "/", "-VAGRANTSLASH-") + "/0/libvirt/vagrant_key"
 	}
+	in.Console = "/labs/tmp/" + s.Name + "/logs/console.log"
 	r, err := Render(s, in, GuestInputs{LXCVersion: lxc, DiskUUID: ""})
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +88,7 @@ func TestGoldenSession(t *testing.T) {
 	}
 	in := fixedInputs
 	in.Session = true
+	in.Console = "/home/u/labctl/tmp/default/logs/console.log"
 	vf, err := Vagrantfile(s, in)
 	if err != nil {
 		t.Fatal(err)
@@ -175,5 +177,28 @@ func TestUnsupportedProvider(t *testing.T) {
 	s.Provider = "hyperv"
 	if _, err := Vagrantfile(s, fixedInputs); err == nil || !strings.Contains(err.Error(), `"hyperv" is not supported`) {
 		t.Fatalf("want a clear error for provider hyperv, got %v", err)
+	}
+}
+
+// TestConsoleLog: the guest's console goes to the file named, which must be absolute (libvirt
+// would resolve a relative one in a directory of its own); none is named when none is given.
+func TestConsoleLog(t *testing.T) {
+	s, _ := spec.Preset("bookworm")
+	in := fixedInputs
+	in.Console = "/labs/tmp/bookworm/logs/console.log"
+	vf, err := Vagrantfile(s, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `lv.serial :type => "file", :source => {:path => "/labs/tmp/bookworm/logs/console.log"}`; !strings.Contains(string(vf), want) {
+		t.Fatalf("the Vagrantfile does not keep the console in the file named (want %s):\n%s", want, vf)
+	}
+	in.Console = "tmp/bookworm/logs/console.log"
+	if _, err := Vagrantfile(s, in); err == nil || !strings.Contains(err.Error(), `console log "tmp/bookworm/logs/console.log" is not an absolute path`) {
+		t.Fatalf("want a clear error for a relative console log, got %v", err)
+	}
+	in.Console = ""
+	if vf, _ := Vagrantfile(s, in); strings.Contains(string(vf), "lv.serial") {
+		t.Fatalf("no console file named, but the Vagrantfile keeps one:\n%s", vf)
 	}
 }

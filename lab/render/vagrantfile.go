@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"text/template"
 
@@ -25,6 +26,9 @@ type VagrantInputs struct {
 	// Vagrantfile names it, so that plain `vagrant ssh` in the lab directory works without
 	// labctl's VAGRANT_HOME. Empty for a box labctl did not build.
 	SSHKey string
+	// Console is the absolute path of the file that keeps the guest's serial console
+	// (libvirt); empty: the console is not kept.
+	Console string
 }
 
 // DiskSerial is the serial number of the libvirt data disk; the provisioner prefers the disk
@@ -40,7 +44,7 @@ type vagrantfileData struct {
 	Port, Device                     int
 	SSHPort                          int
 	Driver, Pool, DiskSerial         string
-	User, SSHKey                     string
+	User, SSHKey, Console            string
 	Session                          bool
 }
 
@@ -63,7 +67,7 @@ func Vagrantfile(s *spec.Spec, in VagrantInputs) ([]byte, error) {
 		DiskImage: s.Disk.Image, DiskSizeMiB: mib, DiskSizeExpr: fmt.Sprint(mib),
 		Controller: s.Disk.Controller, Port: s.Disk.Port, Device: s.Disk.Device,
 		SSHPort: in.SSHPort, Pool: in.Pool, DiskSerial: DiskSerial,
-		User: s.User, SSHKey: in.SSHKey, Session: in.Session,
+		User: s.User, SSHKey: in.SSHKey, Session: in.Session, Console: in.Console,
 	}
 	if mib%1024 == 0 {
 		d.DiskSizeExpr = fmt.Sprintf("%d * 1024", mib/1024) // the recipe's own spelling (MB)
@@ -84,6 +88,9 @@ func Vagrantfile(s *spec.Spec, in VagrantInputs) ([]byte, error) {
 		}
 		if !spec.IsName(in.Pool) {
 			return nil, fmt.Errorf("render Vagrantfile: libvirt pool %q is not a valid name", in.Pool)
+		}
+		if in.Console != "" && !filepath.IsAbs(in.Console) {
+			return nil, fmt.Errorf("render Vagrantfile: console log %q is not an absolute path (libvirt resolves it in its own directory)", in.Console)
 		}
 	default:
 		return nil, fmt.Errorf("render Vagrantfile: provider %q is not supported: use virtualbox or libvirt", provider)

@@ -1,0 +1,61 @@
+package lab
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestConsoleTailOnFailedBoot: a failed boot's error ends with the last lines of the guest's
+// console, without terminal escapes; an empty console says the kernel printed nothing; a lab
+// with no console log gets the error as it was. A new boot starts from an empty console, and a
+// console log that is a symlink is refused, its target untouched.
+func TestConsoleTailOnFailedBoot(t *testing.T) {
+	l := testLab(t)
+	boot := errors.New("vagrant up: Timed out while waiting for the machine to boot")
+	if err := l.withConsole(boot); err != boot {
+		t.Fatalf("no console log: want the error as it was, got %v", err)
+	}
+	var b strings.Builder
+	for i := 1; i <= 30; i++ {
+		b.WriteString("line " + string(rune('a'+i%26)) + "\r\n")
+	}
+	b.WriteString("[\x1b[0;32m  OK  \x1b[0m] Reached target \x1b[0;1;39mBasic System\x1b[0m.\r\n")
+	if err := os.WriteFile(l.ConsoleLog(), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := l.withConsole(boot)
+	if !errors.Is(err, boot) {
+		t.Fatalf("the boot's error is lost: %v", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, l.ConsoleLog()) || !strings.HasSuffix(msg, "\n  [  OK  ] Reached target Basic System.") {
+		t.Fatalf("want the console's path and its last line, unescaped, got:\n%s", msg)
+	}
+	if n := strings.Count(msg, "\n  "); n != consoleLines {
+		t.Fatalf("want the last %d console lines, got %d:\n%s", consoleLines, n, msg)
+	}
+
+	if err := l.freshConsole(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.withConsole(boot); err == nil || !strings.Contains(err.Error(), "is empty: its kernel printed nothing") {
+		t.Fatalf("an empty console must say so, got %v", err)
+	}
+
+	target := l.Path("elsewhere")
+	if err := os.WriteFile(target, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(l.ConsoleLog())
+	if err := os.Symlink(target, l.ConsoleLog()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.freshConsole(); err == nil || !strings.Contains(err.Error(), "is a symlink") {
+		t.Fatalf("a symlinked console log must be refused, got %v", err)
+	}
+	if data, _ := os.ReadFile(target); string(data) != "keep" {
+		t.Fatalf("the symlink's target was changed: %q", data)
+	}
+}
