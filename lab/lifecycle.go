@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/labctl/labctl/lab/build"
@@ -149,23 +147,33 @@ func Boot(ctx context.Context, l *Lab, v *vagrant.Driver, out io.Writer) (Booted
 	}
 	b.Phases["box"] = time.Since(start)
 	start = time.Now()
-	if b.Before != "running" {
-		// This boot's console only: what an earlier boot printed would mislead.
-		if err := l.freshConsole(); err != nil {
-			return b, err
-		}
-	}
-	fmt.Fprintf(out, "vm: vagrant up (%s, was %s)\n", p.Name(), b.Before)
-	upErr := v.Up(ctx, p.Name())
-	if b.Before == "not_created" {
-		// Whatever `vagrant up` did, what it made is recorded now, or nothing may remove it.
-		created, err := l.record(context.WithoutCancel(ctx), p, pre.own, boxKey)
-		b.Created = created
-		if err != nil {
-			fmt.Fprintf(out, "could not record what `vagrant up` created (%v): labctl will not remove it; run `labctl destroy` once libvirt answers\n", err)
-			if upErr == nil {
-				upErr = err
+	var upErr error
+	for boot := 1; ; boot++ {
+		if b.Before != "running" {
+			// This boot's console only: what an earlier boot printed would mislead.
+			if err := l.freshConsole(); err != nil {
+				return b, err
 			}
+		}
+		fmt.Fprintf(out, "vm: vagrant up (%s, was %s)\n", p.Name(), b.Before)
+		upErr = v.Up(ctx, p.Name())
+		if b.Before == "not_created" {
+			// Whatever `vagrant up` did, what it made is recorded now, or nothing may remove it.
+			created, err := l.record(context.WithoutCancel(ctx), p, pre.own, boxKey)
+			b.Created = b.Created || created
+			if err != nil {
+				fmt.Fprintf(out, "could not record what `vagrant up` created (%v): labctl will not remove it; run `labctl destroy` once libvirt answers\n", err)
+				if upErr == nil {
+					upErr = err
+				}
+				break
+			}
+		}
+		if boot == BootAttempts || !vagrant.IsBootTimeout(upErr) || ctx.Err() != nil {
+			break
+		}
+		if err := l.bootAgain(ctx, v, out); err != nil {
+			return b, errors.Join(l.withConsole(upErr), err)
 		}
 	}
 	if upErr != nil {
@@ -173,43 +181,6 @@ func Boot(ctx context.Context, l *Lab, v *vagrant.Driver, out io.Writer) (Booted
 	}
 	b.Phases["vagrant up"] = time.Since(start)
 	return b, nil
-}
-
-// freshConsole empties the lab's console log (never through a symlink) before a boot.
-func (l *Lab) freshConsole() error {
-	f, err := os.OpenFile(l.ConsoleLog(), os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if errors.Is(err, syscall.ELOOP) {
-		return fmt.Errorf("%s is a symlink: labctl does not write through it (it could point anywhere); remove it", l.ConsoleLog())
-	}
-	if err != nil {
-		return err
-	}
-	return f.Close()
-}
-
-// ansi matches the terminal escapes (systemd's colours) that a console log carries.
-var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[a-zA-Z]`)
-
-// consoleLines is how much of the guest's console a failed boot shows.
-const consoleLines = 12
-
-// withConsole adds to a failed `vagrant up` what the guest's serial console printed last
-// (libvirt keeps it in the lab's console log): a boot that never reached SSH shows there
-// where it stopped. err is returned as it is when the lab keeps no console.
-func (l *Lab) withConsole(err error) error {
-	data, rerr := os.ReadFile(l.ConsoleLog())
-	if rerr != nil {
-		return err
-	}
-	text := strings.TrimSpace(strings.ToValidUTF8(ansi.ReplaceAllString(strings.ReplaceAll(string(data), "\r", ""), ""), "?"))
-	if text == "" {
-		return fmt.Errorf("%w\nthe guest's console (%s) is empty: its kernel printed nothing", err, l.ConsoleLog())
-	}
-	tail := vagrant.LastLines(text, consoleLines)
-	return fmt.Errorf("%w\nthe guest's console (%s) ended with:\n  %s", err, l.ConsoleLog(), strings.ReplaceAll(tail, "\n", "\n  "))
 }
 
 // claim reads what exists under the lab's names and splits it by ownership; a domain of the

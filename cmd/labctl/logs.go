@@ -16,7 +16,8 @@ func logsCmd(g *globals) *cobra.Command {
 		Use:   "logs",
 		Short: "collect evidence per level (vagrant, lxc-start debug logs, lxc-info, dmesg) into tmp/<lab>/logs/",
 		Long: "Collects, per level, what explains a failure: the VM's dmesg and lxc-net journal; each\n" +
-			"container's lxc-start debug log, lxc-info and dmesg tail. Written to tmp/<lab>/logs/.",
+			"container's lxc-start debug log, lxc-info and dmesg tail. Written to tmp/<lab>/logs/, listed\n" +
+			"with the logs kept there all along (vagrant, provision, the VM's serial console).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -35,10 +36,12 @@ func logsCmd(g *globals) *cobra.Command {
 				fmt.Fprintln(out, path.Join(s.lab.LogDir(), w))
 			}
 			fmt.Fprintln(out, path.Join(s.lab.LogDir(), "vagrant.log"))
-			if _, serr := os.Stat(s.lab.Path("logs", "provision.log")); serr == nil {
-				fmt.Fprintln(out, path.Join(s.lab.LogDir(), "provision.log"))
-			} else if !errors.Is(serr, os.ErrNotExist) {
-				err = errors.Join(err, serr)
+			for _, name := range []string{"provision.log", "console.log", "console-boot1.log"} {
+				if _, serr := os.Stat(s.lab.Path("logs", name)); serr == nil {
+					fmt.Fprintln(out, path.Join(s.lab.LogDir(), name))
+				} else if !errors.Is(serr, os.ErrNotExist) {
+					err = errors.Join(err, serr)
+				}
 			}
 			return err
 		},

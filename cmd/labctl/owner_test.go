@@ -297,3 +297,55 @@ func TestUpSaysWhenTheSpecChangedSinceReady(t *testing.T) {
 		t.Fatal("up reverted the lab to its snapshot")
 	}
 }
+
+// TestFaultBootTimeoutBootsOnceMore: a guest that does not answer SSH within Vagrant's boot
+// timeout (it hung while booting) is booted once more: up says so with the end of that boot's
+// console, keeps that console in console-boot1.log and goes on with the second boot. When the
+// second boot times out too, up stops there (no third boot) with Vagrant's error and the end
+// of the second boot's console.
+func TestFaultBootTimeoutBootsOnceMore(t *testing.T) {
+	faulttest.Count(t, "fault", "guest-hangs-while-booting")
+	ups := func(f *fakeLab) int { return strings.Count(f.log(t), "vagrant up ") }
+	logs := func(name string, f *fakeLab) string {
+		data, _ := os.ReadFile(filepath.Join(f.dir, "tmp", fakeLabName, "logs", name))
+		return string(data)
+	}
+
+	f := newFakeLab(t)
+	f.set(t, "boot-timeout-up", "1")
+	out, errOut, code := f.labctl(t, "up", "--keep-on-failure")
+	if ups(f) != 2 || !strings.Contains(out, "did not answer SSH within Vagrant's boot timeout") ||
+		!strings.Contains(out, "smpboot: CPU1: stuck (fake boot 1)") || !strings.Contains(out, "booting once more") {
+		t.Fatalf("one hung boot: want a second boot, said with the console's end; %d ups, exit %d:\n%s%s", ups(f), code, out, errOut)
+	}
+	t.Logf("%s%s", out, errOut)
+	if strings.Contains(errOut, "Timed out while waiting") {
+		t.Fatalf("the second boot came up, but up failed on the first one's timeout:\n%s", errOut)
+	}
+	if !strings.Contains(logs("console-boot1.log", f), "fake boot 1") || strings.Contains(logs("console.log", f), "fake boot 1") {
+		t.Fatalf("the first boot's console must be kept in console-boot1.log, apart from the second's:\nconsole-boot1.log: %q\nconsole.log: %q",
+			logs("console-boot1.log", f), logs("console.log", f))
+	}
+
+	// A hung guest that Vagrant left running is powered off before the second boot.
+	f = newFakeLab(t)
+	f.set(t, "boot-timeout-up", "1")
+	f.set(t, "boot-timeout-keeps", "")
+	out, errOut, code = f.labctl(t, "up", "--keep-on-failure")
+	calls := f.log(t)
+	halt, second := strings.Index(calls, "vagrant halt --force"), strings.LastIndex(calls, "vagrant up ")
+	if ups(f) != 2 || halt < 0 || halt > second || !strings.Contains(out, "powering the hung guest off") {
+		t.Fatalf("a hung guest left running must be powered off before the second boot; exit %d, calls:\n%s\n%s%s", code, calls, out, errOut)
+	}
+
+	f = newFakeLab(t)
+	f.set(t, "boot-timeout-up", "2")
+	out, errOut, code = f.labctl(t, "up", "--keep-on-failure")
+	if code == 0 || ups(f) != 2 {
+		t.Fatalf("two hung boots: want up to fail after the second, exit %d, %d ups:\n%s%s", code, ups(f), out, errOut)
+	}
+	if !strings.Contains(errOut, "Timed out while waiting for the machine to boot") || !strings.Contains(errOut, "console.log) ended with:") ||
+		!strings.Contains(errOut, "stuck (fake boot 1)") || strings.Contains(errOut, "fake boot 2") {
+		t.Fatalf("the error must carry Vagrant's timeout and the second boot's console only:\n%s", errOut)
+	}
+}

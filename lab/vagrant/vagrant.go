@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -43,6 +44,21 @@ type VagrantError struct {
 	Args   []string
 	Err    error
 	Output string
+	// BootTimedOut says Vagrant gave up waiting for the guest's SSH (config.vm.boot_timeout):
+	// the guest hung while booting, or its sshd never answered.
+	BootTimedOut bool
+}
+
+// bootTimeoutText is how Vagrant says that the guest's SSH did not answer within its boot
+// timeout (the vagrant gem's errors.wait_for_boot_timeout... : "Timed out while waiting for
+// the machine to boot").
+const bootTimeoutText = "Timed out while waiting for the machine to boot"
+
+// IsBootTimeout says whether err is a vagrant command that gave up waiting for the guest's
+// SSH within the boot timeout.
+func IsBootTimeout(err error) bool {
+	var ve *VagrantError
+	return errors.As(err, &ve) && ve.BootTimedOut
 }
 
 func (e *VagrantError) Error() string {
@@ -98,7 +114,8 @@ func (v *Driver) Run(ctx context.Context, args ...string) (string, error) {
 	pw.Close()
 	<-done
 	if err != nil {
-		return stdout.String(), &VagrantError{Args: args, Err: err, Output: LastLines(all.String(), 15)}
+		text := all.String()
+		return stdout.String(), &VagrantError{Args: args, Err: err, Output: LastLines(text, 15), BootTimedOut: strings.Contains(text, bootTimeoutText)}
 	}
 	return stdout.String(), nil
 }

@@ -77,3 +77,21 @@ func TestVagrantFailureSurfacesItsText(t *testing.T) {
 		t.Fatalf("the error must carry Vagrant's own text:\n%v", err)
 	}
 }
+
+// TestVagrantBootTimeoutIsNamed: `vagrant up` giving up on the guest's SSH (output recorded in
+// CI, a guest that hung while booting) is told apart from other failures of vagrant.
+func TestVagrantBootTimeoutIsNamed(t *testing.T) {
+	var calls [][]string
+	v := &Driver{Dir: t.TempDir(), Exec: replay(t, "testdata/up-boot-timeout.txt", 1, &calls)}
+	err := v.Up(context.Background(), "libvirt")
+	if !IsBootTimeout(err) || !strings.Contains(err.Error(), "config.vm.boot_timeout") {
+		t.Fatalf("want a boot timeout, got %v", err)
+	}
+	v.Exec = replay(t, "testdata/ssh-config-not-created.txt", 1, &calls)
+	if _, err := v.SSHConfig(context.Background()); err == nil || IsBootTimeout(err) {
+		t.Fatalf("another failure taken for a boot timeout: %v", err)
+	}
+	if IsBootTimeout(errors.New(bootTimeoutText)) {
+		t.Fatal("only vagrant's own failure is a boot timeout")
+	}
+}

@@ -1,0 +1,96 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"syscall"
+
+	"github.com/labctl/labctl/lab/vagrant"
+)
+
+// BootAttempts is how often up boots a VM whose guest did not answer SSH within Vagrant's boot
+// timeout. Under software emulation a guest now and then never comes up (seen once in CI: no
+// SSH, no guest agent in 300 s, while the boots before and after it of the same box took 50 s);
+// one more boot is worth its minute, a third would hide a guest that cannot boot.
+const BootAttempts = 2
+
+// bootAgain readies the lab for another boot after one that timed out: it says so, keeps that
+// boot's console in console-boot1.log, and pulls the plug of a guest still running (hung;
+// vagrant-libvirt removes a VM it created itself when the boot times out).
+func (l *Lab) bootAgain(ctx context.Context, v *vagrant.Driver, out io.Writer) error {
+	msg := "vm: the guest did not answer SSH within Vagrant's boot timeout"
+	if says := l.consoleSays(); says != "" {
+		msg += "; " + says
+	}
+	fmt.Fprintln(out, msg)
+	kept := l.Path("logs", "console-boot1.log")
+	if err := os.Rename(l.ConsoleLog(), kept); err == nil {
+		fmt.Fprintf(out, "vm: that boot's console is kept in %s\n", kept)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	fmt.Fprintln(out, "vm: booting once more")
+	state, err := l.VMState(ctx, v)
+	if err != nil {
+		return fmt.Errorf("cannot tell whether the hung VM still runs, so it was not booted again: %w", err)
+	}
+	if state == "running" {
+		fmt.Fprintln(out, "vm: powering the hung guest off (vagrant halt --force)")
+		if _, err := v.Run(ctx, "halt", "--force"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// freshConsole empties the lab's console log (never through a symlink) before a boot.
+func (l *Lab) freshConsole() error {
+	f, err := os.OpenFile(l.ConsoleLog(), os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return fmt.Errorf("%s is a symlink: labctl does not write through it (it could point anywhere); remove it", l.ConsoleLog())
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// ansi matches the terminal escapes (systemd's colours) that a console log carries.
+var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[a-zA-Z]`)
+
+// consoleLines is how much of the guest's console a failed boot shows.
+const consoleLines = 12
+
+// withConsole adds to a failed `vagrant up` what the guest's serial console printed last
+// (libvirt keeps it in the lab's console log): a boot that never reached SSH shows there
+// where it stopped. err is returned as it is when the lab keeps no console.
+func (l *Lab) withConsole(err error) error {
+	says := l.consoleSays()
+	if says == "" {
+		return err
+	}
+	return fmt.Errorf("%w\n%s", err, says)
+}
+
+// consoleSays tells what the guest's console printed last, in a sentence; "" when the lab
+// keeps no console.
+func (l *Lab) consoleSays() string {
+	data, err := os.ReadFile(l.ConsoleLog())
+	if err != nil {
+		return ""
+	}
+	text := strings.TrimSpace(strings.ToValidUTF8(ansi.ReplaceAllString(strings.ReplaceAll(string(data), "\r", ""), ""), "?"))
+	if text == "" {
+		return fmt.Sprintf("the guest's console (%s) is empty: its kernel printed nothing", l.ConsoleLog())
+	}
+	tail := vagrant.LastLines(text, consoleLines)
+	return fmt.Sprintf("the guest's console (%s) ended with:\n  %s", l.ConsoleLog(), strings.ReplaceAll(tail, "\n", "\n  "))
+}
