@@ -51,30 +51,7 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 	start := time.Now()
 	booted, err := lab.Boot(ctx, l, v, os.Stdout)
 	before, phases := booted.Before, booted.Phases
-	t.Cleanup(func() {
-		gone, err := lab.Destroy(context.Background(), l, v)
-		if err != nil {
-			t.Errorf("destroy: %v", err)
-		}
-		t.Logf("destroyed: %v", gone)
-		virt, err := host.LibvirtFor(s.Libvirt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if uuid, err := virt.DomainUUID(context.Background(), s.DomainName()); err != nil || uuid != "" {
-			t.Errorf("the libvirt domain is still defined after destroy (or libvirt did not say: %v)", err)
-		}
-		out, _ := exec.Command("virsh", "-c", virt.URI(), "vol-list", host.Pool).Output()
-		if strings.Contains(string(out), s.DomainPrefix()) {
-			t.Errorf("volumes left in the pool:\n%s", out)
-		}
-		if out, err := exec.Command("pgrep", "-f", "guest="+s.DomainPrefix()).Output(); err == nil {
-			t.Errorf("qemu still runs for the lab: %s", out)
-		}
-		if _, err := os.Stat(l.KnownHosts()); err == nil {
-			t.Error("the pinned host key survived destroy")
-		}
-	})
+	t.Cleanup(func() { destroyLeavesNothing(t, l, v) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +104,81 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 		t.Fatalf("the data disk must be blank and on a SATA (ata) port: %q", blank)
 	}
 	t.Logf("data disk %s: %d bytes, serial %s, blank, %s", d.Path, d.Size, d.Serial, lines[0])
+}
+
+// destroyLeavesNothing destroys the lab and checks that no domain, volume, qemu process or
+// pinned host key of it is left.
+func destroyLeavesNothing(t *testing.T, l *lab.Lab, v *vagrant.Driver) {
+	s := l.Spec
+	gone, err := lab.Destroy(context.Background(), l, v)
+	if err != nil {
+		t.Errorf("destroy: %v", err)
+	}
+	t.Logf("destroyed: %v", gone)
+	virt, err := host.LibvirtFor(s.Libvirt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uuid, err := virt.DomainUUID(context.Background(), s.DomainName()); err != nil || uuid != "" {
+		t.Errorf("the libvirt domain is still defined after destroy (or libvirt did not say: %v)", err)
+	}
+	out, _ := exec.Command("virsh", "-c", virt.URI(), "vol-list", host.Pool).Output()
+	if strings.Contains(string(out), s.DomainPrefix()) {
+		t.Errorf("volumes left in the pool:\n%s", out)
+	}
+	if out, err := exec.Command("pgrep", "-f", "guest="+s.DomainPrefix()).Output(); err == nil {
+		t.Errorf("qemu still runs for the lab: %s", out)
+	}
+	if _, err := os.Stat(l.KnownHosts()); err == nil {
+		t.Error("the pinned host key survived destroy")
+	}
+}
+
+// TestVMBootTimeoutBootsOnceMore boots a real VM with a boot timeout it cannot meet (10 s under
+// TCG): Vagrant gives up on its SSH, vagrant-libvirt removes the domain, up boots it once more
+// (the first boot's console kept), gives up after that second boot with Vagrant's error and
+// the console's end, and destroy leaves nothing of either boot.
+func TestVMBootTimeoutBootsOnceMore(t *testing.T) {
+	if os.Getenv("LABCTL_VM_TESTS") != "1" {
+		t.Skip("SKIP reason: boots a real VM; set LABCTL_VM_TESTS=1 (make test-vm does)")
+	}
+	if accel, _, err := host.Accel("auto"); err != nil || accel != "tcg" {
+		t.Skipf("SKIP reason: under %s (%v) a guest may well answer SSH within 10 s", accel, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	s, err := spec.Preset("bookworm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Name, s.BootTimeout = "vmboot", 10
+	l, err := lab.Open("..", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	v, closeV, err := l.Vagrant(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeV()
+	if _, err := lab.Destroy(ctx, l, v); err != nil { // a previous run's leftovers
+		t.Fatal(err)
+	}
+	os.Remove(l.Path("logs", "console-boot1.log"))
+	start := time.Now()
+	_, err = lab.Boot(ctx, l, v, &out)
+	t.Cleanup(func() { destroyLeavesNothing(t, l, v) })
+	t.Logf("up failed after %s:\n%s%v", time.Since(start).Round(time.Second), out.String(), err)
+	if !vagrant.IsBootTimeout(err) || !strings.Contains(err.Error(), "console.log) ended with:") {
+		t.Fatalf("want Vagrant's boot timeout with the console's end, got %v", err)
+	}
+	if n := strings.Count(out.String(), "vm: vagrant up "); n != lab.BootAttempts || !strings.Contains(out.String(), "vm: booting once more") {
+		t.Fatalf("want %d boots, the second one announced; got %d", lab.BootAttempts, n)
+	}
+	if first, err := os.ReadFile(l.Path("logs", "console-boot1.log")); err != nil || !strings.Contains(string(first), "Linux version") {
+		t.Fatalf("the first boot's console is not kept (%v): %d bytes", err, len(first))
+	}
 }
 
 // TestVMVagrantValidate runs the real `vagrant validate` on the renderings of both providers

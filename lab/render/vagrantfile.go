@@ -37,7 +37,7 @@ const DiskSerial = "labctl-data"
 
 type vagrantfileData struct {
 	Lab, Box, Provider, DomainPrefix string
-	CPUs, Memory                     int
+	CPUs, Memory, BootTimeout        int
 	DiskImage, DiskSizeExpr          string
 	DiskSizeMiB                      int64
 	Controller                       string
@@ -63,7 +63,7 @@ func Vagrantfile(s *spec.Spec, in VagrantInputs) ([]byte, error) {
 	}
 	d := vagrantfileData{
 		Lab: s.Name, Box: s.BoxName(), Provider: provider, DomainPrefix: s.DomainPrefix(),
-		CPUs: s.CPUs, Memory: s.Memory,
+		CPUs: s.CPUs, Memory: s.Memory, BootTimeout: s.BootTimeout,
 		DiskImage: s.Disk.Image, DiskSizeMiB: mib, DiskSizeExpr: fmt.Sprint(mib),
 		Controller: s.Disk.Controller, Port: s.Disk.Port, Device: s.Disk.Device,
 		SSHPort: in.SSHPort, Pool: in.Pool, DiskSerial: DiskSerial,

@@ -16,6 +16,7 @@ var fieldDocs = map[string]string{
 	"cpus":                    "VM size: CPUs",
 	"memory":                  "VM size: memory in MiB",
 	"accelerator":             "auto (kvm only where it can boot a stock kernel, else tcg), kvm or tcg",
+	"boot_timeout":            "seconds a boot may take to answer SSH (Vagrant's boot_timeout); one more boot after that",
 	"libvirt":                 "auto (system for root, else session), session (your own daemon, qemu:///session) or system (qemu:///system: root or group libvirt)",
 	"kernel":                  "constraint the guest kernel must satisfy (compared on its version core)",
 	"disk":                    "the extra data disk that becomes the btrfs filesystem",

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -47,7 +49,7 @@ func Parse(data []byte) (*Spec, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("lab spec is empty: start from `labctl presets show bookworm`")
 		}
-		return nil, fmt.Errorf("lab spec: %s", cleanYAMLError(err))
+		return nil, fmt.Errorf("lab spec: %s", nameFields(data, cleanYAMLError(err)))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -75,6 +77,72 @@ func cleanYAMLError(err error) string {
 	return msg
 }
 
+// typeError is how the YAML decoder says a value has the wrong type, without the field.
+var typeError = regexp.MustCompile("line ([0-9]+): cannot unmarshal !!([a-z]+) `([^`]*)` into ([][a-z0-9.]+)")
+
+// goTypes says the decoder's Go types in lab.yaml's words.
+var goTypes = map[string]string{"int": "a whole number", "string": "a string", "bool": "true or false", "[]string": "a list of strings"}
+
+// nameFields rewrites the decoder's type errors in msg to name the field at that line of data:
+// "line 9: cannot unmarshal !!str `5m` into int" becomes "line 9: boot_timeout: `5m` is not
+// a whole number".
+func nameFields(data []byte, msg string) string {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil {
+		return msg
+	}
+	return typeError.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := typeError.FindStringSubmatch(m)
+		line, _ := strconv.Atoi(sub[1])
+		field := fieldAt(&doc, line, "")
+		if field == "" {
+			return m
+		}
+		want := goTypes[sub[4]]
+		if want == "" {
+			want = "a " + sub[4]
+		}
+		return fmt.Sprintf("line %d: %s: `%s` is not %s", line, field, sub[3], want)
+	})
+}
+
+// fieldAt returns the path (a.b, list items as a[i]) of the field whose value is at line.
+func fieldAt(n *yaml.Node, line int, prefix string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if f := fieldAt(c, line, prefix); f != "" {
+				return f
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := n.Content[i].Value
+			if prefix != "" {
+				p = prefix + "." + p
+			}
+			val := n.Content[i+1]
+			if val.Kind == yaml.ScalarNode && val.Line == line {
+				return p
+			}
+			if f := fieldAt(val, line, p); f != "" {
+				return f
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", prefix, i)
+			if c.Kind == yaml.ScalarNode && c.Line == line {
+				return p
+			}
+			if f := fieldAt(c, line, p); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
 // Marshal renders the spec as a complete lab.yaml that Parse accepts back unchanged.
 func (s *Spec) Marshal() ([]byte, error) {
 	var b bytes.Buffer
@@ -89,7 +157,7 @@ func (s *Spec) Marshal() ([]byte, error) {
 // zeroMeansDefault are the fields whose empty value 0 means "the default": written out as 0
 // it is an error, not the default (an explicit idmap.start: 0 would map container root to
 // the VM's root).
-var zeroMeansDefault = []string{"cpus", "memory", "disk.port", "idmap.start", "idmap.count", "network.max_veths"}
+var zeroMeansDefault = []string{"cpus", "memory", "boot_timeout", "disk.port", "idmap.start", "idmap.count", "network.max_veths"}
 
 // explicitZeros finds those fields written as 0.
 func explicitZeros(doc *yaml.Node) []error {

@@ -25,6 +25,9 @@ type Spec struct {
 	Memory int `yaml:"memory"`
 	// Accelerator chooses how libvirt runs the VM: auto, kvm or tcg.
 	Accelerator string `yaml:"accelerator"`
+	// BootTimeout is how long (seconds) a boot may take to answer SSH: Vagrant's
+	// config.vm.boot_timeout. A boot that takes longer is tried once more.
+	BootTimeout int `yaml:"boot_timeout"`
 	// Libvirt chooses the libvirt daemon of a libvirt VM: session (the user's own,
 	// qemu:///session), system (qemu:///system: root, or a member of group libvirt), or auto
 	// (system for root, session for everyone else).
@@ -166,6 +169,7 @@ func (s *Spec) Default() {
 	defInt(&s.CPUs, 2)
 	defInt(&s.Memory, 2048)
 	def(&s.Accelerator, "auto")
+	defInt(&s.BootTimeout, 300)
 	def(&s.Libvirt, "auto")
 	def(&s.Disk.Size, "20GiB")
 	def(&s.Disk.Image, "disk1.vdi")

@@ -94,6 +94,9 @@ func (s *Spec) Validate() error {
 	if s.Memory < 512 || s.Memory > 262144 {
 		bad("memory", s.Memory, "is out of range: use 512 to 262144 (MiB)")
 	}
+	if s.BootTimeout < 10 || s.BootTimeout > 3600 {
+		bad("boot_timeout", s.BootTimeout, "is out of range: use 10 to 3600 (seconds)")
+	}
 	switch s.Accelerator {
 	case "auto", "kvm", "tcg":
 	default:
