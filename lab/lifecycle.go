@@ -156,7 +156,9 @@ func Boot(ctx context.Context, l *Lab, v *vagrant.Driver, out io.Writer) (Booted
 			}
 		}
 		fmt.Fprintf(out, "vm: vagrant up (%s, was %s)\n", p.Name(), b.Before)
-		upErr = v.Up(ctx, p.Name())
+		// A VM that existed before is never destroyed by Vagrant on a failure (its data disk
+		// holds the lab); one this run creates is, as Vagrant does by default.
+		upErr = v.Up(ctx, p.Name(), b.Before != "not_created")
 		if b.Before == "not_created" {
 			// Whatever `vagrant up` did, what it made is recorded now, or nothing may remove it.
 			created, err := l.record(context.WithoutCancel(ctx), p, pre.own, boxKey)

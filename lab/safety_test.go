@@ -234,7 +234,7 @@ func TestFaultCancelledVagrantLeavesNothing(t *testing.T) {
 	defer closeV()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- v.Up(ctx, "libvirt") }()
+	go func() { done <- v.Up(ctx, "libvirt", false) }()
 	hung := filepath.Join(libvirt, "hung")
 	var pid, child int
 	for i := 0; i < 200 && child == 0; i++ {

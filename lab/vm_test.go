@@ -104,6 +104,36 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 		t.Fatalf("the data disk must be blank and on a SATA (ata) port: %q", blank)
 	}
 	t.Logf("data disk %s: %d bytes, serial %s, blank, %s", d.Path, d.Size, d.Serial, lines[0])
+
+	// The lab halted, then booted with a timeout no TCG guest meets: both boots time out, and
+	// the VM with its disks must still be there (Vagrant destroys a VM on a failed `up` unless
+	// told not to).
+	if accel, _, err := host.Accel("auto"); err != nil || accel != "tcg" {
+		t.Logf("not booting the halted lab with a 10 s timeout: under %s (%v) a guest may answer within it", accel, err)
+		return
+	}
+	comm.Close()
+	if err := v.Halt(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.BootTimeout = 10
+	var out strings.Builder
+	booted, err = lab.Boot(ctx, l, v, &out)
+	if booted.Before != "shutoff" || !vagrant.IsBootTimeout(err) || !strings.Contains(out.String(), "vm: booting once more") {
+		t.Fatalf("the halted lab's boots with a 10 s timeout: want two, timed out; was %s, got %v\n%s", booted.Before, err, out.String())
+	}
+	virt, err := host.LibvirtFor(s.Libvirt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uuid, err := virt.DomainUUID(ctx, s.DomainName()); err != nil || uuid != st.DomainUUID {
+		t.Fatalf("the halted lab's VM (%s) is gone after its boots timed out: libvirt has %q (%v)", st.DomainUUID, uuid, err)
+	}
+	vols, err := virt.Virsh(ctx, "vol-list", host.Pool)
+	if err != nil || !strings.Contains(vols, s.DomainPrefix()+"default-sda.qcow2") {
+		t.Fatalf("the halted lab's data disk is gone after its boots timed out (%v):\n%s", err, vols)
+	}
+	t.Logf("the halted lab's two timed-out boots kept its VM %s and its data disk", st.DomainUUID)
 }
 
 // destroyLeavesNothing destroys the lab and checks that no domain, volume, qemu process or

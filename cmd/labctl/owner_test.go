@@ -302,7 +302,8 @@ func TestUpSaysWhenTheSpecChangedSinceReady(t *testing.T) {
 // timeout (it hung while booting) is booted once more: up says so with the end of that boot's
 // console, keeps that console in console-boot1.log and goes on with the second boot. When the
 // second boot times out too, up stops there (no third boot) with Vagrant's error and the end
-// of the second boot's console.
+// of the second boot's console. A VM that existed before (a halted lab) is never destroyed by
+// Vagrant on such a failure: its disks hold the lab.
 func TestFaultBootTimeoutBootsOnceMore(t *testing.T) {
 	faulttest.Count(t, "fault", "guest-hangs-while-booting")
 	ups := func(f *fakeLab) int { return strings.Count(f.log(t), "vagrant up ") }
@@ -337,6 +338,24 @@ func TestFaultBootTimeoutBootsOnceMore(t *testing.T) {
 	if ups(f) != 2 || halt < 0 || halt > second || !strings.Contains(out, "powering the hung guest off") {
 		t.Fatalf("a hung guest left running must be powered off before the second boot; exit %d, calls:\n%s\n%s%s", code, calls, out, errOut)
 	}
+
+	// A halted lab whose boot hangs twice: the VM and its disks are the user's lab, so
+	// Vagrant must not destroy them on the failure (as it does by default).
+	f = newFakeLab(t)
+	const uuid = "3b0e9c1a-0000-4000-8000-00000000cafe"
+	kept := f.domain(t, uuid)
+	f.vagrantTracks(t, uuid)
+	f.set(t, "off-labctl-"+fakeLabName+"_default", "")
+	f.set(t, "boot-timeout-up", "2")
+	out, errOut, code = f.labctl(t, "up")
+	calls = f.log(t)
+	if code == 0 || ups(f) != 2 || strings.Count(calls, "--no-destroy-on-error") != 2 || !strings.Contains(errOut, "Timed out while waiting") {
+		t.Fatalf("a halted lab's hung boots: want 2 ups that keep the VM, then the timeout; exit %d, calls:\n%s\n%s%s", code, calls, out, errOut)
+	}
+	if d := destructive(calls); len(d) > 0 {
+		t.Fatalf("a failed boot of an existing VM destroyed it: %v", d)
+	}
+	mustExist(t, kept)
 
 	f = newFakeLab(t)
 	f.set(t, "boot-timeout-up", "2")

@@ -141,9 +141,15 @@ func LastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// Up creates or starts the VM.
-func (v *Driver) Up(ctx context.Context, provider string) error {
-	_, err := v.Run(ctx, "up", "--provider", provider, "--no-provision")
+// Up creates or starts the VM. On a failure after the VM exists (its boot timed out, say)
+// Vagrant destroys the VM, disks included, unless keep: keep is for a VM that existed before
+// this `vagrant up` (it holds the user's data), and Vagrant then leaves it as the failure did.
+func (v *Driver) Up(ctx context.Context, provider string, keep bool) error {
+	args := []string{"up", "--provider", provider, "--no-provision"}
+	if keep {
+		args = append(args, "--no-destroy-on-error")
+	}
+	_, err := v.Run(ctx, args...)
 	return err
 }
 
