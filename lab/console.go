@@ -40,12 +40,40 @@ func (l *Lab) bootAgain(ctx context.Context, v *vagrant.Driver, out io.Writer) e
 		return fmt.Errorf("cannot tell whether the hung VM still runs, so it was not booted again: %w", err)
 	}
 	if state == "running" {
-		fmt.Fprintln(out, "vm: powering the hung guest off (vagrant halt --force)")
-		if _, err := v.Run(ctx, "halt", "--force"); err != nil {
-			return err
-		}
+		fmt.Fprintln(out, "vm: powering the hung guest off")
+		return l.pullPlug(ctx, v)
 	}
 	return nil
+}
+
+// pullPlug powers the lab's running VM off at once: a libvirt VM the lab recorded through
+// libvirt (its domain and disks stay), any other with `vagrant halt --force`. Not
+// vagrant-libvirt's halt --force for a hung guest: it asks the guest by ACPI first, for
+// graceful_halt_timeout (60 s), and then fails (fog's wait_for timeout), the guest still on.
+func (l *Lab) pullPlug(ctx context.Context, v *vagrant.Driver) error {
+	st, err := l.LoadState()
+	if err == nil && st.DomainUUID != "" && l.Spec.ProviderFor() == "libvirt" {
+		virt, err := l.libvirtOf(st)
+		if err != nil {
+			return err
+		}
+		return virt.PowerOff(ctx, st.DomainUUID)
+	}
+	_, err = v.Run(ctx, "halt", "--force")
+	return err
+}
+
+// powerOffHung leaves a VM that existed before a failed `up` as it was, off, when its guest
+// still runs after its last boot timed out (hung: it would only burn the host's CPUs). Its
+// disks are kept; what it printed is in the console log.
+func (l *Lab) powerOffHung(ctx context.Context, v *vagrant.Driver, out io.Writer) {
+	if state, err := l.VMState(ctx, v); err != nil || state != "running" {
+		return
+	}
+	fmt.Fprintln(out, "vm: powering the hung guest off; the VM and its disks are kept")
+	if err := l.pullPlug(ctx, v); err != nil {
+		fmt.Fprintf(out, "could not power the hung guest off (%v): `labctl halt`, or `labctl destroy`\n", err)
+	}
 }
 
 // freshConsole empties the lab's console log (never through a symlink) before a boot.

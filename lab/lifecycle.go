@@ -156,8 +156,8 @@ func Boot(ctx context.Context, l *Lab, v *vagrant.Driver, out io.Writer) (Booted
 			}
 		}
 		fmt.Fprintf(out, "vm: vagrant up (%s, was %s)\n", p.Name(), b.Before)
-		// A VM that existed before is never destroyed by Vagrant on a failure (its data disk
-		// holds the lab); one this run creates is, as Vagrant does by default.
+		// A VM that existed before is left to labctl on a failure, never destroyed (its data
+		// disk holds the lab); one this run creates is removed by Vagrant, as by default.
 		upErr = v.Up(ctx, p.Name(), b.Before != "not_created")
 		if b.Before == "not_created" {
 			// Whatever `vagrant up` did, what it made is recorded now, or nothing may remove it.
@@ -179,6 +179,9 @@ func Boot(ctx context.Context, l *Lab, v *vagrant.Driver, out io.Writer) (Booted
 		}
 	}
 	if upErr != nil {
+		if vagrant.IsBootTimeout(upErr) && b.Before != "not_created" {
+			l.powerOffHung(context.WithoutCancel(ctx), v, out)
+		}
 		return b, l.withConsole(upErr)
 	}
 	b.Phases["vagrant up"] = time.Since(start)

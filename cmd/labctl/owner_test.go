@@ -302,8 +302,8 @@ func TestUpSaysWhenTheSpecChangedSinceReady(t *testing.T) {
 // timeout (it hung while booting) is booted once more: up says so with the end of that boot's
 // console, keeps that console in console-boot1.log and goes on with the second boot. When the
 // second boot times out too, up stops there (no third boot) with Vagrant's error and the end
-// of the second boot's console. A VM that existed before (a halted lab) is never destroyed by
-// Vagrant on such a failure: its disks hold the lab.
+// of the second boot's console. A VM that existed before (a halted lab) is never removed on
+// such a failure (its disks hold the lab): it is powered off, before the second boot and after.
 func TestFaultBootTimeoutBootsOnceMore(t *testing.T) {
 	faulttest.Count(t, "fault", "guest-hangs-while-booting")
 	ups := func(f *fakeLab) int { return strings.Count(f.log(t), "vagrant up ") }
@@ -334,7 +334,7 @@ func TestFaultBootTimeoutBootsOnceMore(t *testing.T) {
 	f.set(t, "boot-timeout-keeps", "")
 	out, errOut, code = f.labctl(t, "up", "--keep-on-failure")
 	calls := f.log(t)
-	halt, second := strings.Index(calls, "vagrant halt --force"), strings.LastIndex(calls, "vagrant up ")
+	halt, second := strings.Index(calls, "virsh -c qemu:///system destroy "), strings.LastIndex(calls, "vagrant up ")
 	if ups(f) != 2 || halt < 0 || halt > second || !strings.Contains(out, "powering the hung guest off") {
 		t.Fatalf("a hung guest left running must be powered off before the second boot; exit %d, calls:\n%s\n%s%s", code, calls, out, errOut)
 	}
@@ -352,8 +352,15 @@ func TestFaultBootTimeoutBootsOnceMore(t *testing.T) {
 	if code == 0 || ups(f) != 2 || strings.Count(calls, "--no-destroy-on-error") != 2 || !strings.Contains(errOut, "Timed out while waiting") {
 		t.Fatalf("a halted lab's hung boots: want 2 ups that keep the VM, then the timeout; exit %d, calls:\n%s\n%s%s", code, calls, out, errOut)
 	}
-	if d := destructive(calls); len(d) > 0 {
-		t.Fatalf("a failed boot of an existing VM destroyed it: %v", d)
+	// Powered off (libvirt's destroy, by UUID) before the second boot and after it; nothing removed.
+	powerOff := "virsh -c qemu:///system destroy " + uuid
+	if strings.Count(calls, powerOff) != 2 || !strings.Contains(out, "the VM and its disks are kept") {
+		t.Fatalf("the hung guest must be powered off before the second boot and after it; calls:\n%s\n%s", calls, out)
+	}
+	for _, d := range destructive(calls) {
+		if d != powerOff {
+			t.Fatalf("a failed boot of an existing VM removed some of it: %s", d)
+		}
 	}
 	mustExist(t, kept)
 

@@ -76,6 +76,13 @@ func (v Libvirt) RemoveDomain(ctx context.Context, uuid string) error {
 	return err
 }
 
+// PowerOff pulls the plug of the running domain with that UUID (libvirt's `destroy`, which
+// removes nothing: the domain stays defined, its disks and snapshots kept).
+func (v Libvirt) PowerOff(ctx context.Context, uuid string) error {
+	_, err := v.Virsh(ctx, "destroy", uuid)
+	return err
+}
+
 // Volume is a volume of labctl's pool.
 type Volume struct{ Name, Path string }
 

@@ -141,9 +141,10 @@ func LastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// Up creates or starts the VM. On a failure after the VM exists (its boot timed out, say)
-// Vagrant destroys the VM, disks included, unless keep: keep is for a VM that existed before
-// this `vagrant up` (it holds the user's data), and Vagrant then leaves it as the failure did.
+// Up creates or starts the VM. keep is for a VM that existed before this `vagrant up` (its
+// disks hold the user's lab): Vagrant then leaves it as a failure left it (its default is to
+// destroy the VM on a failure; vagrant-libvirt 0.11.2 halts one that existed instead, with
+// minutes of graceful shutdown for a hung guest); the caller decides what happens to it.
 func (v *Driver) Up(ctx context.Context, provider string, keep bool) error {
 	args := []string{"up", "--provider", provider, "--no-provision"}
 	if keep {
