@@ -34,15 +34,17 @@ func (l *Lab) bootAgain(ctx context.Context, v *vagrant.Driver, out io.Writer) e
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	fmt.Fprintln(out, "vm: booting once more")
 	state, err := l.VMState(ctx, v)
 	if err != nil {
 		return fmt.Errorf("cannot tell whether the hung VM still runs, so it was not booted again: %w", err)
 	}
 	if state == "running" {
 		fmt.Fprintln(out, "vm: powering the hung guest off")
-		return l.pullPlug(ctx, v)
+		if err := l.pullPlug(ctx, v); err != nil {
+			return err
+		}
 	}
+	fmt.Fprintln(out, "vm: booting once more")
 	return nil
 }
 

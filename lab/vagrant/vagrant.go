@@ -50,8 +50,7 @@ type VagrantError struct {
 }
 
 // bootTimeoutText is how Vagrant says that the guest's SSH did not answer within its boot
-// timeout (the vagrant gem's errors.wait_for_boot_timeout... : "Timed out while waiting for
-// the machine to boot").
+// timeout (the vagrant gem's message vagrant.errors.boot_timeout, in templates/locales/en.yml).
 const bootTimeoutText = "Timed out while waiting for the machine to boot"
 
 // IsBootTimeout says whether err is a vagrant command that gave up waiting for the guest's
@@ -143,8 +142,8 @@ func LastLines(s string, n int) string {
 
 // Up creates or starts the VM. keep is for a VM that existed before this `vagrant up` (its
 // disks hold the user's lab): Vagrant then leaves it as a failure left it (its default is to
-// destroy the VM on a failure; vagrant-libvirt 0.11.2 halts one that existed instead, with
-// minutes of graceful shutdown for a hung guest); the caller decides what happens to it.
+// destroy the VM on a failure; vagrant-libvirt 0.11.2 halts one that existed instead, which
+// for a hung guest means a minute of ACPI shutdown first); the caller decides what happens to it.
 func (v *Driver) Up(ctx context.Context, provider string, keep bool) error {
 	args := []string{"up", "--provider", provider, "--no-provision"}
 	if keep {
