@@ -59,8 +59,13 @@ if [ $rc -eq 0 ]; then
   t=$SECONDS
   as_user "LABCTL_VM_TESTS=1 go test -tags vm -count=1 -timeout 30m -v -run TestVM ./lab/" >"$out/vm.log" 2>&1 || rc=1
   echo "user-run: vm test $( [ $rc -eq 0 ] && echo passed || echo FAILED) in $((SECONDS - t))s (tmp/user-run/vm.log)"
-  # What the tests said (t.Log, t.Fatal, continuation lines) and their verdicts, not vagrant's chatter.
-  awk '/^    [a-z_]+_test\.go:[0-9]+: /{keep=1; print; next} /^        /{if (keep) print; next} {keep=0} /^(--- |ok|FAIL|PASS)/' "$out/vm.log" | tail -n 80
+  # The verdicts; on a failure what the tests said (t.Log, t.Fatal with their continuation
+  # lines), not vagrant's chatter.
+  if [ $rc -eq 0 ]; then
+    grep -E -- '^(--- |ok|FAIL)' "$out/vm.log"
+  else
+    awk '/^    [a-z_]+_test\.go:[0-9]+: /{keep=1; print; next} /^        /{if (keep) print; next} {keep=0} /^(--- |ok|FAIL|PASS)/' "$out/vm.log" | tail -n 200
+  fi
 fi
 if [ $rc -eq 0 ]; then
   t=$SECONDS
