@@ -4,8 +4,9 @@
 #   2. unit + integration (real sshd on 127.0.0.1): go test ./...
 #   3. faults: the fault tests that need no VM, as one table (scripts/faults.sh): bad inputs
 #      rejected, faults survived, anything lost (must be 0)
-#   4. a real VM: box build (cached), vagrant up, pinned SSH, blank SATA data disk, destroy;
-#      and `vagrant validate` on both providers (it starts libvirtd)
+#   4. a real VM: box build (cached), vagrant up, pinned SSH, blank SATA data disk, kept
+#      console, two timed-out boots of the halted VM (kept), destroy; two timed-out boots of a
+#      new VM; and `vagrant validate` on both providers (it starts libvirtd)
 #   5. the e2e suite on the matrix cells of PRESET and forky (the newest kernel and LXC), with
 #      `labctl matrix run`: each cell's lab comes up, the suite proves every level and
 #      re-provisions (0 changed), the lab is destroyed; reports in tmp/matrix/ (summary.md,
