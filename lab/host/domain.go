@@ -71,7 +71,7 @@ func (v Libvirt) DomainDisks(ctx context.Context, uuid string) ([]string, error)
 // RemoveDomain stops and undefines the domain with that UUID (by UUID, never by name: a
 // domain of the same name made meanwhile is not touched). Its volumes stay.
 func (v Libvirt) RemoveDomain(ctx context.Context, uuid string) error {
-	_, _ = v.Virsh(ctx, "destroy", uuid) // fails when it is not running: undefine decides
+	_ = v.PowerOff(ctx, uuid) // fails when it is not running: undefine decides
 	_, err := v.Virsh(ctx, "undefine", uuid, "--snapshots-metadata")
 	return err
 }

@@ -94,7 +94,7 @@ func nameFields(data []byte, msg string) string {
 	return typeError.ReplaceAllStringFunc(msg, func(m string) string {
 		sub := typeError.FindStringSubmatch(m)
 		line, _ := strconv.Atoi(sub[1])
-		field := fieldAt(&doc, line, "")
+		field := fieldAt(&doc, line)
 		if field == "" {
 			return m
 		}
@@ -106,14 +106,24 @@ func nameFields(data []byte, msg string) string {
 	})
 }
 
-// fieldAt returns the path (a.b, list items as a[i]) of the field whose value is at line.
-func fieldAt(n *yaml.Node, line int, prefix string) string {
+// fieldAt returns the path of the field whose value is at line ("" when none is).
+func fieldAt(doc *yaml.Node, line int) string {
+	field := ""
+	eachField(doc, "", func(p string, val *yaml.Node) {
+		if field == "" && val.Kind == yaml.ScalarNode && val.Line == line {
+			field = p
+		}
+	})
+	return field
+}
+
+// eachField calls visit with every field's path (a.b, list items as a[i]) and value, in the
+// order of the document, each value before what it holds.
+func eachField(n *yaml.Node, prefix string, visit func(path string, val *yaml.Node)) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			if f := fieldAt(c, line, prefix); f != "" {
-				return f
-			}
+			eachField(c, prefix, visit)
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -121,26 +131,16 @@ func fieldAt(n *yaml.Node, line int, prefix string) string {
 			if prefix != "" {
 				p = prefix + "." + p
 			}
-			val := n.Content[i+1]
-			if val.Kind == yaml.ScalarNode && val.Line == line {
-				return p
-			}
-			if f := fieldAt(val, line, p); f != "" {
-				return f
-			}
+			visit(p, n.Content[i+1])
+			eachField(n.Content[i+1], p, visit)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
 			p := fmt.Sprintf("%s[%d]", prefix, i)
-			if c.Kind == yaml.ScalarNode && c.Line == line {
-				return p
-			}
-			if f := fieldAt(c, line, p); f != "" {
-				return f
-			}
+			visit(p, c)
+			eachField(c, p, visit)
 		}
 	}
-	return ""
 }
 
 // Marshal renders the spec as a complete lab.yaml that Parse accepts back unchanged.
@@ -162,29 +162,10 @@ var zeroMeansDefault = []string{"cpus", "memory", "boot_timeout", "disk.port", "
 // explicitZeros finds those fields written as 0.
 func explicitZeros(doc *yaml.Node) []error {
 	var errs []error
-	var walk func(n *yaml.Node, prefix string)
-	walk = func(n *yaml.Node, prefix string) {
-		if n.Kind == yaml.DocumentNode {
-			for _, c := range n.Content {
-				walk(c, prefix)
-			}
-			return
+	eachField(doc, "", func(p string, val *yaml.Node) {
+		if val.Kind == yaml.ScalarNode && val.Value == "0" && slices.Contains(zeroMeansDefault, p) {
+			errs = append(errs, &FieldError{Field: p, Value: 0, Msg: "is not allowed: leave the field out for its default"})
 		}
-		if n.Kind != yaml.MappingNode {
-			return
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key, val := n.Content[i].Value, n.Content[i+1]
-			p := key
-			if prefix != "" {
-				p = prefix + "." + key
-			}
-			if val.Kind == yaml.ScalarNode && val.Value == "0" && slices.Contains(zeroMeansDefault, p) {
-				errs = append(errs, &FieldError{Field: p, Value: 0, Msg: "is not allowed: leave the field out for its default"})
-			}
-			walk(val, p)
-		}
-	}
-	walk(doc, "")
+	})
 	return errs
 }
