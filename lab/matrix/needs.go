@@ -74,12 +74,8 @@ func NeedsOf(c Cell, h Host) Needs {
 			missing = append(missing, what+" ("+strings.Join(lack, ", ")+" not found)")
 		}
 	}
-	switch s.ProviderFor() {
-	case "libvirt":
-		tools("vagrant + vagrant-libvirt, libvirt, qemu", "vagrant", "virsh", "qemu-system-x86_64")
-	default:
-		tools("VirtualBox", "VBoxManage")
-	}
+	p := s.ProviderInfo()
+	tools(p.Needs, p.Tools...)
 	if s.Box.Release != "" {
 		rel, _ := release.Get(s.Box.Release)
 		kernel, _ := rel.KernelOf(s.Box.Kernel)
@@ -102,8 +98,8 @@ func NeedsOf(c Cell, h Host) Needs {
 	n.Runnable = len(missing) == 0
 	if !n.Runnable {
 		n.Reason = "this host lacks " + strings.Join(missing, "; ")
-		if s.ProviderFor() == "libvirt" {
-			n.Reason += ": run `make deps`"
+		if p.Install != "" {
+			n.Reason += ": " + p.Install
 		}
 	}
 	return n

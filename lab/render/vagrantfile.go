@@ -8,6 +8,7 @@ import (
 	"text/template"
 
 	labctl "github.com/labctl/labctl"
+	"github.com/labctl/labctl/lab/provider"
 	"github.com/labctl/labctl/lab/spec"
 )
 
@@ -56,13 +57,13 @@ func rb(s string) string {
 
 // Vagrantfile renders Vagrantfile.tmpl for the spec's provider.
 func Vagrantfile(s *spec.Spec, in VagrantInputs) ([]byte, error) {
-	provider := s.ProviderFor()
+	name := s.ProviderFor()
 	mib, err := s.Disk.SizeMiB()
 	if err != nil {
 		return nil, err
 	}
 	d := vagrantfileData{
-		Lab: s.Name, Box: s.BoxName(), Provider: provider, DomainPrefix: s.DomainPrefix(),
+		Lab: s.Name, Box: s.BoxName(), Provider: name, DomainPrefix: s.DomainPrefix(),
 		CPUs: s.CPUs, Memory: s.Memory, BootTimeout: s.BootTimeout,
 		DiskImage: s.Disk.Image, DiskSizeMiB: mib, DiskSizeExpr: fmt.Sprint(mib),
 		Controller: s.Disk.Controller, Port: s.Disk.Port, Device: s.Disk.Device,
@@ -72,9 +73,11 @@ func Vagrantfile(s *spec.Spec, in VagrantInputs) ([]byte, error) {
 	if mib%1024 == 0 {
 		d.DiskSizeExpr = fmt.Sprintf("%d * 1024", mib/1024) // the recipe's own spelling (MB)
 	}
-	switch provider {
-	case "virtualbox":
-	case "libvirt":
+	info, err := provider.Of(name)
+	if err != nil {
+		return nil, fmt.Errorf("render Vagrantfile: %w", err)
+	}
+	if info.Libvirt {
 		switch in.Accel {
 		case "kvm":
 			d.Driver = "kvm"
@@ -92,8 +95,6 @@ func Vagrantfile(s *spec.Spec, in VagrantInputs) ([]byte, error) {
 		if in.Console != "" && !filepath.IsAbs(in.Console) {
 			return nil, fmt.Errorf("render Vagrantfile: console log %q is not an absolute path (libvirt resolves it in its own directory)", in.Console)
 		}
-	default:
-		return nil, fmt.Errorf("render Vagrantfile: provider %q is not supported: use virtualbox or libvirt", provider)
 	}
 	t, err := template.New("Vagrantfile.tmpl").Option("missingkey=error").
 		Funcs(template.FuncMap{"rb": rb}).Parse(labctl.VagrantfileTemplate)

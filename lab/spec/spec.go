@@ -9,6 +9,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+
+	"github.com/labctl/labctl/lab/provider"
 )
 
 // Spec is one lab: a VM with an extra btrfs disk, an unprivileged user with a subordinate id
@@ -165,7 +167,7 @@ func (s *Spec) Default() {
 			*p = v
 		}
 	}
-	def(&s.Provider, "auto")
+	def(&s.Provider, provider.Auto)
 	defInt(&s.CPUs, 2)
 	defInt(&s.Memory, 2048)
 	def(&s.Accelerator, "auto")
@@ -208,16 +210,18 @@ func (s *Spec) Container(name string) *Container {
 	return nil
 }
 
-// ProviderFor resolves provider auto: libvirt when the box is built by labctl (only libvirt
-// boxes are built), else virtualbox.
-func (s *Spec) ProviderFor() string {
-	if s.Provider != "auto" {
-		return s.Provider
+// ProviderFor resolves provider auto (provider.For): the provider of labctl's own boxes when
+// labctl builds the box, else the recipe's.
+func (s *Spec) ProviderFor() string { return provider.For(s.Provider, s.Box.Release != "") }
+
+// ProviderInfo is what labctl knows of the spec's provider (a zero Info, named, for one it
+// does not support: Validate says so).
+func (s *Spec) ProviderInfo() provider.Info {
+	name := s.ProviderFor()
+	if p, ok := provider.Get(name); ok {
+		return p
 	}
-	if s.Box.Release != "" {
-		return "libvirt"
-	}
-	return "virtualbox"
+	return provider.Info{Name: name}
 }
 
 // BoxName is the Vagrant box name the Vagrantfile uses.

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-version"
 
 	"github.com/labctl/labctl/lab/lxc"
+	"github.com/labctl/labctl/lab/provider"
 	"github.com/labctl/labctl/lab/release"
 )
 
@@ -80,13 +81,10 @@ func (s *Spec) Validate() error {
 			bad("box.kernel", s.Box.Kernel, "%v", err)
 		}
 	}
-	switch s.Provider {
-	case "virtualbox", "libvirt", "auto":
-	default:
-		bad("provider", s.Provider, "is not supported: use virtualbox, libvirt or auto")
-	}
-	if s.Box.Release != "" && s.ProviderFor() != "libvirt" {
-		bad("provider", s.Provider, "cannot boot box.release %q: labctl builds libvirt boxes only; use provider libvirt (or auto)", s.Box.Release)
+	if _, ok := provider.Get(s.Provider); !ok && s.Provider != provider.Auto {
+		bad("provider", s.Provider, "is not supported: use %s or %s", strings.Join(provider.Names(), ", "), provider.Auto)
+	} else if s.Box.Release != "" && !s.ProviderInfo().BuildsBoxes {
+		bad("provider", s.Provider, "cannot boot box.release %q: labctl builds %s boxes only; use provider %s (or %s)", s.Box.Release, provider.Builder(), provider.Builder(), provider.Auto)
 	}
 	if s.CPUs < 1 || s.CPUs > 64 {
 		bad("cpus", s.CPUs, "is out of range: use 1 to 64")
@@ -104,8 +102,8 @@ func (s *Spec) Validate() error {
 	}
 	switch s.Libvirt {
 	case "auto", "session", "system":
-		if s.Libvirt != "auto" && s.ProviderFor() != "libvirt" {
-			bad("libvirt", s.Libvirt, "applies to provider libvirt only: remove it, or use auto")
+		if s.Libvirt != "auto" && !s.ProviderInfo().Libvirt {
+			bad("libvirt", s.Libvirt, "applies to libvirt's provider only, not %s: remove it, or use auto", s.ProviderFor())
 		}
 	default:
 		bad("libvirt", s.Libvirt, "is not supported: use auto (system for root, session for everyone else), session or system")
