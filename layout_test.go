@@ -12,29 +12,32 @@ import (
 )
 
 // flow ranks labctl's packages in the order data flows through them: spec -> rendered files
-// -> host and box -> Vagrant -> the lab -> connection -> steps -> the CLI. A package may
-// import only packages of a lower rank.
+// -> host and box -> Vagrant -> connection -> steps -> the lab, which joins them -> the CLI
+// and the suite. A package may import only packages of a lower rank.
 var flow = map[string]int{
 	"":                 0, // the root: Vagrantfile.tmpl
-	"lab/lxc":          0,
-	"lab/release":      0,
+	"lab/lxc":          0, // one table of LXC versions
+	"lab/release":      0, // one table of releases
+	"lab/provider":     0, // one table of providers
+	"lab/labdir":       0, // the names of a lab directory's files
+	"lab/action":       0, // a verb as an ordered list of actions, with its rollback
 	"lab/spec":         1,
 	"lab/render":       2,
 	"lab/host":         3,
 	"lab/build":        4,
 	"lab/vagrant":      5,
-	"lab":              6,
 	"lab/matrix":       6, // cells, their runs and reports: spec, release, host (never a lab itself)
-	"provision/remote": 7,
+	"provision/remote": 6,
 	// A test helper (a real sshd and a proxy that stalls or cuts): it imports no labctl package.
 	"provision/remote/sshdtest": 0,
 	"lab/faulttest":             0, // a test helper, likewise
-	"provision/agent":           8,
-	"provision":                 8,
-	"cmd/labctl":                9,
-	"e2e/labtest":               9,
-	"e2e/labtest/example":       10,
-	"e2e":                       10,
+	"provision/agent":           7,
+	"provision":                 8, // the steps in the guest: never the lab itself
+	"lab":                       9, // the lab: state, provider, the connection, the verbs
+	"cmd/labctl":                10,
+	"e2e/labtest":               10,
+	"e2e/labtest/example":       11,
+	"e2e":                       11,
 	"scripts/bench":             0, // measures the labctl binary from outside: imports no labctl package
 }
 

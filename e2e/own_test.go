@@ -69,7 +69,7 @@ func userContainers(ctx SpecContext, s *spec.Spec, parent *spec.Container) {
 // (no VAGRANT_* variable of labctl's).
 func vagrantInLabDir(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "vagrant", args...)
-	cmd.Dir = theLab.Dir.Dir
+	cmd.Dir = theLab.Dir
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, "VAGRANT_") {
 			cmd.Env = append(cmd.Env, e)

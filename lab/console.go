@@ -10,37 +10,33 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/labctl/labctl/lab/host"
+	"github.com/labctl/labctl/lab/labdir"
 	"github.com/labctl/labctl/lab/vagrant"
 )
-
-// BootAttempts is how often up boots a VM whose guest did not answer SSH within Vagrant's boot
-// timeout. Under software emulation a guest now and then never comes up (seen once in CI: no
-// SSH, no guest agent in 300 s, while the boots before and after it of the same box took 50 s);
-// one more boot is worth its minute, a third would hide a guest that cannot boot.
-const BootAttempts = 2
 
 // bootAgain readies the lab for another boot after one that timed out: it says so, keeps that
 // boot's console in console-boot1.log, and pulls the plug of a guest still running (hung;
 // vagrant-libvirt removes a VM it created itself when the boot times out).
-func (l *Lab) bootAgain(ctx context.Context, v *vagrant.Driver, out io.Writer) error {
+func (l *Lab) bootAgain(ctx context.Context, p Provider, v *vagrant.Driver, out io.Writer) error {
 	msg := "vm: the guest did not answer SSH within Vagrant's boot timeout"
 	if says := l.consoleSays(); says != "" {
 		msg += "; " + says
 	}
 	fmt.Fprintln(out, msg)
-	kept := l.Path("logs", "console-boot1.log")
-	if err := os.Rename(l.ConsoleLog(), kept); err == nil {
+	kept := l.Log(labdir.ConsoleBoot1)
+	if err := os.Rename(l.Log(labdir.ConsoleLog), kept); err == nil {
 		fmt.Fprintf(out, "vm: that boot's console is kept in %s\n", kept)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	state, err := l.VMState(ctx, v)
+	state, _, err := l.vmState(ctx, p, v)
 	if err != nil {
 		return fmt.Errorf("cannot tell whether the hung VM still runs, so it was not booted again: %w", err)
 	}
 	if state == "running" {
 		fmt.Fprintln(out, "vm: powering the hung guest off")
-		if err := l.pullPlug(ctx, v); err != nil {
+		if err := p.PowerOff(ctx, l.State().DomainUUID, v); err != nil {
 			return err
 		}
 	}
@@ -48,44 +44,27 @@ func (l *Lab) bootAgain(ctx context.Context, v *vagrant.Driver, out io.Writer) e
 	return nil
 }
 
-// pullPlug powers the lab's running VM off at once: a libvirt VM the lab recorded through
-// libvirt (its domain and disks stay), any other with `vagrant halt --force`. Not
-// vagrant-libvirt's halt --force for a hung guest: it asks the guest by ACPI first, for
-// graceful_halt_timeout (60 s), and then fails (fog's wait_for timeout), the guest still on.
-func (l *Lab) pullPlug(ctx context.Context, v *vagrant.Driver) error {
-	st, err := l.LoadState()
-	if err == nil && st.DomainUUID != "" && l.Spec.ProviderFor() == "libvirt" {
-		virt, err := l.libvirtOf(st)
-		if err != nil {
-			return err
-		}
-		return virt.PowerOff(ctx, st.DomainUUID)
-	}
-	_, err = v.Run(ctx, "halt", "--force")
-	return err
-}
-
 // powerOffHung leaves a VM that existed before a failed `up` as it was, off, when its guest
 // still runs after its last boot timed out (hung: it would only burn the host's CPUs). Its
 // disks are kept; what it printed is in the console log.
-func (l *Lab) powerOffHung(ctx context.Context, v *vagrant.Driver, out io.Writer) {
-	if state, err := l.VMState(ctx, v); err != nil || state != "running" {
+func (l *Lab) powerOffHung(ctx context.Context, p Provider, v *vagrant.Driver, out io.Writer) {
+	if state, _, err := l.vmState(ctx, p, v); err != nil || state != "running" {
 		return
 	}
 	fmt.Fprintln(out, "vm: powering the hung guest off; the VM and its disks are kept")
-	if err := l.pullPlug(ctx, v); err != nil {
+	if err := p.PowerOff(ctx, l.State().DomainUUID, v); err != nil {
 		fmt.Fprintf(out, "could not power the hung guest off (%v): `labctl halt`, or `labctl destroy`\n", err)
 	}
 }
 
 // freshConsole empties the lab's console log (never through a symlink) before a boot.
 func (l *Lab) freshConsole() error {
-	f, err := os.OpenFile(l.ConsoleLog(), os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(l.Log(labdir.ConsoleLog), os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if errors.Is(err, syscall.ELOOP) {
-		return fmt.Errorf("%s is a symlink: labctl does not write through it (it could point anywhere); remove it", l.ConsoleLog())
+		return fmt.Errorf("%s is a symlink: labctl does not write through it (it could point anywhere); remove it", l.Log(labdir.ConsoleLog))
 	}
 	if err != nil {
 		return err
@@ -113,14 +92,14 @@ func (l *Lab) withConsole(err error) error {
 // consoleSays tells what the guest's console printed last, in a sentence; "" when the lab
 // keeps no console.
 func (l *Lab) consoleSays() string {
-	data, err := os.ReadFile(l.ConsoleLog())
+	data, err := os.ReadFile(l.Log(labdir.ConsoleLog))
 	if err != nil {
 		return ""
 	}
 	text := strings.TrimSpace(strings.ToValidUTF8(ansi.ReplaceAllString(strings.ReplaceAll(string(data), "\r", ""), ""), "?"))
 	if text == "" {
-		return fmt.Sprintf("the guest's console (%s) is empty: its kernel printed nothing", l.ConsoleLog())
+		return fmt.Sprintf("the guest's console (%s) is empty: its kernel printed nothing", l.Log(labdir.ConsoleLog))
 	}
-	tail := vagrant.LastLines(text, consoleLines)
-	return fmt.Sprintf("the guest's console (%s) ended with:\n  %s", l.ConsoleLog(), strings.ReplaceAll(tail, "\n", "\n  "))
+	tail := host.LastLines(text, consoleLines)
+	return fmt.Sprintf("the guest's console (%s) ended with:\n  %s", l.Log(labdir.ConsoleLog), strings.ReplaceAll(tail, "\n", "\n  "))
 }

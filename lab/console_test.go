@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/labctl/labctl/lab/labdir"
 )
 
 // TestConsoleTailOnFailedBoot: a failed boot's error ends with the last lines of the guest's
@@ -22,7 +24,7 @@ func TestConsoleTailOnFailedBoot(t *testing.T) {
 		b.WriteString("line " + string(rune('a'+i%26)) + "\r\n")
 	}
 	b.WriteString("[\x1b[0;32m  OK  \x1b[0m] Reached target \x1b[0;1;39mBasic System\x1b[0m.\r\n")
-	if err := os.WriteFile(l.ConsoleLog(), []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(l.Log(labdir.ConsoleLog), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	err := l.withConsole(boot)
@@ -30,7 +32,7 @@ func TestConsoleTailOnFailedBoot(t *testing.T) {
 		t.Fatalf("the boot's error is lost: %v", err)
 	}
 	msg := err.Error()
-	if !strings.Contains(msg, l.ConsoleLog()) || !strings.HasSuffix(msg, "\n  [  OK  ] Reached target Basic System.") {
+	if !strings.Contains(msg, l.Log(labdir.ConsoleLog)) || !strings.HasSuffix(msg, "\n  [  OK  ] Reached target Basic System.") {
 		t.Fatalf("want the console's path and its last line, unescaped, got:\n%s", msg)
 	}
 	if n := strings.Count(msg, "\n  "); n != consoleLines {
@@ -48,8 +50,8 @@ func TestConsoleTailOnFailedBoot(t *testing.T) {
 	if err := os.WriteFile(target, []byte("keep"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(l.ConsoleLog())
-	if err := os.Symlink(target, l.ConsoleLog()); err != nil {
+	os.Remove(l.Log(labdir.ConsoleLog))
+	if err := os.Symlink(target, l.Log(labdir.ConsoleLog)); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.freshConsole(); err == nil || !strings.Contains(err.Error(), "is a symlink") {

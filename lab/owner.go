@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/labctl/labctl/lab/host"
+	"github.com/labctl/labctl/lab/labdir"
 )
 
 // Inventory is what exists under a lab's names in the provider: the domain of the lab's name
@@ -76,7 +77,7 @@ func (l *Lab) refuseForeign(c claim, verb string) error {
 // vagrantID is the machine id Vagrant keeps for the lab's VM in tmp/<lab>/.vagrant
 // (vagrant-libvirt: the domain's UUID); "" when Vagrant tracks none.
 func (l *Lab) vagrantID(provider string) string {
-	data, err := os.ReadFile(l.Path(".vagrant", "machines", "default", provider, "id"))
+	data, err := os.ReadFile(l.Path(labdir.VagrantDir, "machines", "default", provider, "id"))
 	if err != nil {
 		return ""
 	}

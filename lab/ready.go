@@ -7,13 +7,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
+	"github.com/labctl/labctl/lab/action"
 	"github.com/labctl/labctl/lab/host"
+	"github.com/labctl/labctl/lab/labdir"
+	"github.com/labctl/labctl/provision"
 )
 
-// ReadySnapshot is the libvirt snapshot labctl takes of a lab right after its first green
-// provision: `labctl reset` brings the lab back to it in seconds.
+// ReadySnapshot is the snapshot labctl takes of a lab right after its first green provision:
+// `labctl reset` brings the lab back to it in seconds.
 const ReadySnapshot = "labctl-ready"
 
 // Ready is what state.json says of the ready snapshot.
@@ -39,73 +43,118 @@ func (l *Lab) SpecSum() string {
 // ErrNoReady is a lab without a ready snapshot.
 var ErrNoReady = errors.New("no ready snapshot")
 
-// readyDomain is the lab's state with the UUID of its libvirt domain, which snapshots need,
-// and the daemon that knows it.
-func (l *Lab) readyDomain() (State, host.Libvirt, error) {
-	if l.Spec.ProviderFor() != "libvirt" {
-		return State{}, host.Libvirt{}, fmt.Errorf("the ready snapshot is a libvirt snapshot: lab %s runs on %s (use `labctl snapshot`)", l.Spec.Name, l.Spec.ProviderFor())
-	}
-	st, err := l.LoadState()
+// snapshots are the provider's snapshots of the lab's VM, and its domain's UUID.
+func (l *Lab) snapshots() (Snapshots, string, error) {
+	p, err := l.provider()
 	if err != nil {
-		return st, host.Libvirt{}, err
+		return nil, "", err
 	}
-	virt, err := l.libvirtOf(st)
-	if err != nil {
-		return st, virt, err
+	snaps := p.Snapshots()
+	if snaps == nil {
+		return nil, "", fmt.Errorf("lab %s runs on %s, of whose VMs labctl takes no ready snapshot (use `labctl snapshot`)", l.Spec.Name, p.Info().Name)
 	}
-	if st.DomainUUID == "" {
-		return st, virt, fmt.Errorf("lab %s has no VM that labctl recorded: `labctl up` first", l.Spec.Name)
+	uuid := l.State().DomainUUID
+	if uuid == "" {
+		return nil, "", fmt.Errorf("lab %s has no VM that labctl recorded: `labctl up` first", l.Spec.Name)
 	}
-	return st, virt, nil
+	return snaps, uuid, nil
 }
 
-// TakeReady takes the ready snapshot of the running VM unless the lab has one; it reports
-// whether it took one. The lab's agent must have ended (its processes would be in it).
-func (l *Lab) TakeReady(ctx context.Context) (bool, error) {
-	st, virt, err := l.readyDomain()
-	if err != nil || st.Ready != nil {
-		return false, err
+// takeReady takes the ready snapshot of the running VM, once its agent has ended (none of
+// its processes may be in the snapshot).
+func (l *Lab) takeReady(ctx context.Context) error {
+	snaps, uuid, err := l.snapshots()
+	if err == nil {
+		_, err = l.StopAgent(ctx)
 	}
-	if _, err := virt.Virsh(ctx, "snapshot-create-as", "--domain", st.DomainUUID, "--name", ReadySnapshot,
-		"--description", "labctl: the lab right after its first green provision", "--atomic"); err != nil {
-		return false, err
+	if err == nil {
+		err = snaps.Take(ctx, uuid, ReadySnapshot, "labctl: the lab right after its first green provision")
 	}
-	st.Ready = &Ready{SpecSum: l.SpecSum(), Taken: time.Now().UTC()}
-	return true, l.SaveState(st)
-}
-
-// Reset reverts the running VM to the ready snapshot. It reports whether the spec changed
-// since the snapshot was taken (the caller provisions then).
-func (l *Lab) Reset(ctx context.Context) (specChanged bool, err error) {
-	st, virt, err := l.readyDomain()
 	if err != nil {
-		return false, err
+		return fmt.Errorf("the lab is up, but its ready snapshot failed (so `labctl reset` cannot work): %w", err)
 	}
-	if st.Ready == nil {
-		return false, fmt.Errorf("lab %s: %w (labctl takes it after the first green `labctl up`; run `labctl up`)", l.Spec.Name, ErrNoReady)
-	}
-	if _, err := virt.Virsh(ctx, "snapshot-revert", "--domain", st.DomainUUID, "--snapshotname", ReadySnapshot, "--running"); err != nil {
-		return false, err
-	}
-	return st.Ready.SpecSum != l.SpecSum(), nil
+	return l.recordReady(&Ready{SpecSum: l.SpecSum(), Taken: time.Now().UTC()})
 }
 
-// RetakeReady replaces the ready snapshot with one of the VM as it is now (after a reset
-// provisioned it to a changed spec). The lab's agent must have ended.
-func (l *Lab) RetakeReady(ctx context.Context) error {
-	st, virt, err := l.readyDomain()
+// Reset reverts the running VM to the ready snapshot; when the spec (or labctl) changed since
+// it was taken, it provisions the lab and takes the snapshot again, so that the next reset
+// comes back to the lab of the new spec. It holds the lab's lock; progress goes to out.
+func (l *Lab) Reset(ctx context.Context, out io.Writer, o ConnectOptions) error {
+	start := time.Now()
+	unlock, err := l.Lock("reset")
 	if err != nil {
 		return err
 	}
-	if st.Ready != nil {
-		if _, err := virt.Virsh(ctx, "snapshot-delete", "--domain", st.DomainUUID, "--snapshotname", ReadySnapshot); err != nil {
+	defer unlock()
+	changed := false
+	r := &action.Runner{Verb: "reset", Out: out}
+	return r.Run(ctx, []action.Action{
+		{Name: "agent", Do: func(ctx context.Context) (*action.Undo, error) { _, err := l.StopAgent(ctx); return nil, err }},
+		{Name: "revert", Do: func(ctx context.Context) (*action.Undo, error) {
+			if changed, err = l.revert(ctx); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(out, "lab %s: reverted to its ready snapshot in %s\n", l.Spec.Name, time.Since(start).Round(100*time.Millisecond))
+			return nil, nil
+		}},
+		{Name: "provision", When: func() bool { return changed }, Log: l.Log(labdir.ProvisionLog), Do: func(ctx context.Context) (*action.Undo, error) {
+			fmt.Fprintln(out, "the spec or labctl changed since the snapshot: provisioning")
+			return nil, l.provisionNoLock(ctx, out, o)
+		}},
+		{Name: "snapshot", When: func() bool { return changed }, Do: func(ctx context.Context) (*action.Undo, error) {
+			if err := l.retakeReady(ctx); err != nil {
+				return nil, fmt.Errorf("the lab is provisioned, but its ready snapshot could not be taken again: %w", err)
+			}
+			fmt.Fprintf(out, "ready snapshot %s taken again\n", ReadySnapshot)
+			return nil, nil
+		}},
+	})
+}
+
+// revert brings the VM back to the ready snapshot and reports whether the spec changed since.
+func (l *Lab) revert(ctx context.Context) (bool, error) {
+	snaps, uuid, err := l.snapshots()
+	if err != nil {
+		return false, err
+	}
+	ready := l.State().Ready
+	if ready == nil {
+		return false, fmt.Errorf("lab %s: %w (labctl takes it after the first green `labctl up`; run `labctl up`)", l.Spec.Name, ErrNoReady)
+	}
+	if err := snaps.Revert(ctx, uuid, ReadySnapshot); err != nil {
+		return false, err
+	}
+	return ready.SpecSum != l.SpecSum(), nil
+}
+
+// provisionNoLock provisions the lab (its lock already held) and prints the steps on out.
+func (l *Lab) provisionNoLock(ctx context.Context, out io.Writer, o ConnectOptions) error {
+	c, err := l.Connect(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	p, err := c.Provisioner(ctx, provision.Options{Out: out, Ahead: provision.DefaultAhead})
+	if err != nil {
+		return err
+	}
+	_, err = p.Run(ctx)
+	return err
+}
+
+// retakeReady replaces the ready snapshot with one of the VM as it is now.
+func (l *Lab) retakeReady(ctx context.Context) error {
+	snaps, uuid, err := l.snapshots()
+	if err != nil {
+		return err
+	}
+	if l.State().Ready != nil {
+		if err := snaps.Delete(ctx, uuid, ReadySnapshot); err != nil {
 			return err
 		}
-		st.Ready = nil
-		if err := l.SaveState(st); err != nil {
+		if err := l.recordReady(nil); err != nil {
 			return err
 		}
 	}
-	_, err = l.TakeReady(ctx)
-	return err
+	return l.takeReady(ctx)
 }

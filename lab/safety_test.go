@@ -24,7 +24,7 @@ func testLab(t *testing.T) *Lab {
 		t.Fatal(err)
 	}
 	s.Name = "faultlab"
-	l, err := Open(t.TempDir(), s)
+	l, err := OpenSpec(spec.Source{Root: t.TempDir()}, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,11 +32,16 @@ func testLab(t *testing.T) *Lab {
 }
 
 // TestFaultStateNeverTorn: readers of state.json while it is rewritten over and over, by
-// states of different sizes, always read a whole state.
+// states of different sizes, always read a whole state; and two writers (a verb and the lab's
+// agent, each with its own copy) never undo each other's change.
 func TestFaultStateNeverTorn(t *testing.T) {
 	faulttest.Count(t, "fault", "state-json-read-while-written")
 	l := testLab(t)
-	if err := l.SaveState(State{SSHPort: 1}); err != nil {
+	if err := l.recordHost("system", 1, "tcg"); err != nil {
+		t.Fatal(err)
+	}
+	other, err := OpenSpec(l.Source, l.Spec) // another process's copy of the same lab
+	if err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
@@ -51,11 +56,15 @@ func TestFaultStateNeverTorn(t *testing.T) {
 				return
 			default:
 			}
-			st := State{SSHPort: i%60000 + 1, Volumes: make([]string, i%50)}
-			for j := range st.Volumes {
-				st.Volumes[j] = fmt.Sprintf("labctl-faultlab_volume-%d", j)
+			vols := make([]string, i%50)
+			for j := range vols {
+				vols[j] = fmt.Sprintf("labctl-faultlab_volume-%d", j)
 			}
-			if err := l.SaveState(st); err != nil {
+			if err := l.recordHost("system", i%60000+1, "tcg"); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := other.recordDomain("", "", vols); err != nil {
 				t.Error(err)
 				return
 			}
@@ -63,9 +72,9 @@ func TestFaultStateNeverTorn(t *testing.T) {
 	}()
 	reads := 0
 	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); reads++ {
-		st, err := l.LoadState()
-		if err != nil || st.SSHPort == 0 {
-			t.Fatalf("read %d: a partial state.json (%+v): %v", reads, st, err)
+		st, err := readState(l.Path("state.json"))
+		if err != nil || st.SSHPort == 0 || st.Libvirt != "system" {
+			t.Fatalf("read %d: a partial state.json, or one writer undid the other (%+v): %v", reads, st, err)
 		}
 	}
 	t.Logf("%d whole reads while state.json was rewritten", reads)
@@ -79,8 +88,11 @@ func TestFaultSymlinkedStateAndLogRefused(t *testing.T) {
 	target := filepath.Join(t.TempDir(), "target")
 	os.WriteFile(target, []byte(`{"ssh_port": 22}`), 0o644)
 	os.Symlink(target, l.Path("state.json"))
-	if _, err := l.LoadState(); err == nil || !strings.Contains(err.Error(), "is a symlink") {
-		t.Errorf("a symlinked state.json was read: %v", err)
+	if _, err := OpenSpec(l.Source, l.Spec); err == nil || !strings.Contains(err.Error(), "is a symlink") {
+		t.Errorf("a lab with a symlinked state.json was opened: %v", err)
+	}
+	if err := l.recordPort(2222); err == nil || !strings.Contains(err.Error(), "is a symlink") {
+		t.Errorf("a symlinked state.json was written through: %v", err)
 	}
 	os.Symlink(target, l.Path("logs", "vagrant.log"))
 	if _, _, err := l.Vagrant(nil); err == nil || !strings.Contains(err.Error(), "is a symlink") {
@@ -104,10 +116,11 @@ func TestFaultUnsafeLabDirectoryRefused(t *testing.T) {
 	s, _ := spec.Preset("bookworm")
 	s.Name = "faultlab"
 	root := t.TempDir()
+	src := spec.Source{Root: root}
 	tmp := filepath.Join(root, "tmp")
 	os.Mkdir(tmp, 0o755)
 	os.Chmod(tmp, os.ModeSticky|0o777)
-	if _, err := Open(root, s); err == nil || !strings.Contains(err.Error(), "writable by every user (mode 1777)") {
+	if _, err := OpenSpec(src, s); err == nil || !strings.Contains(err.Error(), "writable by every user (mode 1777)") {
 		t.Fatalf("a world-writable tmp/: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "faultlab")); err == nil {
@@ -120,7 +133,7 @@ func TestFaultUnsafeLabDirectoryRefused(t *testing.T) {
 	theirs := filepath.Join(tmp, "faultlab")
 	os.Mkdir(theirs, 0o755)
 	os.Chown(theirs, 65534, 65534)
-	if _, err := Open(root, s); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+	if _, err := OpenSpec(src, s); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 		t.Fatalf("another user's lab directory: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(theirs, "logs")); err == nil {
@@ -234,7 +247,7 @@ func TestFaultCancelledVagrantLeavesNothing(t *testing.T) {
 	defer closeV()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- v.Up(ctx, "libvirt", false) }()
+	go func() { done <- v.Up(ctx, false) }()
 	hung := filepath.Join(libvirt, "hung")
 	var pid, child int
 	for i := 0; i < 200 && child == 0; i++ {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/labctl/labctl/lab/host"
+	"github.com/labctl/labctl/lab/labdir"
 	"github.com/labctl/labctl/lab/render"
 	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/lab/vagrant"
@@ -18,7 +19,7 @@ import (
 // `vagrant validate` on it, in the environment the provider sets up for it (libvirt: a live
 // libvirtd, started when nothing runs it; VirtualBox on a host without it: a stub
 // VBoxManage, so that Vagrant still checks the provider's settings). It returns Vagrant's
-// verdict; what it started is reported on out.
+// verdict; what it started is reported on out. It writes nothing of any lab's.
 func VagrantValidate(ctx context.Context, s *spec.Spec, out io.Writer) (string, error) {
 	p, err := ProviderOf(s)
 	if err != nil {
@@ -29,27 +30,22 @@ func VagrantValidate(ctx context.Context, s *spec.Spec, out io.Writer) (string, 
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	// Fixed host values: validation does not depend on them. The libvirt daemon it does:
-	// vagrant-libvirt validates against the one the Vagrantfile names.
-	vin := render.VagrantInputs{SSHPort: 2222, Accel: "tcg", Pool: host.Pool}
-	if lv, ok := p.(libvirt); ok {
-		vin.Session = lv.virt.Session
+	env, vin, err := p.ValidateEnv(ctx, dir, out)
+	if err != nil {
+		return "", err
 	}
 	vf, err := render.Vagrantfile(s, vin)
 	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "Vagrantfile"), vf, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, labdir.Vagrantfile), vf, 0o644); err != nil {
 		return "", err
 	}
-	env, err := p.ValidateEnv(ctx, dir, out)
+	name := p.Info().Name
+	v := &vagrant.Driver{Dir: dir, Provider: name, Exec: groupExec(dir)}
+	verdict, err := v.Validate(ctx, env...)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("the rendered Vagrantfile for %s is rejected by Vagrant: %w", name, err)
 	}
-	v := &vagrant.Driver{Dir: dir, Exec: groupExec(dir)}
-	verdict, err := v.Validate(ctx, append(env, "VAGRANT_DEFAULT_PROVIDER="+p.Name())...)
-	if err != nil {
-		return "", fmt.Errorf("the rendered Vagrantfile for %s is rejected by Vagrant: %w", p.Name(), err)
-	}
-	return strings.TrimSpace(vagrant.LastLines(verdict, 1)), nil
+	return strings.TrimSpace(host.LastLines(verdict, 1)), nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/host"
+	"github.com/labctl/labctl/lab/labdir"
 	"github.com/labctl/labctl/lab/render"
 	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/lab/vagrant"
@@ -35,7 +36,7 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Name = "vmtest"
-	l, err := lab.Open("..", s)
+	l, err := lab.OpenSpec(spec.Source{Root: ".."}, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,14 +45,14 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeV()
-	if _, err := lab.Destroy(ctx, l, v); err != nil { // a previous run's leftovers
+	if _, err := l.Destroy(ctx, os.Stdout); err != nil { // a previous run's leftovers
 		t.Fatal(err)
 	}
 
 	start := time.Now()
-	booted, err := lab.Boot(ctx, l, v, os.Stdout)
+	booted, err := l.Boot(ctx, os.Stdout)
 	before, phases := booted.Before, booted.Phases
-	t.Cleanup(func() { destroyLeavesNothing(t, l, v) })
+	t.Cleanup(func() { destroyLeavesNothing(t, l) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,17 +60,17 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 		t.Fatalf("the VM existed before the test booted it: %s", before)
 	}
 	t.Logf("boot phases: %v (total %s)", phases, time.Since(start).Round(time.Second))
-	if console, err := os.ReadFile(l.ConsoleLog()); err != nil || !strings.Contains(string(console), "Linux version") {
-		t.Errorf("the guest's console is not kept in %s (%v): %d bytes, no kernel banner", l.ConsoleLog(), err, len(console))
+	if console, err := os.ReadFile(l.Log(labdir.ConsoleLog)); err != nil || !strings.Contains(string(console), "Linux version") {
+		t.Errorf("the guest's console is not kept in %s (%v): %d bytes, no kernel banner", l.Log(labdir.ConsoleLog), err, len(console))
 	}
 
-	comm, err := provision.Connect(ctx, l, v, provision.ConnectOptions{Log: os.Stdout})
+	comm, err := l.DialSSH(ctx, lab.ConnectOptions{Log: os.Stdout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer comm.Close()
-	vm := &remote.VM{Conn: comm}
-	st, _ := l.LoadState()
+	vm := &remote.SSHVM{Conn: comm}
+	st := l.State()
 	if st.SSHPort == 0 || !strings.HasPrefix(comm.Addr(), "127.0.0.1:") {
 		t.Fatalf("SSH must go through a 127.0.0.1 forward, got %s (state %+v)", comm.Addr(), st)
 	}
@@ -119,7 +120,7 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 	}
 	s.BootTimeout = 10
 	var out strings.Builder
-	booted, err = lab.Boot(ctx, l, v, &out)
+	booted, err = l.Boot(ctx, &out)
 	if booted.Before != "shutoff" || !vagrant.IsBootTimeout(err) || strings.Count(out.String(), "vm: vagrant up ") != 2 {
 		t.Fatalf("the halted lab's boots with a 10 s timeout: want two, timed out; was %s, got %v\n%s", booted.Before, err, out.String())
 	}
@@ -134,7 +135,7 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 	if err != nil || !strings.Contains(vols, s.DomainPrefix()+"default-sda.qcow2") {
 		t.Fatalf("the halted lab's data disk is gone after its boots timed out (%v):\n%s", err, vols)
 	}
-	if state, err := l.VMState(ctx, v); err != nil || state != "shutoff" {
+	if state, err := l.VMState(ctx); err != nil || state != "shutoff" {
 		t.Fatalf("the halted lab must be left off after its failed boots, not %q (%v)", state, err)
 	}
 	t.Logf("the halted lab's two timed-out boots kept its VM %s and its data disk, and left it off", st.DomainUUID)
@@ -142,9 +143,9 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 
 // destroyLeavesNothing destroys the lab and checks that no domain, volume, qemu process or
 // pinned host key of it is left.
-func destroyLeavesNothing(t *testing.T, l *lab.Lab, v *vagrant.Driver) {
+func destroyLeavesNothing(t *testing.T, l *lab.Lab) {
 	s := l.Spec
-	gone, err := lab.Destroy(context.Background(), l, v)
+	gone, err := l.Destroy(context.Background(), os.Stdout)
 	if err != nil {
 		t.Errorf("destroy: %v", err)
 	}
@@ -186,23 +187,18 @@ func TestVMBootTimeoutBootsOnceMore(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Name, s.BootTimeout = "vmboot", 10
-	l, err := lab.Open("..", s)
+	l, err := lab.OpenSpec(spec.Source{Root: ".."}, s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	v, closeV, err := l.Vagrant(&out)
-	if err != nil {
+	if _, err := l.Destroy(ctx, &out); err != nil { // a previous run's leftovers
 		t.Fatal(err)
 	}
-	defer closeV()
-	if _, err := lab.Destroy(ctx, l, v); err != nil { // a previous run's leftovers
-		t.Fatal(err)
-	}
-	os.Remove(l.Path("logs", "console-boot1.log"))
+	os.Remove(l.Log(labdir.ConsoleBoot1))
 	start := time.Now()
-	_, err = lab.Boot(ctx, l, v, &out)
-	t.Cleanup(func() { destroyLeavesNothing(t, l, v) })
+	_, err = l.Boot(ctx, &out)
+	t.Cleanup(func() { destroyLeavesNothing(t, l) })
 	t.Logf("up failed after %s, as it should", time.Since(start).Round(time.Second))
 	if !vagrant.IsBootTimeout(err) || !strings.Contains(err.Error(), "console.log) ended with:") {
 		t.Fatalf("want Vagrant's boot timeout with the console's end, got %v\n%s", err, out.String())
@@ -210,7 +206,7 @@ func TestVMBootTimeoutBootsOnceMore(t *testing.T) {
 	if n := strings.Count(out.String(), "vm: vagrant up "); n != lab.BootAttempts || !strings.Contains(out.String(), "vm: booting once more") {
 		t.Fatalf("want %d boots, the second one announced; got %d:\n%s", lab.BootAttempts, n, out.String())
 	}
-	if first, err := os.ReadFile(l.Path("logs", "console-boot1.log")); err != nil || !strings.Contains(string(first), "Linux version") {
+	if first, err := os.ReadFile(l.Log(labdir.ConsoleBoot1)); err != nil || !strings.Contains(string(first), "Linux version") {
 		t.Fatalf("the first boot's console is not kept (%v): %d bytes", err, len(first))
 	}
 }

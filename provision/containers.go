@@ -3,10 +3,11 @@ package provision
 import (
 	"context"
 	"fmt"
-	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
+	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/lxc"
 	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/provision/remote"
@@ -127,13 +128,16 @@ func (p *Provisioner) startStep(c *spec.Container) Step {
 	}
 }
 
-// keepLog copies a guest log into tmp/<lab>/logs/.
+// keepLog copies a guest log into Options.LogDir (tmp/<lab>/logs/), when there is one.
 func (p *Provisioner) keepLog(ctx context.Context, t remote.Target, guestPath, name string) {
-	r, err := t.Run(ctx, remote.Cmd{Line: remote.Shf("cat %s", guestPath), Sudo: true})
-	if err != nil || p.Lab == nil {
+	if p.Opts.LogDir == "" {
 		return
 	}
-	_ = os.WriteFile(p.Lab.Path("logs", name), []byte(r.Stdout), 0o644)
+	r, err := t.Run(ctx, remote.Cmd{Line: remote.Shf("cat %s", guestPath), Sudo: true})
+	if err != nil {
+		return
+	}
+	_ = host.WriteFileAtomic(filepath.Join(p.Opts.LogDir, name), []byte(r.Stdout), 0o644)
 }
 
 // addressStep waits until the container has booted and has an IPv4 address on eth0.

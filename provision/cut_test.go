@@ -26,7 +26,7 @@ func TestFaultCutDuringApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	vm := &remote.VM{Conn: c}
+	vm := &remote.SSHVM{Conn: c}
 	mark := filepath.Join(t.TempDir(), "applied")
 	applies := 0
 	step := Step{Name: "slow apply",

@@ -3,10 +3,10 @@ package provision
 import (
 	"context"
 	"fmt"
-	"os"
 	"path"
+	"path/filepath"
 
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/provision/remote"
 )
@@ -54,16 +54,17 @@ func Evidence(ctx context.Context, s *spec.Spec, vm remote.Target, f Facts, leve
 	return out
 }
 
-// CollectLogs writes the evidence of every level into tmp/<lab>/logs/ and returns the names.
-func CollectLogs(ctx context.Context, l *lab.Lab, vm remote.Target, f Facts) ([]string, error) {
+// CollectLogs writes the evidence of every level into dir (tmp/<lab>/logs/) and returns the
+// names.
+func CollectLogs(ctx context.Context, s *spec.Spec, vm remote.Target, f Facts, dir string) ([]string, error) {
 	levels := []string{"host"}
-	for _, c := range l.Spec.Containers {
+	for _, c := range s.Containers {
 		levels = append(levels, c.Name)
 	}
 	var wrote []string
 	for _, lv := range levels {
-		for name, content := range Evidence(ctx, l.Spec, vm, f, lv) {
-			if err := os.WriteFile(l.Path("logs", name), []byte(content), 0o644); err != nil {
+		for name, content := range Evidence(ctx, s, vm, f, lv) {
+			if err := host.WriteFileAtomic(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 				return wrote, err
 			}
 			wrote = append(wrote, name)

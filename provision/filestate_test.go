@@ -54,7 +54,7 @@ func TestFileStateOnARealShell(t *testing.T) {
 	}
 	p := filepath.Join(t.TempDir(), "lxc.conf")
 	f := render.GuestFile{Path: p, Content: []byte("lxc.lxcpath = /mnt\n"), Owner: u.Username + ":" + g.Name, Mode: 0o644}
-	vm := &remote.VM{Conn: localShell{}}
+	vm := &remote.SSHVM{Conn: localShell{}}
 	check := func(what string, wantDone bool, wantChange string) {
 		t.Helper()
 		done, change, err := FileState(context.Background(), vm, f)

@@ -18,7 +18,7 @@ func fakeProvisioner(t *testing.T, conn *fakeConn) *Provisioner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm := &remote.VM{Conn: conn}
+	vm := &remote.SSHVM{Conn: conn}
 	f, err := GatherFacts(context.Background(), vm, s.User)
 	if err != nil {
 		t.Fatal(err)

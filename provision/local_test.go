@@ -118,7 +118,7 @@ func TestDiskStepsOnRealBtrfs(t *testing.T) {
 	s.Btrfs.MountPoint = filepath.Join(dir, "mnt")
 	s.Disk.GuestDevice, s.Disk.Size = dev, "512MiB"
 	s.User = "root" // the only user sure to exist here; the owner step then has nothing to do
-	p := &Provisioner{Spec: s, VM: &remote.VM{Conn: ns}, Facts: Facts{LXCVersion: "5.0.2"}}
+	p := &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: ns}, Facts: Facts{LXCVersion: "5.0.2"}}
 	steps := stepsNamed(t, p, "btrfs data disk", "fstab", "mount "+s.Btrfs.MountPoint, "owner of "+s.Btrfs.MountPoint)
 	ctx := context.Background()
 	var out strings.Builder
@@ -179,7 +179,7 @@ func TestDiskStepRefusesRealFilesystem(t *testing.T) {
 	ns := privateNamespace(t, mustCreate(t, filepath.Join(dir, "fstab")))
 	s, _ := spec.Preset("bookworm")
 	s.Disk.GuestDevice, s.Disk.Size = dev, "256MiB"
-	p := &Provisioner{Spec: s, VM: &remote.VM{Conn: ns}, Facts: Facts{LXCVersion: "5.0.2"}}
+	p := &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: ns}, Facts: Facts{LXCVersion: "5.0.2"}}
 	_, err := RunSteps(context.Background(), []Step{p.diskStep()}, &strings.Builder{}, false)
 	if err == nil || !strings.Contains(err.Error(), "refusing to format") {
 		t.Fatalf("want a refusal, got %v", err)
@@ -231,12 +231,12 @@ func TestInterruptedFormatIsRedone(t *testing.T) {
 	ns := privateNamespace(t, mustCreate(t, filepath.Join(dir, "fstab")))
 	s, _ := spec.Preset("bookworm")
 	s.Disk.GuestDevice, s.Disk.Size = dev, "256MiB"
-	p := &Provisioner{Spec: s, VM: &remote.VM{Conn: ns}, Facts: Facts{LXCVersion: "5.0.2"}}
+	p := &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: ns}, Facts: Facts{LXCVersion: "5.0.2"}}
 	if _, err := RunSteps(context.Background(), stepsNamed(t, p, "btrfs data disk"), &strings.Builder{}, false); err == nil || !strings.Contains(err.Error(), "refusing") {
 		t.Fatalf("without the marker the disk must be refused, got %v", err)
 	}
 	mustSh(t, ns, remote.Shf("mkdir -p /var/lib/labctl && echo %s > %s", dev, formatMarker))
-	p = &Provisioner{Spec: s, VM: &remote.VM{Conn: ns}, Facts: Facts{LXCVersion: "5.0.2"}}
+	p = &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: ns}, Facts: Facts{LXCVersion: "5.0.2"}}
 	var out strings.Builder
 	sum, err := RunSteps(context.Background(), stepsNamed(t, p, "btrfs data disk"), &out, false)
 	if err != nil || sum.Changed != 1 || !strings.Contains(out.String(), "was interrupted") {

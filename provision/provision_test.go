@@ -57,7 +57,7 @@ func TestParseFacts(t *testing.T) {
 func TestContainerWrapping(t *testing.T) {
 	fr := &fakeRunner{}
 	fr.answer(`.`, "ok", 0)
-	vm := &remote.VM{Conn: fr}
+	vm := &remote.SSHVM{Conn: fr}
 	s, _ := spec.Preset("bookworm")
 	ts := Targets(s, vm, Facts{Cgroup: "v2", Systemd: true})
 	if ts["box1"].Level() != remote.LevelUnpriv || ts["n1"].Level() != remote.LevelNested {
@@ -131,7 +131,7 @@ func TestLinesStepIdempotent(t *testing.T) {
 	fr := &fakeRunner{}
 	fr.on(`cat /etc/subuid`, func(string) remote.Result { return remote.Result{Stdout: "clean\n" + content} })
 	fr.on(`cat > /etc/subuid.labctl-tmp`, func(string) remote.Result { return remote.Result{} })
-	vm := &remote.VM{Conn: fr}
+	vm := &remote.SSHVM{Conn: fr}
 	f := render.GuestFile{Path: "/etc/subuid", Lines: []string{"vagrant:100000:65536"}, Owner: "root:root", Mode: 0o644, Owns: "^vagrant:"}
 	done, _, err := FileState(context.Background(), vm, f)
 	if err != nil || !done {
@@ -185,7 +185,7 @@ func TestDiskStepRefusesData(t *testing.T) {
 	fr.answer(`formatting-data-disk`, "", 0)
 	fr.answer(`mkfs.btrfs`, "", 0)
 	s, _ := spec.Preset("bookworm")
-	p := &Provisioner{Spec: s, VM: &remote.VM{Conn: fr}, Opts: Options{}}
+	p := &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: fr}, Opts: Options{}}
 	step := p.diskStep()
 	done, _, err := step.Check(context.Background())
 	if err != nil || done {
@@ -213,7 +213,7 @@ func TestNestedBusyboxOnOldLXC(t *testing.T) {
 	s, _ := spec.Preset("bullseye")
 	fr := &fakeRunner{}
 	fr.answer(`.`, "", 0)
-	p := &Provisioner{Spec: s, VM: &remote.VM{Conn: fr}, Facts: Facts{LXCVersion: "4.0.6", Cgroup: "v2", Systemd: true, UID: 1000}}
+	p := &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: fr}, Facts: Facts{LXCVersion: "4.0.6", Cgroup: "v2", Systemd: true, UID: 1000}}
 	if err := p.createNestedStep(s.Container("n1")).Apply(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestNestedBusyboxOnOldLXC(t *testing.T) {
 // the renderer returns written by exactly one step of the same name.
 func TestStepsFollowTheRecipe(t *testing.T) {
 	s, _ := spec.Preset("bookworm")
-	p := &Provisioner{Spec: s, VM: &remote.VM{Conn: &fakeRunner{}}, Facts: Facts{LXCVersion: "5.0.2", Cgroup: "v2", Systemd: true, UID: 1000}}
+	p := &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: &fakeRunner{}}, Facts: Facts{LXCVersion: "5.0.2", Cgroup: "v2", Systemd: true, UID: 1000}}
 	steps, err := p.Steps()
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +263,7 @@ func TestStepsFollowTheRecipe(t *testing.T) {
 func TestEveryRenderedFileHasAStep(t *testing.T) {
 	for _, name := range spec.PresetNames() {
 		s, _ := spec.Preset(name)
-		p := &Provisioner{Spec: s, VM: &remote.VM{Conn: &fakeRunner{}}, Facts: Facts{LXCVersion: s.LXC.Version}}
+		p := &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: &fakeRunner{}}, Facts: Facts{LXCVersion: s.LXC.Version}}
 		steps, err := p.Steps()
 		if err != nil {
 			t.Fatal(err)

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/build"
 	"github.com/labctl/labctl/lab/render"
 	"github.com/labctl/labctl/lab/spec"
@@ -35,6 +34,9 @@ type Options struct {
 	// caller builds it on the host, or takes it from the cache: build.LocalImages). Needed
 	// only for containers of image type local.
 	Image func(ctx context.Context, inside []render.GuestFile) (build.LocalImage, error)
+	// LogDir is where the containers' lxc-start logs are copied to (tmp/<lab>/logs); empty:
+	// they stay in the guest only.
+	LogDir string
 	// Ahead is how many later steps' checks run at once while the steps so far are found done
 	// (RunStepsAhead); 0 checks one step at a time. Above 0, the image of a container that does
 	// not exist yet is also uploaded while the steps before its creation run (uploadAhead), so
@@ -54,7 +56,6 @@ type Uploader interface {
 
 // Provisioner turns a booted VM into the lab of its spec.
 type Provisioner struct {
-	Lab  *lab.Lab
 	Spec *spec.Spec
 	VM   remote.Target
 	// Comm uploads images (a *remote.Comm); nil when nothing is uploaded.
@@ -74,19 +75,19 @@ type Provisioner struct {
 	uploads map[string]*upload
 }
 
-// New gathers the facts of the VM and returns its provisioner.
-func New(ctx context.Context, l *lab.Lab, vm remote.Target, comm Uploader, opts Options) (*Provisioner, error) {
+// New gathers the facts of the VM of the lab of spec s and returns its provisioner.
+func New(ctx context.Context, s *spec.Spec, vm remote.Target, comm Uploader, opts Options) (*Provisioner, error) {
 	if opts.Out == nil {
 		opts.Out = io.Discard
 	}
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	f, err := GatherFacts(ctx, vm, l.Spec.User)
+	f, err := GatherFacts(ctx, vm, s.User)
 	if err != nil {
 		return nil, err
 	}
-	return &Provisioner{Lab: l, Spec: l.Spec, VM: vm, Comm: comm, Facts: f, Opts: opts}, nil
+	return &Provisioner{Spec: s, VM: vm, Comm: comm, Facts: f, Opts: opts}, nil
 }
 
 // lockedWriter takes writes from several goroutines, one whole write at a time.
@@ -220,19 +221,18 @@ func (p *Provisioner) render(ctx context.Context) ([]render.GuestFile, error) {
 func Targets(s *spec.Spec, vm remote.Target, f Facts) map[string]*remote.Container {
 	out := map[string]*remote.Container{}
 	for _, c := range s.Containers {
-		t := &remote.Container{ContainerName: c.Name}
-		if c.Parent == "" {
-			t.Parent, t.Lvl, t.AsUser = vm, remote.LevelUnpriv, c.Unprivileged
-			t.Attach = []string{"lxc-attach"}
-			if c.Unprivileged && f.Delegated() {
-				// From inside a delegated scope of the user's systemd (what Debian's
-				// lxc-unpriv-attach does, quietly): a plain lxc-attach from an SSH session fails
-				// "Failed to move process into target cgroup".
-				t.Attach = delegatedScope("lxc-attach")
-				t.Env = userBusEnv(f.UID)
-			}
-		} else {
-			t.Parent, t.Lvl, t.Attach = out[c.Parent], remote.LevelNested, []string{"lxc-attach"}
+		if c.Parent != "" {
+			out[c.Name] = remote.NewContainer(c.Name, remote.LevelNested, out[c.Parent])
+			continue
+		}
+		t := remote.NewContainer(c.Name, remote.LevelUnpriv, vm)
+		t.AsUser = c.Unprivileged
+		if c.Unprivileged && f.Delegated() {
+			// From inside a delegated scope of the user's systemd (what Debian's
+			// lxc-unpriv-attach does, quietly): a plain lxc-attach from an SSH session fails
+			// "Failed to move process into target cgroup".
+			t.Attach = delegatedScope("lxc-attach")
+			t.Env = userBusEnv(f.UID)
 		}
 		out[c.Name] = t
 	}

@@ -41,7 +41,7 @@ func BenchmarkVMLatency(b *testing.B) {
 		b.Fatalf("%v (bring the lab up first: labctl up --preset %s)", err, preset)
 	}
 	defer comm.Close()
-	vm := &remote.VM{Conn: comm}
+	vm := &remote.SSHVM{Conn: comm}
 	f, err := GatherFacts(ctx, vm, s.User)
 	if err != nil {
 		b.Fatal(err)
@@ -86,7 +86,7 @@ func BenchmarkVMLatency(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			must(&remote.VM{Conn: c})()
+			must(&remote.SSHVM{Conn: c})()
 			c.Close()
 		})
 		vag := median(func() {

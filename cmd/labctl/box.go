@@ -12,7 +12,7 @@ import (
 	"github.com/labctl/labctl/lab/spec"
 )
 
-func boxCmd(*globals) *cobra.Command {
+func boxCmd(g *globals) *cobra.Command {
 	box := &cobra.Command{
 		Use:   "box",
 		Short: "build a Debian libvirt box offline and add it to Vagrant (box build --release R)",
@@ -40,7 +40,7 @@ func boxCmd(*globals) *cobra.Command {
 			if err := s.Validate(); err != nil {
 				return err
 			}
-			l, err := lab.Open(".", s)
+			l, err := lab.OpenSpec(g.source(), s)
 			if err != nil {
 				return err
 			}
@@ -49,7 +49,7 @@ func boxCmd(*globals) *cobra.Command {
 				return err
 			}
 			defer closeV()
-			key, err := lab.EnsureBox(cmd.Context(), s, v, cmd.OutOrStdout())
+			key, err := l.EnsureBox(cmd.Context(), v, cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}

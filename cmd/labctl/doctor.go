@@ -20,7 +20,7 @@ func doctorCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
 			choice := g.libvirt
-			if s, err := g.load(); err == nil && s.ProviderFor() == "libvirt" {
+			if s, err := g.load(); err == nil && s.ProviderInfo().Libvirt {
 				choice = s.Libvirt
 			} else if err != nil && g.libvirt != "" {
 				return err

@@ -3,11 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/provision/remote"
 )
 
@@ -31,25 +30,14 @@ func execCmd(g *globals) *cobra.Command {
 				line = remote.Join(args...)
 			}
 			ctx := cmd.Context()
-			s, err := g.openSession(ctx, nil, true, "")
+			_, c, done, err := g.connected(ctx)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			var t remote.Target = s.vm
-			if level != "host" && level != "vm" {
-				if s.lab.Spec.Container(level) == nil {
-					var names []string
-					for _, c := range s.lab.Spec.Containers {
-						names = append(names, c.Name)
-					}
-					return fmt.Errorf("--level %q: use host or one of %s", level, strings.Join(names, ", "))
-				}
-				f, err := provision.GatherFacts(ctx, s.vm, s.lab.Spec.User)
-				if err != nil {
-					return err
-				}
-				t = provision.Targets(s.lab.Spec, s.vm, f)[level]
+			defer done()
+			t, err := c.Target(ctx, level)
+			if err != nil {
+				return fmt.Errorf("--level: %w", err)
 			}
 			rc := remote.Cmd{Line: line, Sudo: sudo, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
 			// A terminal is not passed on: the SSH session would wait for its end-of-file.
@@ -68,7 +56,7 @@ func execCmd(g *globals) *cobra.Command {
 	}
 	// CMD's own words are never labctl's flags: flags go before it (or before --).
 	cmd.Flags().SetInterspersed(false)
-	cmd.Flags().StringVar(&level, "level", "host", "host (the VM), or a container's name")
+	cmd.Flags().StringVar(&level, "level", lab.Host, "host (the VM), or a container's name")
 	cmd.Flags().BoolVar(&sudo, "sudo", false, "on the VM, run as root")
 	return cmd
 }

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/provision"
-	"github.com/labctl/labctl/provision/remote"
 )
 
 func haltCmd(g *globals) *cobra.Command {
@@ -21,34 +17,19 @@ func haltCmd(g *globals) *cobra.Command {
 			"halt` when that is not possible (another provider, or no clean end within 3 minutes).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, out := cmd.Context(), cmd.OutOrStdout()
 			start := time.Now()
-			s, err := g.openSession(ctx, out, false, "halt")
+			l, err := g.openLab()
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			how, err := lab.Halt(ctx, s.lab, s.vagrant, func(ctx context.Context) error {
-				// Over SSH: the agents end with the host's (one attached in box1 keeps its
-				// systemd from halting until LXC's 60 s stop timeout).
-				if err := s.connectSSH(ctx); err != nil {
-					return err
+			out := cmd.OutOrStdout()
+			return withLog(l, func(log io.Writer) error {
+				how, err := l.Halt(cmd.Context(), out, g.connectOptions(log))
+				if err == nil {
+					fmt.Fprintf(out, "lab %s halted in %s (%s)\n", l.Spec.Name, fmtDur(time.Since(start)), how)
 				}
-				p, err := s.provisioner(ctx, provision.Options{})
-				if err != nil {
-					return err
-				}
-				if err := p.StopContainers(ctx); err != nil {
-					fmt.Fprintf(out, "%v: the guest's shutdown stops it\n", err)
-				}
-				_, err = remote.Must(ctx, s.vm, remote.Cmd{Line: "systemctl poweroff --no-block", Sudo: true})
 				return err
-			}, out)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "lab %s halted in %s (%s)\n", s.lab.Spec.Name, fmtDur(time.Since(start)), how)
-			return nil
+			})
 		},
 	}
 }
@@ -61,21 +42,41 @@ func destroyCmd(g *globals) *cobra.Command {
 			"the pinned known_hosts and the state. Boxes and images stay cached.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openSession(cmd.Context(), cmd.OutOrStdout(), false, "destroy")
+			l, err := g.openLab()
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			gone, err := lab.Destroy(cmd.Context(), s.lab, s.vagrant)
+			out := cmd.OutOrStdout()
+			gone, err := l.Destroy(cmd.Context(), out)
 			if err != nil {
 				return err
 			}
 			if len(gone) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "lab %s: nothing to destroy\n", s.lab.Spec.Name)
+				fmt.Fprintf(out, "lab %s: nothing to destroy\n", l.Spec.Name)
 				return nil
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "lab %s destroyed: %v\n", s.lab.Spec.Name, gone)
+			fmt.Fprintf(out, "lab %s destroyed: %v\n", l.Spec.Name, gone)
 			return nil
+		},
+	}
+}
+
+func resetCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reset",
+		Short: "bring the lab back to the snapshot taken after its first green provision (seconds)",
+		Long: "Reverts the running VM to the libvirt snapshot labctl-ready, which `labctl up` takes after the\n" +
+			"lab's first green provision: every level as it was then, in seconds instead of a new lab. When\n" +
+			"the spec (or labctl) changed since, it provisions the reverted lab and takes the snapshot again.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := g.openLab()
+			if err != nil {
+				return err
+			}
+			return withLog(l, func(log io.Writer) error {
+				return l.Reset(cmd.Context(), cmd.OutOrStdout(), g.connectOptions(log))
+			})
 		},
 	}
 }

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/lab/labdir"
 	"github.com/labctl/labctl/provision"
 )
 
@@ -21,24 +21,24 @@ func logsCmd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.openSession(ctx, nil, true, "")
+			l, c, done, err := g.connected(ctx)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			f, err := provision.GatherFacts(ctx, s.vm, s.lab.Spec.User)
+			defer done()
+			f, err := c.Facts(ctx)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			wrote, err := provision.CollectLogs(ctx, s.lab, s.vm, f)
+			wrote, err := provision.CollectLogs(ctx, l.Spec, c.VM(), f, l.LogDir())
 			for _, w := range wrote {
-				fmt.Fprintln(out, path.Join(s.lab.LogDir(), w))
+				fmt.Fprintln(out, l.Log(w))
 			}
-			fmt.Fprintln(out, path.Join(s.lab.LogDir(), "vagrant.log"))
-			for _, name := range []string{"provision.log", "console.log", "console-boot1.log"} {
-				if _, serr := os.Stat(s.lab.Path("logs", name)); serr == nil {
-					fmt.Fprintln(out, path.Join(s.lab.LogDir(), name))
+			fmt.Fprintln(out, l.Log(labdir.VagrantLog))
+			for _, name := range []string{labdir.ProvisionLog, labdir.ConsoleLog, labdir.ConsoleBoot1} {
+				if _, serr := os.Stat(l.Log(name)); serr == nil {
+					fmt.Fprintln(out, l.Log(name))
 				} else if !errors.Is(serr, os.ErrNotExist) {
 					err = errors.Join(err, serr)
 				}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/provision"
@@ -15,18 +17,15 @@ func provisionCmd(g *globals) *cobra.Command {
 			"(ok / changed / failed, with its time); ends with `N changed, M ok`. --plan changes nothing.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			s, err := g.openSession(ctx, cmd.OutOrStdout(), true, "provision")
+			l, err := g.openLab()
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			p, err := s.provisioner(ctx, provision.Options{ForceFormat: force, Plan: plan, Out: cmd.OutOrStdout()})
-			if err != nil {
+			return withLog(l, func(log io.Writer) error {
+				opts := provision.Options{ForceFormat: force, Plan: plan, Out: cmd.OutOrStdout(), Ahead: provision.DefaultAhead}
+				_, err := l.Provision(cmd.Context(), g.connectOptions(log), opts)
 				return err
-			}
-			_, err = p.Run(ctx)
-			return err
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&plan, "plan", false, "only check, and list what would change")

@@ -15,19 +15,14 @@ func renderCmd(g *globals) *cobra.Command {
 		Use:   "render",
 		Short: "write the Vagrantfile and every guest file of a lab to a directory",
 		Long: "Renders DIR/Vagrantfile, every whole guest file at DIR/guest/<guest path> and every set of\n" +
-			"lines ensured in a shared file at DIR/guest/<guest path>.lines. Default DIR: tmp/<lab>.",
+			"lines ensured in a shared file at DIR/guest/<guest path>.lines. Default DIR: tmp/<lab>.\n" +
+			"It takes no lock and changes no state: a port the lab has not recorded yet is a free one now.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := g.openLab()
 			if err != nil {
 				return err
 			}
-			// It keeps the lab's host values (port, accelerator) in its state.json.
-			unlock, err := l.Lock("render")
-			if err != nil {
-				return err
-			}
-			defer unlock()
 			vin, notice, err := l.VagrantInputs()
 			if err != nil {
 				return err

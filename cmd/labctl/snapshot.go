@@ -20,21 +20,19 @@ func snapshotCmd(g *globals) *cobra.Command {
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			op, name := args[0], args[1]
-			ctx := cmd.Context()
-			s, err := g.openSession(ctx, cmd.OutOrStdout(), false, "snapshot "+op)
+			l, err := g.openLab()
 			if err != nil {
 				return err
 			}
-			defer s.Close()
 			if op == "save" {
-				err = s.vagrant.SnapshotSave(ctx, name)
+				err = l.SnapshotSave(cmd.Context(), cmd.OutOrStdout(), name)
 			} else {
-				err = s.vagrant.SnapshotRestore(ctx, name)
+				err = l.SnapshotRestore(cmd.Context(), cmd.OutOrStdout(), name)
 			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "lab %s: snapshot %s %sd\n", s.lab.Spec.Name, name, op)
+			fmt.Fprintf(cmd.OutOrStdout(), "lab %s: snapshot %s %sd\n", l.Spec.Name, name, op)
 			return nil
 		},
 	}

@@ -8,8 +8,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-
-	"github.com/labctl/labctl/lab/vagrant"
 )
 
 func sshCmd(g *globals) *cobra.Command {
@@ -20,26 +18,21 @@ func sshCmd(g *globals) *cobra.Command {
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.openSession(ctx, nil, true, "") // connecting pins the key on first use
+			l, _, done, err := g.connected(ctx) // connecting pins the key on first use
 			if err != nil {
 				return err
 			}
-			out, err := s.vagrant.SSHConfig(ctx)
-			s.Close()
+			done()
+			e, err := l.SSHEndpoint(ctx)
 			if err != nil {
 				return err
 			}
-			entries, err := vagrant.ParseSSHConfig(out)
-			if err != nil {
-				return err
-			}
-			e := entries[0]
 			bin, err := exec.LookPath("ssh")
 			if err != nil {
 				return fmt.Errorf("ssh is not installed: apt-get install openssh-client")
 			}
 			argv := []string{"ssh", "-p", strconv.Itoa(e.Port), "-i", e.IdentityFiles[0], "-o", "IdentitiesOnly=yes",
-				"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + s.lab.KnownHosts(), e.User + "@" + e.HostName}
+				"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + l.KnownHosts(), e.User + "@" + e.Host}
 			argv = append(argv, args...)
 			return syscall.Exec(bin, argv, os.Environ())
 		},

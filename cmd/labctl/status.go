@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/provision"
 )
 
@@ -22,6 +25,8 @@ type Status struct {
 	// Why says, for a container whose state is unknown, why it could not be read.
 	Why   map[string]string `json:"why,omitempty"`
 	Error string            `json:"error,omitempty"`
+	// order is the spec's containers, in the order the text prints them.
+	order []spec.Container
 }
 
 func statusCmd(g *globals) *cobra.Command {
@@ -32,30 +37,9 @@ func statusCmd(g *globals) *cobra.Command {
 		Long:  "Shows the VM's state and, when it runs, each container's state and the detected versions.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			s, err := g.openSession(ctx, nil, false, "")
+			st, err := readStatus(cmd.Context(), g)
 			if err != nil {
 				return err
-			}
-			defer s.Close()
-			st := Status{Lab: s.lab.Spec.Name, Containers: map[string]string{}}
-			if st.VM, err = s.lab.VMState(ctx, s.vagrant); err != nil {
-				st.VM, st.Error = "unknown", err.Error()
-			}
-			if s.lab.Spec.ProviderFor() == "libvirt" {
-				if virt, err := s.lab.Libvirt(); err == nil {
-					st.Libvirt = virt.URI()
-				}
-			}
-			if st.VM == "running" {
-				if err := s.connect(ctx); err != nil {
-					st.Error = err.Error()
-				} else if p, err := s.provisioner(ctx, provision.Options{}); err != nil {
-					st.Error = err.Error()
-				} else {
-					st.Kernel, st.LXC = p.Facts.Kernel, p.Facts.LXCVersion
-					st.Containers, st.Why = containerStates(ctx, p)
-				}
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -63,25 +47,7 @@ func statusCmd(g *globals) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			if st.Libvirt != "" {
-				fmt.Fprintf(out, "lab %s: VM %s (%s)\n", st.Lab, st.VM, st.Libvirt)
-			} else {
-				fmt.Fprintf(out, "lab %s: VM %s\n", st.Lab, st.VM)
-			}
-			if st.Kernel != "" {
-				fmt.Fprintf(out, "  kernel %s, LXC %s\n", st.Kernel, st.LXC)
-			}
-			for _, c := range s.lab.Spec.Containers {
-				if v, ok := st.Containers[c.Name]; ok {
-					if why := st.Why[c.Name]; why != "" {
-						v += " (" + why + ")"
-					}
-					fmt.Fprintf(out, "  %-6s %s\n", c.Name, v)
-				}
-			}
-			if st.Error != "" {
-				fmt.Fprintf(out, "  error: %s\n", st.Error)
-			}
+			printStatus(out, st)
 			return nil
 		},
 	}
@@ -89,12 +55,61 @@ func statusCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// stateOrAbsent names the state of a container State found no trace of ("") as absent.
-func stateOrAbsent(s string) string {
-	if s == "" {
-		return "absent"
+// readStatus reads the lab's status: the VM's state and, when it runs, its levels'.
+func readStatus(ctx context.Context, g *globals) (Status, error) {
+	l, err := g.openLab()
+	if err != nil {
+		return Status{}, err
 	}
-	return s
+	st := Status{Lab: l.Spec.Name, Containers: map[string]string{}, Libvirt: l.Where()}
+	if st.VM, err = l.VMState(ctx); err != nil {
+		st.VM, st.Error = "unknown", err.Error()
+	}
+	if st.VM != "running" {
+		return st, nil
+	}
+	err = withLog(l, func(log io.Writer) error {
+		c, err := l.Connect(ctx, g.connectOptions(log))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		p, err := c.Provisioner(ctx, provision.Options{})
+		if err != nil {
+			return err
+		}
+		st.Kernel, st.LXC = p.Facts.Kernel, p.Facts.LXCVersion
+		st.Containers, st.Why = containerStates(ctx, p)
+		st.order = l.Spec.Containers
+		return nil
+	})
+	if err != nil {
+		st.Error = err.Error()
+	}
+	return st, nil
+}
+
+// printStatus prints the status for a person.
+func printStatus(out io.Writer, st Status) {
+	if st.Libvirt != "" {
+		fmt.Fprintf(out, "lab %s: VM %s (%s)\n", st.Lab, st.VM, st.Libvirt)
+	} else {
+		fmt.Fprintf(out, "lab %s: VM %s\n", st.Lab, st.VM)
+	}
+	if st.Kernel != "" {
+		fmt.Fprintf(out, "  kernel %s, LXC %s\n", st.Kernel, st.LXC)
+	}
+	for _, c := range st.order {
+		if v, ok := st.Containers[c.Name]; ok {
+			if why := st.Why[c.Name]; why != "" {
+				v += " (" + why + ")"
+			}
+			fmt.Fprintf(out, "  %-6s %s\n", c.Name, v)
+		}
+	}
+	if st.Error != "" {
+		fmt.Fprintf(out, "  error: %s\n", st.Error)
+	}
 }
 
 // containerStates reads each container's state in spec order (parents first). A container
@@ -112,7 +127,7 @@ func containerStates(ctx context.Context, p *provision.Provisioner) (states, why
 			states[c.Name], why[c.Name] = "unknown", err.Error()
 			continue
 		}
-		states[c.Name] = stateOrAbsent(state)
+		states[c.Name] = lab.StateOrAbsent(state)
 	}
 	return states, why
 }

@@ -1,7 +1,8 @@
 // Package labtest lets Go tests, Ginkgo specs or plain `go test` ones, work on a lab that
 // labctl runs: attach to it (or bring it up first), then run commands, read results and upload
-// files at any level of it, the VM or any container of its spec, over one pinned SSH
-// connection. labctl's own e2e suite is written on it.
+// files at any level of it, the VM or any container of its spec, through the lab's one
+// connection (the lab's agent, or one pinned SSH connection). labctl's own e2e suite is
+// written on it.
 package labtest
 
 import (
@@ -9,19 +10,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/lab/build"
+	"github.com/labctl/labctl/lab/labdir"
 	"github.com/labctl/labctl/lab/spec"
-	"github.com/labctl/labctl/lab/vagrant"
 	"github.com/labctl/labctl/provision"
-	"github.com/labctl/labctl/provision/agent"
 	"github.com/labctl/labctl/provision/remote"
 )
 
@@ -31,7 +30,8 @@ type Options struct {
 	File, Preset string
 	// Root is the directory whose tmp/ holds the lab's state (where labctl ran); default ".".
 	Root string
-	// Labctl is the labctl binary Up and Destroy run (default: `labctl` on PATH).
+	// Labctl is the labctl binary Up and Destroy run (default: `labctl` on PATH); Attach
+	// reaches the lab through the lab's agent, started from it, when it is given.
 	Labctl string
 	// Log receives the connection's log and the output of labctl; default: discarded.
 	Log io.Writer
@@ -39,11 +39,8 @@ type Options struct {
 	InsecureIgnoreHostKey bool
 }
 
-func (o Options) root() string {
-	if o.Root == "" {
-		return "."
-	}
-	return o.Root
+func (o Options) source() spec.Source {
+	return spec.Source{File: o.File, Preset: o.Preset, Root: o.Root}
 }
 
 func (o Options) log() io.Writer {
@@ -54,19 +51,25 @@ func (o Options) log() io.Writer {
 }
 
 // Spec is the lab spec the options name.
-func (o Options) Spec() (*spec.Spec, error) { return spec.Resolve(o.File, o.Preset, o.root()) }
+func (o Options) Spec() (*spec.Spec, error) { return o.source().Resolve() }
+
+// ReportDir is where the lab's reports go: tmp/<lab>/reports under Root.
+func (o Options) ReportDir() (string, error) {
+	s, err := o.Spec()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(labdir.Of(o.source().Dir(), s.Name), labdir.Reports), nil
+}
 
 // Lab is a running lab, attached.
 type Lab struct {
 	Spec *spec.Spec
-	Dir  *lab.Lab
+	// Dir is the lab's directory (tmp/<name>/ under Root), where plain Vagrant works.
+	Dir string
 	// Facts are what the VM is (kernel, LXC version, cgroup, AppArmor, ...).
-	Facts   provision.Facts
-	comm    *remote.Comm
-	vm      remote.Target
-	targets map[string]*remote.Container
-	close   []func() error
-	opts    Options
+	Facts provision.Facts
+	conn  *lab.Conn
 }
 
 // Up brings the lab up with `labctl up` (idempotent: a lab that is up is checked).
@@ -83,15 +86,8 @@ func (o Options) labctl(ctx context.Context, verb string) error {
 	if bin == "" {
 		bin = "labctl"
 	}
-	args := []string{verb}
-	switch {
-	case o.File != "":
-		args = append(args, "-f", o.File)
-	case o.Preset != "":
-		args = append(args, "--preset", o.Preset)
-	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = o.root()
+	cmd := exec.CommandContext(ctx, bin, append([]string{verb}, o.source().Args()...)...)
+	cmd.Dir = o.source().Dir()
 	cmd.Stdout, cmd.Stderr = o.log(), o.log()
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("labctl %s: %w (see the log)", verb, err)
@@ -102,102 +98,44 @@ func (o Options) labctl(ctx context.Context, verb string) error {
 // Attach connects to the running lab the options name. It fails, saying what to do, when the
 // lab's VM is not running.
 func Attach(ctx context.Context, o Options) (*Lab, error) {
-	s, err := o.Spec()
+	d, err := lab.Open(o.source())
 	if err != nil {
 		return nil, err
 	}
-	d, err := lab.Open(o.root(), s)
+	state, err := d.VMState(ctx)
 	if err != nil {
-		return nil, err
-	}
-	l := &Lab{Spec: s, Dir: d, opts: o}
-	v, closeV, err := d.Vagrant(nil)
-	if err != nil {
-		return nil, err
-	}
-	l.close = append(l.close, closeV)
-	state, err := d.VMState(ctx, v)
-	if err != nil {
-		l.Close()
 		return nil, err
 	}
 	if state != "running" {
-		l.Close()
-		return nil, fmt.Errorf("lab %s is %s, not running: bring it up with `labctl up` (or labtest.Up)", s.Name, state)
+		return nil, fmt.Errorf("lab %s is %s, not running: bring it up with `labctl up` (or labtest.Up)", d.Spec.Name, state)
 	}
-	if o.Labctl != "" && os.Getenv("LABCTL_AGENT") != "0" {
-		// Through the lab's agent, as labctl's own commands: every level one message away.
-		c, err := o.agent(ctx, d)
-		if err != nil {
-			l.Close()
-			return nil, err
-		}
-		l.close = append(l.close, c.Close)
-		l.vm = &agent.VM{Client: c, Log: o.log()}
-	} else if err := l.connectSSH(ctx, v); err != nil {
-		l.Close()
+	c, err := d.Connect(ctx, lab.ConnectOptions{Agent: o.Labctl, Insecure: o.InsecureIgnoreHostKey, Log: o.log()})
+	if err != nil {
 		return nil, err
 	}
-	if l.Facts, err = provision.GatherFacts(ctx, l.vm, s.User); err != nil {
-		l.Close()
+	l := &Lab{Spec: d.Spec, Dir: d.Dir, conn: c}
+	if l.Facts, err = c.Facts(ctx); err != nil {
+		c.Close()
 		return nil, err
 	}
-	l.targets = provision.Targets(s, l.vm, l.Facts)
 	return l, nil
 }
 
-// connectSSH opens the lab's own pinned SSH connection (for uploads, or without an agent).
-func (l *Lab) connectSSH(ctx context.Context, v *vagrant.Driver) error {
-	comm, err := provision.Connect(ctx, l.Dir, v, provision.ConnectOptions{Log: l.opts.log(), InsecureIgnoreHostKey: l.opts.InsecureIgnoreHostKey})
-	if err != nil {
-		return err
-	}
-	l.comm = comm
-	l.close = append(l.close, comm.Close)
-	if l.vm == nil {
-		l.vm = &remote.VM{Conn: comm}
-	}
-	return nil
-}
-
-// agent connects to the lab's agent, started from the Labctl binary when none runs.
-func (o Options) agent(ctx context.Context, d *lab.Lab) (*agent.Client, error) {
-	flags := agent.LabFlags{File: o.File, Preset: o.Preset, Insecure: o.InsecureIgnoreHostKey}
-	return agent.Start(ctx, d.Path("agent.sock"), o.Labctl, flags, o.root(), d.Path("logs", "agent.log"))
-}
-
 // Close ends the connection.
-func (l *Lab) Close() error {
-	var errs []error
-	for i := len(l.close) - 1; i >= 0; i-- {
-		errs = append(errs, l.close[i]())
-	}
-	l.close = nil
-	return errors.Join(errs...)
-}
+func (l *Lab) Close() error { return l.conn.Close() }
 
 // Host is the VM level's name for Target.
-const Host = "host"
+const Host = lab.Host
 
 // Target returns where commands run: Host (the VM, as the lab user) or a container's name.
 func (l *Lab) Target(name string) (remote.Target, error) {
-	if name == Host || name == "vm" {
-		return l.vm, nil
-	}
-	if t, ok := l.targets[name]; ok {
-		return t, nil
-	}
-	var names []string
-	for _, c := range l.Spec.Containers {
-		names = append(names, c.Name)
-	}
-	return nil, fmt.Errorf("no level %q in lab %s: use %s or one of %s", name, l.Spec.Name, Host, strings.Join(names, ", "))
+	return l.conn.Target(context.Background(), name)
 }
 
 // Run runs a shell command line at a level (as root in a container; on the VM as the lab
 // user, as root with sudo). A non-zero exit is in the Result, not the error.
 func (l *Lab) Run(ctx context.Context, level, line string, sudo bool) (remote.Result, error) {
-	t, err := l.Target(level)
+	t, err := l.conn.Target(ctx, level)
 	if err != nil {
 		return remote.Result{ExitCode: -1}, err
 	}
@@ -207,7 +145,7 @@ func (l *Lab) Run(ctx context.Context, level, line string, sudo bool) (remote.Re
 // Sh runs a command line at a level and returns its trimmed standard output; a non-zero exit
 // is an error that carries the command's output.
 func (l *Lab) Sh(ctx context.Context, level, line string) (string, error) {
-	t, err := l.Target(level)
+	t, err := l.conn.Target(ctx, level)
 	if err != nil {
 		return "", err
 	}
@@ -223,7 +161,7 @@ func (l *Lab) Upload(ctx context.Context, level, local, dest string) error {
 	}
 	sum := sha256.Sum256(data)
 	want := hex.EncodeToString(sum[:])
-	t, err := l.Target(level)
+	t, err := l.conn.Target(ctx, level)
 	if err != nil {
 		return err
 	}
@@ -241,26 +179,8 @@ func (l *Lab) Upload(ctx context.Context, level, local, dest string) error {
 // Provisioner returns the lab's provisioner (to check or re-run the steps from a test);
 // local images come from labctl's cache (built when missing).
 func (l *Lab) Provisioner(ctx context.Context, opts provision.Options) (*provision.Provisioner, error) {
-	if opts.Image == nil {
-		opts.Image = build.LocalImages(l.Spec, l.opts.log(), l.opts.log())
-	}
-	return provision.New(ctx, l.Dir, l.vm, l, opts)
-}
-
-// UploadFile copies a file to the VM over the lab's SSH connection, opened on first use.
-func (l *Lab) UploadFile(ctx context.Context, local, dest string, mode os.FileMode, progress io.Writer) (remote.UploadResult, error) {
-	if l.comm == nil {
-		v, closeV, err := l.Dir.Vagrant(nil)
-		if err != nil {
-			return remote.UploadResult{}, err
-		}
-		defer closeV()
-		if err := l.connectSSH(ctx, v); err != nil {
-			return remote.UploadResult{}, err
-		}
-	}
-	return l.comm.UploadFile(ctx, local, dest, mode, progress)
+	return l.conn.Provisioner(ctx, opts)
 }
 
 // VM is the lab's VM as a target (the lab user; sudo for root).
-func (l *Lab) VM() remote.Target { return l.vm }
+func (l *Lab) VM() remote.Target { return l.conn.VM() }

@@ -25,18 +25,11 @@ type Driver struct {
 	Dir      string
 	Log      io.Writer
 	Progress io.Writer
+	// Provider is Vagrant's name of the lab's provider (VAGRANT_DEFAULT_PROVIDER); empty:
+	// Vagrant's own default.
+	Provider string
 	// Exec runs the command; tests replace it with recorded outputs.
 	Exec func(ctx context.Context, env []string, args ...string) *exec.Cmd
-}
-
-// New returns the driver of the lab directory dir, appending every line to the log file
-// logPath; close it with the returned function.
-func New(dir, logPath string, progress io.Writer) (*Driver, func() error, error) {
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, nil, err
-	}
-	return &Driver{Dir: dir, Log: f, Progress: progress}, f.Close, nil
 }
 
 // VagrantError is a failed vagrant command with the text Vagrant printed about it.
@@ -66,7 +59,10 @@ func (e *VagrantError) Error() string {
 
 func (v *Driver) command(ctx context.Context, args ...string) *exec.Cmd {
 	env := append(os.Environ(), "VAGRANT_CWD="+v.Dir, "VAGRANT_HOME="+host.VagrantHome(),
-		"VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_NO_COLOR=1", "VAGRANT_DEFAULT_PROVIDER=libvirt")
+		"VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_NO_COLOR=1")
+	if v.Provider != "" {
+		env = append(env, "VAGRANT_DEFAULT_PROVIDER="+v.Provider)
+	}
 	if v.Exec != nil {
 		return v.Exec(ctx, env, args...)
 	}
@@ -114,7 +110,7 @@ func (v *Driver) Run(ctx context.Context, args ...string) (string, error) {
 	<-done
 	if err != nil {
 		text := all.String()
-		return stdout.String(), &VagrantError{Args: args, Err: err, Output: LastLines(text, 15), BootTimedOut: strings.Contains(text, bootTimeoutText)}
+		return stdout.String(), &VagrantError{Args: args, Err: err, Output: host.LastLines(text, 15), BootTimedOut: strings.Contains(text, bootTimeoutText)}
 	}
 	return stdout.String(), nil
 }
@@ -132,20 +128,13 @@ func scanLinesOrCR(data []byte, atEOF bool) (int, []byte, error) {
 	return 0, nil, nil
 }
 
-func LastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Up creates or starts the VM. keep is for a VM that existed before this `vagrant up` (its
-// disks hold the user's lab): Vagrant then leaves it as a failure left it (its default is to
-// destroy the VM on a failure; vagrant-libvirt 0.11.2 halts one that existed instead, which
-// for a hung guest means a minute of ACPI shutdown first); the caller decides what happens to it.
-func (v *Driver) Up(ctx context.Context, provider string, keep bool) error {
-	args := []string{"up", "--provider", provider, "--no-provision"}
+// Up creates or starts the VM with the driver's provider. keep is for a VM that existed before
+// this `vagrant up` (its disks hold the user's lab): Vagrant then leaves it as a failure left
+// it (its default is to destroy the VM on a failure; vagrant-libvirt 0.11.2 halts one that
+// existed instead, which for a hung guest means a minute of ACPI shutdown first); the caller
+// decides what happens to it.
+func (v *Driver) Up(ctx context.Context, keep bool) error {
+	args := []string{"up", "--provider", v.Provider, "--no-provision"}
 	if keep {
 		args = append(args, "--no-destroy-on-error")
 	}
@@ -214,7 +203,7 @@ func (v *Driver) Validate(ctx context.Context, extraEnv ...string) (string, erro
 	cmd.Env = append(cmd.Env, extraEnv...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return string(out), &VagrantError{Args: []string{"validate"}, Err: err, Output: LastLines(string(out), 20)}
+		return string(out), &VagrantError{Args: []string{"validate"}, Err: err, Output: host.LastLines(string(out), 20)}
 	}
 	return string(out), nil
 }

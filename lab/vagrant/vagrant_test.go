@@ -47,14 +47,14 @@ func TestParseMachineState(t *testing.T) {
 func TestVagrantUpStreamsProgressAndLogs(t *testing.T) {
 	var calls [][]string
 	var log, progress strings.Builder
-	v := &Driver{Dir: t.TempDir(), Log: &log, Progress: &progress, Exec: replay(t, "testdata/up-libvirt.txt", 0, &calls)}
-	if err := v.Up(context.Background(), "libvirt", false); err != nil {
+	v := &Driver{Dir: t.TempDir(), Log: &log, Progress: &progress, Provider: "libvirt", Exec: replay(t, "testdata/up-libvirt.txt", 0, &calls)}
+	if err := v.Up(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(calls[0], " ") != "up --provider libvirt --no-provision" {
 		t.Fatalf("called vagrant %v", calls[0])
 	}
-	if err := v.Up(context.Background(), "libvirt", true); err != nil {
+	if err := v.Up(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(calls[1], " ") != "up --provider libvirt --no-provision --no-destroy-on-error" {
@@ -89,7 +89,7 @@ func TestVagrantFailureSurfacesItsText(t *testing.T) {
 func TestVagrantBootTimeoutIsNamed(t *testing.T) {
 	var calls [][]string
 	v := &Driver{Dir: t.TempDir(), Exec: replay(t, "testdata/up-boot-timeout.txt", 1, &calls)}
-	err := v.Up(context.Background(), "libvirt", false)
+	err := v.Up(context.Background(), false)
 	if !IsBootTimeout(err) || !strings.Contains(err.Error(), "config.vm.boot_timeout") {
 		t.Fatalf("want a boot timeout, got %v", err)
 	}

@@ -11,46 +11,46 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"time"
 
+	labhost "github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/provision/remote"
 )
 
 // VMHop is the first hop of every request to a lab's agent: its VM.
 var VMHop = Hop{Name: "vm"}
 
-// VM is the lab's VM as a target reached through the lab's agent; its containers (the
+// VMTarget is the lab's VM as a target reached through the lab's agent; its containers (the
 // remote.Container targets built on it) are reached through their own agents, so a command at
 // any level is one message. Commands and their output go to Log, as over SSH.
-type VM struct {
+type VMTarget struct {
 	Client *Client
 	Log    io.Writer
 }
 
 // Name is "vm".
-func (v *VM) Name() string { return "vm" }
+func (v *VMTarget) Name() string { return "vm" }
 
 // Level is host.
-func (v *VM) Level() remote.Level { return remote.LevelHost }
+func (v *VMTarget) Level() remote.Level { return remote.LevelHost }
 
 // Run runs c on the VM, as the lab user (root with Sudo).
-func (v *VM) Run(ctx context.Context, c remote.Cmd) (remote.Result, error) {
+func (v *VMTarget) Run(ctx context.Context, c remote.Cmd) (remote.Result, error) {
 	return v.exec(ctx, []Hop{VMHop}, "vm", c)
 }
 
 // RunIn runs c as root in the last container of chain.
-func (v *VM) RunIn(ctx context.Context, chain []*remote.Container, c remote.Cmd) (remote.Result, error) {
+func (v *VMTarget) RunIn(ctx context.Context, chain []*remote.Container, c remote.Cmd) (remote.Result, error) {
 	path := []Hop{VMHop}
 	for _, k := range chain {
-		path = append(path, Hop{Name: k.ContainerName, Enter: k.Enter(), Sudo: !k.AsUser})
+		path = append(path, Hop{Name: k.Name(), Enter: k.Enter(), Sudo: !k.AsUser})
 	}
 	c.Sudo = false
-	return v.exec(ctx, path, chain[len(chain)-1].ContainerName, c)
+	return v.exec(ctx, path, chain[len(chain)-1].Name(), c)
 }
 
-func (v *VM) exec(ctx context.Context, path []Hop, where string, c remote.Cmd) (remote.Result, error) {
+func (v *VMTarget) exec(ctx context.Context, path []Hop, where string, c remote.Cmd) (remote.Result, error) {
 	log := v.Log
 	if log == nil {
 		log = io.Discard
@@ -93,30 +93,10 @@ func Dial(ctx context.Context, sock string) (*Client, error) {
 	return c, nil
 }
 
-// LabFlags name the lab for the agent's `labctl agent run` as the CLI's global flags do.
-type LabFlags struct {
-	File, Preset string
-	Insecure     bool
-}
-
-func (f LabFlags) args() []string {
-	var args []string
-	switch {
-	case f.File != "":
-		args = append(args, "-f", f.File)
-	case f.Preset != "":
-		args = append(args, "--preset", f.Preset)
-	}
-	if f.Insecure {
-		args = append(args, "--insecure-ignore-host-key")
-	}
-	return args
-}
-
-// Start connects to the lab agent on sock, starting `bin agent run` for the lab flags name (in
-// dir, its output appended to logPath) when none of bin's version listens there. A bin that
-// cannot be the agent is ErrNotStatic.
-func Start(ctx context.Context, sock, bin string, lab LabFlags, dir, logPath string) (*Client, error) {
+// Start connects to the lab agent on sock, starting `bin agent run` with the flags that name
+// the lab (run in dir, its output appended to logPath) when none of bin's version listens
+// there. A bin that cannot be the agent is ErrNotStatic.
+func Start(ctx context.Context, sock, bin string, flags []string, dir, logPath string) (*Client, error) {
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return nil, err
@@ -125,7 +105,7 @@ func Start(ctx context.Context, sock, bin string, lab LabFlags, dir, logPath str
 		return nil, fmt.Errorf("%s: %w", bin, err)
 	}
 	sum := sha256.Sum256(data)
-	start := exec.Command(bin, append([]string{"agent", "run"}, lab.args()...)...)
+	start := exec.Command(bin, append([]string{"agent", "run"}, flags...)...)
 	start.Dir = dir
 	start.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY|syscall.O_NOFOLLOW, 0o644)
@@ -188,7 +168,7 @@ func Ensure(ctx context.Context, sock, version string, start *exec.Cmd, logFile 
 			if c, derr := Dial(ctx, sock); derr == nil {
 				return c, nil
 			}
-			return nil, fmt.Errorf("the lab's agent ended before it listened (%v): %s\nsee %s", err, tail(logFile, 5), logFile)
+			return nil, fmt.Errorf("the lab's agent ended before it listened (%v): %s\nsee %s", err, labhost.TailFile(logFile, 5), logFile)
 		case <-deadline:
 			return nil, fmt.Errorf("the lab's agent did not listen on %s within %s: see %s", sock, wait, logFile)
 		case <-ctx.Done():
@@ -196,16 +176,4 @@ func Ensure(ctx context.Context, sock, version string, start *exec.Cmd, logFile 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-func tail(file string, n int) string {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -3,6 +3,8 @@ package remote
 import (
 	"fmt"
 	"strings"
+
+	"github.com/labctl/labctl/lab/host"
 )
 
 // Result is what a command left: its output and exit code. A non-zero exit code is a result,
@@ -35,12 +37,11 @@ func (e *RunError) Error() string {
 	return b.String()
 }
 
-// tail keeps the last n lines of s.
+// tail keeps the last n lines of s, saying how many came before.
 func tail(s string, n int) string {
-	s = strings.TrimRight(s, "\n")
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("... (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
+	t := host.LastLines(s, n)
+	if before := strings.Count(strings.TrimRight(s, "\n"), "\n") + 1 - n; before > 0 {
+		t = fmt.Sprintf("... (%d lines before)\n", before) + t
 	}
-	return strings.Join(lines, "\n")
+	return t
 }

@@ -53,19 +53,20 @@ type Runner interface {
 	Run(ctx context.Context, cmd string, opts RunOpts) (Result, error)
 }
 
-// VM is the lab's VM, reached as the lab user; Sudo commands run through `sudo -n`.
-type VM struct {
+// SSHVM is the lab's VM over one SSH connection (a Runner), reached as the lab user; Sudo
+// commands run through `sudo -n`.
+type SSHVM struct {
 	Conn Runner
 }
 
 // Name is "vm".
-func (v *VM) Name() string { return "vm" }
+func (v *SSHVM) Name() string { return "vm" }
 
 // Level is host.
-func (v *VM) Level() Level { return LevelHost }
+func (v *SSHVM) Level() Level { return LevelHost }
 
 // Run runs c on the VM.
-func (v *VM) Run(ctx context.Context, c Cmd) (Result, error) {
+func (v *SSHVM) Run(ctx context.Context, c Cmd) (Result, error) {
 	line := "sh -c " + Quote(c.Line)
 	if c.Sudo {
 		line = "sudo -n " + line
@@ -75,10 +76,12 @@ func (v *VM) Run(ctx context.Context, c Cmd) (Result, error) {
 
 // Container is a container reached through its parent: the parent runs `lxc-attach` (or the
 // wrapper that enters the delegated cgroup scope of an unprivileged container) with the
-// command inside it. A nested container wraps twice.
+// command inside it. A nested container wraps twice. Make one with NewContainer.
 type Container struct {
-	ContainerName string
-	Parent        Target
+	name  string
+	level Level
+	// Parent is the target the container runs in: the VM, or its parent container.
+	Parent Target
 	// Attach is the attach command prefix run on the parent, without the container name,
 	// e.g. ["lxc-attach"] or ["lxc-unpriv-attach"]; "-n NAME --clear-env -- sh -c CMD" follows.
 	Attach []string
@@ -87,15 +90,19 @@ type Container struct {
 	// AsUser runs the attach on the VM as the lab user (an unprivileged container) rather than
 	// as root.
 	AsUser bool
-	// Lvl is the container's level.
-	Lvl Level
+}
+
+// NewContainer is the container called name at level, in parent, entered with a plain
+// `lxc-attach` as root until Attach, Env or AsUser say otherwise.
+func NewContainer(name string, level Level, parent Target) *Container {
+	return &Container{name: name, level: level, Parent: parent, Attach: []string{"lxc-attach"}}
 }
 
 // Name is the container's name.
-func (c *Container) Name() string { return c.ContainerName }
+func (c *Container) Name() string { return c.name }
 
 // Level is unpriv or nested.
-func (c *Container) Level() Level { return c.Lvl }
+func (c *Container) Level() Level { return c.level }
 
 // Wrap returns the parent's command line that runs line inside this container.
 func (c *Container) Wrap(line string) string { return c.Enter() + " " + Quote(line) }
@@ -113,7 +120,7 @@ func (c *Container) Enter() string {
 	for _, a := range c.Attach {
 		parts = append(parts, Quote(a))
 	}
-	parts = append(parts, "-n", Quote(c.ContainerName), "--clear-env",
+	parts = append(parts, "-n", Quote(c.name), "--clear-env",
 		"--set-var", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"--", "sh", "-c")
 	return strings.Join(parts, " ")

@@ -1,0 +1,280 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/labctl/labctl/lab/action"
+	"github.com/labctl/labctl/lab/labdir"
+	"github.com/labctl/labctl/provision"
+)
+
+// UpOptions change what up may do and say how it reaches the lab.
+type UpOptions struct {
+	// Keep keeps a VM this run created when a later phase fails (--keep-on-failure).
+	Keep bool
+	// ForceFormat lets provisioning format a data disk that is not blank.
+	ForceFormat bool
+	Connect     ConnectOptions
+}
+
+// UpReport is what up did, for the caller to print.
+type UpReport struct {
+	// Phases is how long each phase took, in order.
+	Phases []action.Timing
+	Took   time.Duration
+	// Summary counts the provisioning steps; Levels is the lab, level by level.
+	Summary provision.Summary
+	Levels  []Level
+	// Snapshot is how long the ready snapshot took, when up took it (0: it did not).
+	Snapshot time.Duration
+}
+
+// TookFor is how long the phase called name took (0 when it did not run).
+func (r UpReport) TookFor(name string) time.Duration {
+	for _, t := range r.Phases {
+		if t.Name == name {
+			return t.Took
+		}
+	}
+	return 0
+}
+
+// The phases of up, in order.
+const (
+	PhaseHost      = "host"
+	PhaseBox       = "box"
+	PhaseVM        = "vagrant up"
+	PhaseSSH       = "ssh"
+	PhaseProvision = "provision"
+	PhaseLevels    = "levels"
+	PhaseSnapshot  = "snapshot"
+)
+
+// upRun is one run of up: what its phases hand on to the next.
+type upRun struct {
+	lab    *Lab
+	o      UpOptions
+	out    io.Writer
+	boot   booting
+	skipVM bool
+	// created says the vm phase created the lab's VM (or disks for one).
+	created bool
+	// rollback lets a later failure destroy a VM this run created (up; not Boot).
+	rollback bool
+	conn     *Conn
+	prov     *provision.Provisioner
+	report   UpReport
+}
+
+// Up brings the lab up: host, box, `vagrant up`, connection, provisioning, the levels, and
+// after the first green provision the ready snapshot (`labctl reset`). Progress goes to out,
+// a line per phase. If a phase fails, a VM this run created is destroyed (and what was removed
+// is said) unless o.Keep; a VM whose state could not be read never counts as created. It
+// holds the lab's lock.
+func (l *Lab) Up(ctx context.Context, out io.Writer, o UpOptions) (UpReport, error) {
+	start := time.Now()
+	unlock, err := l.Lock("up")
+	if err != nil {
+		return UpReport{}, err
+	}
+	defer unlock()
+	v, closeV, err := l.Vagrant(out)
+	if err != nil {
+		return UpReport{}, err
+	}
+	defer closeV()
+	u := &upRun{lab: l, o: o, out: out, boot: booting{v: v, out: out}, rollback: true}
+	defer u.close()
+	fmt.Fprintf(out, "lab %s: %s on %s\n", l.Spec.Name, l.Spec.BoxName(), l.Spec.ProviderFor())
+	r := &action.Runner{Verb: "up", Out: out, Keep: o.Keep, KeepFlag: "--keep-on-failure"}
+	err = r.Run(ctx, u.actions())
+	u.report.Phases, u.report.Took = r.Timings, time.Since(start)
+	return u.report, err
+}
+
+// Booted is what Boot did.
+type Booted struct {
+	// Before is the VM's state before the boot, in Vagrant's words (not_created: none).
+	Before string
+	// Created says the boot created a VM, or disks for one, and recorded them as the lab's.
+	Created bool
+	Phases  []action.Timing
+}
+
+// Boot runs up's first phases only (host, box, `vagrant up`): the VM booted, not provisioned.
+// Nothing it created is removed when it fails (Vagrant removes a VM whose creation failed);
+// the VM tests use it.
+func (l *Lab) Boot(ctx context.Context, out io.Writer) (Booted, error) {
+	unlock, err := l.Lock("up")
+	if err != nil {
+		return Booted{}, err
+	}
+	defer unlock()
+	v, closeV, err := l.Vagrant(out)
+	if err != nil {
+		return Booted{}, err
+	}
+	defer closeV()
+	u := &upRun{lab: l, out: out, boot: booting{v: v, out: out}}
+	r := &action.Runner{Verb: "boot", Out: out}
+	err = r.Run(ctx, u.bootActions())
+	return Booted{Before: u.boot.before, Created: u.created, Phases: r.Timings}, err
+}
+
+func (u *upRun) close() {
+	if u.conn != nil {
+		u.conn.Close()
+	}
+}
+
+// bootActions are up's first phases: the host, the box, `vagrant up`.
+func (u *upRun) bootActions() []action.Action {
+	vagrantLog := u.lab.Log(labdir.VagrantLog)
+	needsVM := func() bool { return !u.skipVM }
+	return []action.Action{
+		{Name: PhaseHost, Do: u.host},
+		{Name: PhaseBox, When: needsVM, Log: vagrantLog, Do: func(ctx context.Context) (*action.Undo, error) {
+			return nil, u.lab.boxFor(ctx, &u.boot)
+		}},
+		{Name: PhaseVM, When: needsVM, Log: vagrantLog, Do: u.vm},
+	}
+}
+
+// actions are up's phases: boot, then connect, provision, read the levels, and take the
+// ready snapshot after the first green provision.
+func (u *upRun) actions() []action.Action {
+	l := u.lab
+	return append(u.bootActions(), []action.Action{
+		{Name: PhaseSSH, Log: l.Log(labdir.ProvisionLog), Do: func(ctx context.Context) (*action.Undo, error) {
+			c, err := l.Connect(ctx, u.o.Connect)
+			u.conn = c
+			return nil, err
+		}},
+		{Name: PhaseProvision, Log: l.Log(labdir.ProvisionLog), Do: u.provision},
+		{Name: PhaseLevels, Do: func(ctx context.Context) (*action.Undo, error) {
+			levels, err := LevelsOf(ctx, u.prov)
+			u.report.Levels = levels
+			return nil, err
+		}},
+		{Name: PhaseSnapshot, When: u.wantsReady, Do: func(ctx context.Context) (*action.Undo, error) {
+			start := time.Now()
+			u.close()
+			u.conn = nil
+			err := l.takeReady(ctx)
+			u.report.Snapshot = time.Since(start)
+			return nil, err
+		}},
+	}...)
+}
+
+// host prepares the host and the lab's Vagrantfile, reading first what exists: it stops,
+// changing nothing, when the VM's state or what exists under the lab's names cannot be read,
+// or when a VM of the lab's name is not the lab's.
+func (u *upRun) host(ctx context.Context) (*action.Undo, error) {
+	l, b := u.lab, &u.boot
+	p, err := l.provider()
+	if err != nil {
+		return nil, err
+	}
+	b.p = p
+	if err := p.Prepare(ctx, u.out); err != nil {
+		return nil, err
+	}
+	if b.before, _, err = l.vmState(ctx, p, b.v); err != nil {
+		return nil, fmt.Errorf("cannot tell whether the lab's VM exists, so nothing was changed: %w", err)
+	}
+	if b.pre, err = l.claim(ctx, p, "up"); err != nil {
+		return nil, err
+	}
+	if b.before == "not_created" {
+		err = l.checkNothingLeft(b.pre)
+		if err == nil {
+			err = p.BeforeCreate(ctx, l, u.out)
+		}
+	} else {
+		err = l.adopt(b.pre.own)
+	}
+	if err != nil {
+		return nil, err
+	}
+	notice, changed, err := l.writeVagrantfile(p)
+	if err != nil {
+		return nil, err
+	}
+	if notice != "" {
+		fmt.Fprintln(u.out, notice)
+	}
+	if b.before == "running" && !changed {
+		// Nothing for Vagrant to do: the VM runs from this very Vagrantfile.
+		fmt.Fprintln(u.out, "vm: running, its Vagrantfile unchanged (vagrant up not needed)")
+		u.skipVM = true
+	}
+	if ready := l.State().Ready; b.before == "running" && ready != nil && ready.SpecSum != l.SpecSum() {
+		// Never a silent revert: what the user did in the running lab stays; reset is the way
+		// back to the snapshot (and provisions it to the new spec).
+		fmt.Fprintf(u.out, "the spec or labctl changed since the ready snapshot (%s): provisioning the running lab in place; `labctl reset` provisions from the snapshot instead\n", ready.Taken.Format("2006-01-02 15:04"))
+	}
+	return nil, nil
+}
+
+// vm boots the VM; a VM this run created is the phase's undo (destroyed when a later phase
+// fails).
+func (u *upRun) vm(ctx context.Context) (*action.Undo, error) {
+	created, err := u.lab.boot(ctx, &u.boot)
+	u.created = created
+	if !created || !u.rollback {
+		return nil, err
+	}
+	return &action.Undo{
+		What: "the VM this run created",
+		Kept: "keeping the VM for inspection (--keep-on-failure): `labctl ssh`, `labctl logs`; remove it with `labctl destroy`",
+		Do: func(ctx context.Context, out io.Writer) {
+			gone, err := u.lab.destroy(ctx, u.boot.v, out)
+			if err != nil {
+				fmt.Fprintf(out, "could not remove everything (%v): run `labctl destroy`\n", err)
+				return
+			}
+			fmt.Fprintf(out, "removed: %v\n", gone)
+		},
+	}, err
+}
+
+// provision runs the provisioning steps over the connection.
+func (u *upRun) provision(ctx context.Context) (*action.Undo, error) {
+	p, err := u.conn.Provisioner(ctx, provision.Options{ForceFormat: u.o.ForceFormat, Out: u.out, Ahead: provision.DefaultAhead})
+	if err != nil {
+		return nil, err
+	}
+	u.prov = p
+	u.report.Summary, err = p.Run(ctx)
+	return nil, err
+}
+
+// wantsReady says whether up takes the ready snapshot: after the lab's first green provision,
+// of a VM the lab recorded, where the provider takes snapshots.
+func (u *upRun) wantsReady() bool {
+	st := u.lab.State()
+	return st.Ready == nil && st.DomainUUID != "" && u.boot.p != nil && u.boot.p.Snapshots() != nil
+}
+
+// Provision runs the provisioning steps on the lab's running VM (holding the lab's lock).
+func (l *Lab) Provision(ctx context.Context, o ConnectOptions, opts provision.Options) (provision.Summary, error) {
+	unlock, err := l.Lock("provision")
+	if err != nil {
+		return provision.Summary{}, err
+	}
+	defer unlock()
+	c, err := l.Connect(ctx, o)
+	if err != nil {
+		return provision.Summary{}, err
+	}
+	defer c.Close()
+	p, err := c.Provisioner(ctx, opts)
+	if err != nil {
+		return provision.Summary{}, err
+	}
+	return p.Run(ctx)
+}
