@@ -5,10 +5,13 @@
 package render
 
 import (
+	"bytes"
+	"embed"
 	"fmt"
 	"path"
 	"regexp"
 	"strings"
+	"text/template"
 
 	"github.com/labctl/labctl/lab/lxc"
 	"github.com/labctl/labctl/lab/spec"
@@ -97,6 +100,36 @@ func FstabLine(s *spec.Spec, uuid string) string {
 	return fmt.Sprintf("%s %s btrfs %s 0 1", ref, s.Btrfs.MountPoint, strings.Join(s.Btrfs.Options, ","))
 }
 
+// guestTemplates are the whole guest files, one template each (text/template, missing keys
+// are errors), rendered with guestData.
+//
+//go:embed guest/*.tmpl
+var guestTemplates embed.FS
+
+var guestT = template.Must(template.New("guest").Option("missingkey=error").ParseFS(guestTemplates, "guest/*.tmpl"))
+
+// guestData is what a guest file's template sees.
+type guestData struct {
+	// Header is the first line of every whole file: who rendered it, for which lab and LXC.
+	Header string
+	Spec   *spec.Spec
+	// LXC is the guest's LXC version: {{.LXC.Set "lxc.idmap" ...}} writes a key in its dialect.
+	LXC lxc.Version
+	// Container is the container the file belongs to (files inside a container).
+	Container spec.Container
+	// NestedProfile is what containers nested in a nesting one get as their AppArmor profile.
+	NestedProfile string
+}
+
+// guestRendering is one rendering of a lab's guest files.
+type guestRendering struct {
+	s     *spec.Spec
+	in    GuestInputs
+	data  guestData
+	files []GuestFile
+	err   error
+}
+
 // Guest renders every file the provisioner manages, for the given LXC version. Each file
 // says at which stage of provisioning it is written, and by which step.
 func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
@@ -104,135 +137,134 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	header := fmt.Sprintf("# Rendered by labctl for lab %s, LXC %s (%s).\n", s.Name, d.Version, d.Name())
-	userOwner := s.User + ":" + s.User
-	idmap := fmt.Sprintf("%s:%d:%d", s.User, s.IDMap.Start, s.IDMap.Count)
-	vm := func(p, owner string, mode uint32, why, step string, stage Stage) GuestFile {
-		return GuestFile{Path: p, VMPath: p, Owner: owner, Mode: mode, Why: why, Step: step, Stage: stage}
-	}
-	var files []GuestFile
-	add := func(f GuestFile, content []string, lines []string) {
-		if content != nil {
-			f.Content = []byte(strings.Join(content, "\n") + "\n")
-		}
-		f.Lines = lines
-		files = append(files, f)
-	}
-
-	owns := func(f GuestFile, re string) GuestFile { f.Owns = re; return f }
-	userRange := "^" + regexp.QuoteMeta(s.User) + ":"
-	add(owns(vm("/etc/subuid", "root:root", 0o644, "subordinate uids of the lab user", "subuid", StageUser), userRange), nil, []string{idmap})
-	add(owns(vm("/etc/subgid", "root:root", 0o644, "subordinate gids of the lab user", "subgid", StageUser), userRange), nil, []string{idmap})
-	add(owns(vm("/etc/fstab", "root:root", 0o644, "the btrfs data disk", "fstab", StageDisk), `^\S+\s+`+regexp.QuoteMeta(s.Btrfs.MountPoint)+`\s`),
-		nil, []string{FstabLine(s, in.DiskUUID)})
-
-	userDefault := []string{strings.TrimSuffix(header, "\n"),
-		d.Set("lxc.idmap", fmt.Sprintf("u 0 %d %d", s.IDMap.Start, s.IDMap.Count)),
-		d.Set("lxc.idmap", fmt.Sprintf("g 0 %d %d", s.IDMap.Start, s.IDMap.Count)),
-		d.Set("lxc.net.0.type", s.Network.Type),
-		d.Set("lxc.net.0.link", s.Network.Link),
-		d.Set("lxc.net.0.flags", "up"),
-		d.Set("lxc.net.0.hwaddr", s.Network.HWAddr),
-	}
-	add(vm(path.Join(s.Home(), ".config/lxc/default.conf"), userOwner, 0o644, "the user's container defaults: idmap and network", "user default.conf", StageUser), userDefault, nil)
-	add(vm(path.Join(s.Home(), ".config/lxc/lxc.conf"), userOwner, 0o644, "containers live on the btrfs disk", "user lxc.conf", StageUser),
-		[]string{strings.TrimSuffix(header, "\n"), "lxc.lxcpath = " + s.Btrfs.MountPoint}, nil)
-	add(owns(vm("/etc/lxc/lxc-usernet", "root:root", 0o644, "veths the user may create", "lxc-usernet", StageUser),
-		"^"+regexp.QuoteMeta(s.User)+`\s+`+regexp.QuoteMeta(s.Network.Type)+`\s+`+regexp.QuoteMeta(s.Network.Link)+`\s`), nil,
-		[]string{fmt.Sprintf("%s %s %s %d", s.User, s.Network.Type, s.Network.Link, s.Network.MaxVeths)})
-	if s.Box.Release != "" {
-		add(vm("/etc/default/lxc-net", "root:root", 0o644, "lxc-net provides the bridge", "lxc-net config", StageUser),
-			[]string{strings.TrimSuffix(header, "\n"), "# lxc-net provides " + s.Network.Link + " (10.0.3.0/24) for the containers' veths.",
-				`USE_LXC_BRIDGE="true"`, `LXC_BRIDGE="` + s.Network.Link + `"`}, nil)
-	}
-
+	g := &guestRendering{s: s, in: in, data: guestData{
+		Header: fmt.Sprintf("# Rendered by labctl for lab %s, LXC %s (%s).", s.Name, d.Version, d.Name()),
+		Spec:   s, LXC: d, NestedProfile: lxc.NestedProfile,
+	}}
+	g.vmFiles()
 	autostart := false
 	for i, c := range s.Containers {
-		// lxc.start.order: a higher value starts earlier, so the spec's order is kept.
-		start := []string{"lxc.start.auto = 1", fmt.Sprintf("lxc.start.order = %d", len(s.Containers)-i)}
 		if c.Parent != "" {
-			if c.Autostart {
-				// Inside its parent, where root's lxcpath keeps it; LXC's own service there
-				// starts it when the parent boots.
-				cfg := path.Join("/var/lib/lxc", c.Name, "config")
-				add(GuestFile{Target: c.Parent, Container: c.Name, Path: cfg, VMPath: path.Join(s.ContainerDir(c.Parent), "rootfs", cfg),
-					Owner: "root:root", Mode: 0o640, Why: c.Name + " starts with " + c.Parent, Step: c.Name + " config", Stage: StageContainerConfig}, nil, start)
-			}
+			g.nestedConfig(i, c)
 			continue
 		}
-		var lines []string
+		g.containerConfig(i, c)
+		autostart = autostart || c.Autostart
 		if c.Image.Type == "local" {
-			// labctl's images run systemd, which halts on SIGRTMIN+3; on LXC's default SIGPWR
-			// it only starts sigpwr.target, so lxc-stop (and the VM's shutdown) waited 60 s
-			// and then killed the container.
-			lines = append(lines, d.Set("lxc.signal.halt", "SIGRTMIN+3"))
+			g.insideFiles(c) // only labctl's own images are configured from the inside
 		}
-		if c.Nesting {
-			lines = append(lines, d.NestingLines(c.AppArmor, c.Unprivileged)...)
-		}
-		if c.Autostart {
-			lines = append(lines, start...)
-			autostart = true
-		}
-		if lines != nil {
-			cfg := path.Join(s.ContainerDir(c.Name), "config")
-			conf := vm(cfg, userOwner, 0o644, "halt signal, nesting and autostart of "+c.Name, c.Name+" config", StageContainerConfig)
-			conf.Container = c.Name
-			add(conf, nil, lines)
-		}
-		if c.Image.Type != "local" {
-			continue // only labctl's own images are configured from the inside
-		}
-		in := func(p, why string) GuestFile {
-			return GuestFile{Target: c.Name, Container: c.Name, Path: p, VMPath: path.Join(s.ContainerDir(c.Name), "rootfs", p),
-				Owner: "root:root", Mode: 0o644, Why: why, Step: c.Name + ":" + path.Base(p), Stage: StageInside}
-		}
-		// ifupdown + dhclient: systemd-networkd leaves links "pending" in a container whose /sys
-		// is writable but that runs no udev.
-		add(in("/etc/network/interfaces.d/eth0", c.Name+"'s own address by DHCP"),
-			[]string{strings.TrimSuffix(header, "\n"), "auto eth0", "iface eth0 inet dhcp"}, nil)
-		add(in("/etc/default/lxc-net", "no bridge inside "+c.Name),
-			[]string{strings.TrimSuffix(header, "\n"),
-				"# Deliberately no bridge inside " + c.Name + ": nested containers get no network",
-				"# (lxc.net.0.type = empty), so lxc-net has nothing to wait for.",
-				`USE_LXC_BRIDGE="false"`}, nil)
-		if !c.Nesting {
-			continue
-		}
-		nested := []string{strings.TrimSuffix(header, "\n"), d.Set("lxc.net.0.type", "empty")}
-		if c.AppArmor == "unconfined" {
-			nested = append(nested, "# "+c.Name+" is unconfined (no AppArmor userspace), so are the containers inside it.",
-				d.Set("lxc.apparmor.profile", "unconfined"))
-		} else {
-			nested = append(nested, "# Containers nested in "+c.Name+" keep its AppArmor profile: LXC cannot change profiles inside it.",
-				d.Set("lxc.apparmor.profile", lxc.NestedProfile))
-		}
-		add(in("/etc/lxc/default.conf", "defaults of containers nested in "+c.Name), nested, nil)
 	}
 	if autostart && s.Box.Release != "" {
 		// The boxes labctl builds run systemd: the lab user's manager (linger) starts the
 		// containers of the VM at boot, in a delegated cgroup as labctl starts them, and stops
 		// them cleanly before the VM goes down.
-		unit := vm(path.Join(s.Home(), ".config/systemd/user", AutostartUnit), userOwner, 0o644, "containers start at boot", "autostart unit", StageUser)
-		add(unit, []string{strings.TrimSuffix(header, "\n"),
-			"[Unit]",
-			"Description=labctl lab " + s.Name + ": the containers marked lxc.start.auto",
-			"",
-			"[Service]",
-			"Type=oneshot",
-			"RemainAfterExit=yes",
-			"TimeoutStartSec=300",
-			"Delegate=yes",
-			"# Commands by name: systemd finds them in /usr/bin or /bin (bullseye's /usr is not merged).",
-			"# The data disk is mounted nofail: it may come some time after the user's manager.",
-			"ExecStartPre=sh -c 'i=0; until mountpoint -q " + s.Btrfs.MountPoint + "; do i=$((i+1)); [ $i -gt 120 ] && exit 1; sleep 1; done'",
-			"# The containers' veths join " + s.Network.Link + ", which lxc-net (a system service) brings up.",
-			"ExecStartPre=sh -c 'i=0; until ip link show " + s.Network.Link + " >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 60 ] && exit 1; sleep 1; done'",
-			"ExecStart=lxc-autostart",
-			"ExecStop=lxc-autostart --shutdown --timeout 20",
-			"",
-			"[Install]",
-			"WantedBy=default.target"}, nil)
+		g.whole(g.vm(path.Join(s.Home(), ".config/systemd/user", AutostartUnit), g.userOwner(), "containers start at boot", "autostart unit", StageUser), "autostart.service.tmpl", spec.Container{})
 	}
-	return files, nil
+	return g.files, g.err
+}
+
+// vm is a file of the VM.
+func (g *guestRendering) vm(p, owner, why, step string, stage Stage) GuestFile {
+	return GuestFile{Path: p, VMPath: p, Owner: owner, Mode: 0o644, Why: why, Step: step, Stage: stage}
+}
+
+// inside is a file inside container c of the VM.
+func (g *guestRendering) inside(c spec.Container, p, why string) GuestFile {
+	return GuestFile{Target: c.Name, Container: c.Name, Path: p, VMPath: path.Join(g.s.ContainerDir(c.Name), "rootfs", p),
+		Owner: "root:root", Mode: 0o644, Why: why, Step: c.Name + ":" + path.Base(p), Stage: StageInside}
+}
+
+func (g *guestRendering) userOwner() string { return g.s.User + ":" + g.s.User }
+
+// whole adds f with its content rendered from the template tmpl (c: the container it is of).
+func (g *guestRendering) whole(f GuestFile, tmpl string, c spec.Container) {
+	data := g.data
+	data.Container = c
+	var b bytes.Buffer
+	if err := guestT.ExecuteTemplate(&b, tmpl, data); err != nil && g.err == nil {
+		g.err = fmt.Errorf("render %s: %w", f.VMPath, err)
+	}
+	f.Content = b.Bytes()
+	g.files = append(g.files, f)
+}
+
+// lines adds f as lines ensured in a shared file; owns is the regexp of the lines that are
+// the lab's ("" none).
+func (g *guestRendering) lines(f GuestFile, owns string, lines ...string) {
+	f.Lines, f.Owns = lines, owns
+	g.files = append(g.files, f)
+}
+
+// vmFiles are the VM's own files: subordinate ids, fstab, the user's LXC configuration, the
+// veths the user may create, and (on labctl's boxes) lxc-net's.
+func (g *guestRendering) vmFiles() {
+	s := g.s
+	idmap := fmt.Sprintf("%s:%d:%d", s.User, s.IDMap.Start, s.IDMap.Count)
+	userRange := "^" + regexp.QuoteMeta(s.User) + ":"
+	g.lines(g.vm("/etc/subuid", "root:root", "subordinate uids of the lab user", "subuid", StageUser), userRange, idmap)
+	g.lines(g.vm("/etc/subgid", "root:root", "subordinate gids of the lab user", "subgid", StageUser), userRange, idmap)
+	g.lines(g.vm("/etc/fstab", "root:root", "the btrfs data disk", "fstab", StageDisk),
+		`^\S+\s+`+regexp.QuoteMeta(s.Btrfs.MountPoint)+`\s`, FstabLine(s, g.in.DiskUUID))
+	g.whole(g.vm(path.Join(s.Home(), ".config/lxc/default.conf"), g.userOwner(), "the user's container defaults: idmap and network", "user default.conf", StageUser), "user-default.conf.tmpl", spec.Container{})
+	g.whole(g.vm(path.Join(s.Home(), ".config/lxc/lxc.conf"), g.userOwner(), "containers live on the btrfs disk", "user lxc.conf", StageUser), "user-lxc.conf.tmpl", spec.Container{})
+	g.lines(g.vm("/etc/lxc/lxc-usernet", "root:root", "veths the user may create", "lxc-usernet", StageUser),
+		"^"+regexp.QuoteMeta(s.User)+`\s+`+regexp.QuoteMeta(s.Network.Type)+`\s+`+regexp.QuoteMeta(s.Network.Link)+`\s`,
+		fmt.Sprintf("%s %s %s %d", s.User, s.Network.Type, s.Network.Link, s.Network.MaxVeths))
+	if s.Box.Release != "" {
+		g.whole(g.vm("/etc/default/lxc-net", "root:root", "lxc-net provides the bridge", "lxc-net config", StageUser), "lxc-net.tmpl", spec.Container{})
+	}
+}
+
+// startLines are the lines that start containers[i] when its parent boots: lxc.start.order
+// keeps the spec's order (a higher value starts earlier).
+func (g *guestRendering) startLines(i int) []string {
+	return []string{"lxc.start.auto = 1", fmt.Sprintf("lxc.start.order = %d", len(g.s.Containers)-i)}
+}
+
+// nestedConfig is the config of containers[i], nested in its parent: only its autostart,
+// inside its parent where root's lxcpath keeps it (LXC's own service there starts it when
+// the parent boots).
+func (g *guestRendering) nestedConfig(i int, c spec.Container) {
+	if !c.Autostart {
+		return
+	}
+	cfg := path.Join("/var/lib/lxc", c.Name, "config")
+	g.lines(GuestFile{Target: c.Parent, Container: c.Name, Path: cfg, VMPath: path.Join(g.s.ContainerDir(c.Parent), "rootfs", cfg),
+		Owner: "root:root", Mode: 0o640, Why: c.Name + " starts with " + c.Parent, Step: c.Name + " config", Stage: StageContainerConfig}, "", g.startLines(i)...)
+}
+
+// containerConfig is what labctl ensures in the config of containers[i], a container of the
+// VM: its halt signal, nesting and autostart.
+func (g *guestRendering) containerConfig(i int, c spec.Container) {
+	var lines []string
+	if c.Image.Type == "local" {
+		// labctl's images run systemd, which halts on SIGRTMIN+3; on LXC's default SIGPWR
+		// it only starts sigpwr.target, so lxc-stop (and the VM's shutdown) waited 60 s
+		// and then killed the container.
+		lines = append(lines, g.data.LXC.Set("lxc.signal.halt", "SIGRTMIN+3"))
+	}
+	if c.Nesting {
+		lines = append(lines, g.data.LXC.NestingLines(c.AppArmor, c.Unprivileged)...)
+	}
+	if c.Autostart {
+		lines = append(lines, g.startLines(i)...)
+	}
+	if lines == nil {
+		return
+	}
+	conf := g.vm(path.Join(g.s.ContainerDir(c.Name), "config"), g.userOwner(), "halt signal, nesting and autostart of "+c.Name, c.Name+" config", StageContainerConfig)
+	conf.Container = c.Name
+	g.lines(conf, "", lines...)
+}
+
+// insideFiles are the files inside a container of labctl's own image: its address, and, when
+// it nests, no bridge and the defaults of the containers inside it.
+func (g *guestRendering) insideFiles(c spec.Container) {
+	// ifupdown + dhclient: systemd-networkd leaves links "pending" in a container whose /sys
+	// is writable but that runs no udev.
+	g.whole(g.inside(c, "/etc/network/interfaces.d/eth0", c.Name+"'s own address by DHCP"), "inside-eth0.tmpl", c)
+	g.whole(g.inside(c, "/etc/default/lxc-net", "no bridge inside "+c.Name), "inside-lxc-net.tmpl", c)
+	if c.Nesting {
+		g.whole(g.inside(c, "/etc/lxc/default.conf", "defaults of containers nested in "+c.Name), "inside-default.conf.tmpl", c)
+	}
 }
