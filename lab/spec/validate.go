@@ -57,10 +57,31 @@ func IsName(s string) bool { return nameRE.MatchString(s) }
 // Validate checks every field and returns all problems at once, each naming the field path,
 // the bad value and what to do. It changes nothing.
 func (s *Spec) Validate() error {
-	var errs []error
-	bad := func(field string, value any, format string, a ...any) {
-		errs = append(errs, &FieldError{Field: field, Value: value, Msg: fmt.Sprintf(format, a...)})
-	}
+	var p problems
+	bad := p.bad
+	s.validateBox(bad)
+	s.validateVM(bad)
+	s.validateDisk(bad)
+	s.validateBtrfs(bad)
+	s.validateUser(bad)
+	s.validateNetwork(bad)
+	lxcVer := s.validateLXC(bad)
+	s.validateContainers(bad, lxcVer)
+	return errors.Join(p...)
+}
+
+// problems are the invalid fields found so far; bad adds one.
+type problems []error
+
+// badFunc adds an invalid field: its path, the bad value, what is wrong and what to do.
+type badFunc func(field string, value any, format string, a ...any)
+
+func (p *problems) bad(field string, value any, format string, a ...any) {
+	*p = append(*p, &FieldError{Field: field, Value: value, Msg: fmt.Sprintf(format, a...)})
+}
+
+// validateBox checks the lab's name, its box and its provider.
+func (s *Spec) validateBox(bad badFunc) {
 	if !nameRE.MatchString(s.Name) {
 		bad("name", s.Name, "is not a valid lab name: use 1-31 lowercase letters, digits and '-', starting with a letter")
 	}
@@ -86,6 +107,10 @@ func (s *Spec) Validate() error {
 	} else if s.Box.Release != "" && !s.ProviderInfo().BuildsBoxes {
 		bad("provider", s.Provider, "cannot boot box.release %q: labctl builds %s boxes only; use provider %s (or %s)", s.Box.Release, provider.Builder(), provider.Builder(), provider.Auto)
 	}
+}
+
+// validateVM checks the VM's size, boot timeout, accelerator, libvirt daemon and kernel.
+func (s *Spec) validateVM(bad badFunc) {
 	if s.CPUs < 1 || s.CPUs > 64 {
 		bad("cpus", s.CPUs, "is out of range: use 1 to 64")
 	}
@@ -113,6 +138,10 @@ func (s *Spec) Validate() error {
 			bad("kernel", s.Kernel, "is not a version constraint (e.g. \"~> 6.1.0\" or \">= 5.10\")")
 		}
 	}
+}
+
+// validateDisk checks the data disk.
+func (s *Spec) validateDisk(bad badFunc) {
 	if m := sizeRE.FindStringSubmatch(s.Disk.Size); m == nil {
 		bad("disk.size", s.Disk.Size, "is not a size: use a whole number with MiB, GiB or TiB, e.g. \"20GiB\"")
 	} else if mib, _ := s.Disk.SizeMiB(); mib < 256 {
@@ -136,6 +165,10 @@ func (s *Spec) Validate() error {
 	if s.Disk.GuestDevice != "" && !devRE.MatchString(s.Disk.GuestDevice) {
 		bad("disk.guest_device", s.Disk.GuestDevice, "is not a device path like /dev/sdb (leave empty to find the disk by its properties)")
 	}
+}
+
+// validateBtrfs checks where and how the data disk is mounted.
+func (s *Spec) validateBtrfs(bad badFunc) {
 	mp := s.Btrfs.MountPoint
 	if !path.IsAbs(mp) || path.Clean(mp) != mp || mp == "/" || !imagePathR.MatchString(mp) {
 		bad("btrfs.mount_point", mp, "is not a clean absolute path other than / (e.g. /mnt)")
@@ -159,6 +192,10 @@ func (s *Spec) Validate() error {
 	default:
 		bad("btrfs.fstab_by", s.Btrfs.FstabBy, "is not supported: use uuid or device")
 	}
+}
+
+// validateUser checks the lab user and its subordinate id range.
+func (s *Spec) validateUser(bad badFunc) {
 	if !userRE.MatchString(s.User) || s.User == "root" {
 		bad("user", s.User, "is not a valid unprivileged user name (lowercase, digits, '_' or '-'; not root)")
 	}
@@ -171,6 +208,10 @@ func (s *Spec) Validate() error {
 	if int64(s.IDMap.Start)+int64(s.IDMap.Count) > 1<<32-1 {
 		bad("idmap", nil, "start+count exceeds the 32-bit id space")
 	}
+}
+
+// validateNetwork checks the containers' network.
+func (s *Spec) validateNetwork(bad badFunc) {
 	if s.Network.Type != "veth" {
 		bad("network.type", s.Network.Type, "is not supported: only veth")
 	}
@@ -183,6 +224,11 @@ func (s *Spec) Validate() error {
 	if !hwaddrRE.MatchString(s.Network.HWAddr) {
 		bad("network.hwaddr", s.Network.HWAddr, "is not a MAC template like 00:16:3e:xx:xx:xx")
 	}
+}
+
+// validateLXC checks where LXC comes from and the version expected; it returns lxc.version
+// parsed (nil when it is not a version).
+func (s *Spec) validateLXC(bad badFunc) *lxc.Version {
 	if s.LXC.Suite != "" && !releaseRE.MatchString(s.LXC.Suite) {
 		bad("lxc.suite", s.LXC.Suite, "is not an apt suite name (e.g. trusty-backports)")
 	}
@@ -201,79 +247,90 @@ func (s *Spec) Validate() error {
 			bad("lxc.expect", s.LXC.Expect, "does not admit lxc.version %q: make them agree", s.LXC.Version)
 		}
 	}
-	s.validateContainers(bad, lxcVer)
-	return errors.Join(errs...)
+	return lxcVer
 }
 
-func (s *Spec) validateContainers(bad func(string, any, string, ...any), lxcVer *lxc.Version) {
+func (s *Spec) validateContainers(bad badFunc, lxcVer *lxc.Version) {
 	if len(s.Containers) == 0 {
 		bad("containers", nil, "is empty: a lab needs at least one container (box1)")
 	}
 	seen := map[string]int{}
 	for i, c := range s.Containers {
-		f := func(name string) string { return fmt.Sprintf("containers[%d].%s", i, name) }
-		if !nameRE.MatchString(c.Name) {
-			bad(f("name"), c.Name, "is not a valid container name: use lowercase letters, digits and '-', starting with a letter")
-		} else if j, dup := seen[c.Name]; dup {
-			bad(f("name"), c.Name, "is already used by containers[%d]", j)
+		s.validateContainer(bad, i, c, seen)
+		s.validateImage(bad, i, c, lxcVer)
+	}
+}
+
+// validateContainer checks containers[i]: its name, parent, privilege, backing and
+// confinement; seen are the containers before it.
+func (s *Spec) validateContainer(bad badFunc, i int, c Container, seen map[string]int) {
+	f := func(name string) string { return fmt.Sprintf("containers[%d].%s", i, name) }
+	if !nameRE.MatchString(c.Name) {
+		bad(f("name"), c.Name, "is not a valid container name: use lowercase letters, digits and '-', starting with a letter")
+	} else if j, dup := seen[c.Name]; dup {
+		bad(f("name"), c.Name, "is already used by containers[%d]", j)
+	}
+	seen[c.Name] = i
+	if c.Parent != "" {
+		j, ok := seen[c.Parent]
+		switch {
+		case !ok:
+			bad(f("parent"), c.Parent, "is not a container listed before this one")
+		case !s.Containers[j].Nesting:
+			bad(f("parent"), c.Parent, "does not allow nesting: set containers[%d].nesting: true", j)
 		}
-		seen[c.Name] = i
+	}
+	if c.Parent == "" && !c.Unprivileged {
+		bad(f("unprivileged"), c.Unprivileged, "must be true for a container of the VM: labctl builds unprivileged labs")
+	}
+	switch c.Backing {
+	case "btrfs":
 		if c.Parent != "" {
-			j, ok := seen[c.Parent]
-			switch {
-			case !ok:
-				bad(f("parent"), c.Parent, "is not a container listed before this one")
-			case !s.Containers[j].Nesting:
-				bad(f("parent"), c.Parent, "does not allow nesting: set containers[%d].nesting: true", j)
-			}
+			bad(f("backing"), c.Backing, "is only supported for containers of the VM (the btrfs disk is the VM's); use dir")
 		}
-		if c.Parent == "" && !c.Unprivileged {
-			bad(f("unprivileged"), c.Unprivileged, "must be true for a container of the VM: labctl builds unprivileged labs")
+	case "dir":
+	default:
+		bad(f("backing"), c.Backing, "is not supported: use btrfs or dir")
+	}
+	switch c.AppArmor {
+	case "generated", "unconfined":
+	default:
+		bad(f("apparmor"), c.AppArmor, "is not supported: use generated or unconfined")
+	}
+}
+
+// validateImage checks where containers[i]'s rootfs comes from.
+func (s *Spec) validateImage(bad badFunc, i int, c Container, lxcVer *lxc.Version) {
+	f := func(name string) string { return fmt.Sprintf("containers[%d].%s", i, name) }
+	im := c.Image
+	switch im.Type {
+	case "download":
+		if !releaseRE.MatchString(im.Dist) {
+			bad(f("image.dist"), im.Dist, "is not a distribution name (e.g. ubuntu)")
 		}
-		switch c.Backing {
-		case "btrfs":
-			if c.Parent != "" {
-				bad(f("backing"), c.Backing, "is only supported for containers of the VM (the btrfs disk is the VM's); use dir")
-			}
-		case "dir":
-		default:
-			bad(f("backing"), c.Backing, "is not supported: use btrfs or dir")
+		if !releaseRE.MatchString(im.Release) {
+			bad(f("image.release"), im.Release, "is not a release name (e.g. trusty)")
 		}
-		switch c.AppArmor {
-		case "generated", "unconfined":
-		default:
-			bad(f("apparmor"), c.AppArmor, "is not supported: use generated or unconfined")
+		if !archRE.MatchString(im.Arch) {
+			bad(f("image.arch"), im.Arch, "is not an architecture (e.g. amd64)")
 		}
-		im := c.Image
-		switch im.Type {
-		case "download":
-			if !releaseRE.MatchString(im.Dist) {
-				bad(f("image.dist"), im.Dist, "is not a distribution name (e.g. ubuntu)")
-			}
-			if !releaseRE.MatchString(im.Release) {
-				bad(f("image.release"), im.Release, "is not a release name (e.g. trusty)")
-			}
-			if !archRE.MatchString(im.Arch) {
-				bad(f("image.arch"), im.Arch, "is not an architecture (e.g. amd64)")
-			}
-		case "local":
-			if c.Parent != "" {
-				bad(f("image.type"), im.Type, "is only supported for containers of the VM; use busybox inside a container")
-			}
-			if s.Box.Release == "" {
-				bad(f("image.type"), im.Type, "needs box.release: labctl builds local images for the Debian release of its own boxes")
-			}
-			if lxcVer != nil && !lxcVer.LocalImages() {
-				bad(f("image.type"), im.Type, "needs LXC >= %s (lxc.version is %q): use download", lxc.LocalImagesSince, s.LXC.Version)
-			}
-		case "busybox":
-		case "template":
-			if !nameRE.MatchString(im.Template) {
-				bad(f("image.template"), im.Template, "is not an LXC template name (e.g. ubuntu-cloud)")
-			}
-		default:
-			bad(f("image.type"), im.Type, "is not supported: use download, local, busybox or template")
+	case "local":
+		if c.Parent != "" {
+			bad(f("image.type"), im.Type, "is only supported for containers of the VM; use busybox inside a container")
 		}
+		if s.Box.Release == "" {
+			bad(f("image.type"), im.Type, "needs box.release: labctl builds local images for the Debian release of its own boxes")
+		}
+		if lxcVer != nil && !lxcVer.LocalImages() {
+			bad(f("image.type"), im.Type, "needs LXC >= %s (lxc.version is %q): use download", lxc.LocalImagesSince, s.LXC.Version)
+		}
+	case "busybox":
+	case "template":
+		if !nameRE.MatchString(im.Template) {
+			bad(f("image.template"), im.Template, "is not an LXC template name (e.g. ubuntu-cloud)")
+		}
+	default:
+		bad(f("image.type"), im.Type, "is not supported: use download, local, busybox or template")
 	}
 }
 
