@@ -4,12 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,8 +17,34 @@ import (
 // matrixOut is where the matrix writes: tmp/matrix/ of the project.
 const matrixOut = "tmp/matrix"
 
+// matrixFlags are what the matrix's sub-verbs share: the matrix file (-f) and --cells.
+type matrixFlags struct {
+	g     *globals
+	cells string
+	host  *matrix.ThisHost
+}
+
+// load is the matrix and the cells --cells names (all for none).
+func (m *matrixFlags) load() (*matrix.File, []matrix.Cell, error) {
+	if m.g.preset != "" {
+		return nil, nil, usageError{errors.New("--preset is not a matrix: cells name their presets; pass a matrix file with -f, or none for the default")}
+	}
+	f, err := matrix.Load(m.g.file)
+	if err != nil {
+		return nil, nil, err
+	}
+	var names []string
+	for _, n := range strings.Split(m.cells, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	cs, err := f.Select(names)
+	return f, cs, err
+}
+
 func matrixCmd(g *globals) *cobra.Command {
-	m := &cobra.Command{
+	root := &cobra.Command{
 		Use:   "matrix",
 		Short: "the kernel/LXC matrix: list, run, report, merge, plan (a cell per kernel and LXC)",
 		Long: "The kernel/LXC matrix: each cell is a preset plus lab.yaml overrides, run as a lab of its own\n" +
@@ -33,30 +56,7 @@ func matrixCmd(g *globals) *cobra.Command {
 			return usageError{errors.New("usage: labctl matrix list|run|report|merge|plan|show")}
 		},
 	}
-	load := func() (*matrix.File, error) {
-		if g.preset != "" {
-			return nil, usageError{errors.New("--preset is not a matrix: cells name their presets; pass a matrix file with -f, or none for the default")}
-		}
-		return matrix.Load(g.file)
-	}
-	var cells string
-	// loadCells is the matrix and the cells --cells names (all for none).
-	loadCells := func() (*matrix.File, []matrix.Cell, error) {
-		f, err := load()
-		if err != nil {
-			return nil, nil, err
-		}
-		var names []string
-		for _, n := range strings.Split(cells, ",") {
-			if n = strings.TrimSpace(n); n != "" {
-				names = append(names, n)
-			}
-		}
-		cs, err := f.Select(names)
-		return f, cs, err
-	}
-	h := &matrix.ThisHost{}
-
+	m := &matrixFlags{g: g, host: &matrix.ThisHost{}}
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "print the embedded matrix file (start your own -f from it)",
@@ -66,19 +66,34 @@ func matrixCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
-	list := &cobra.Command{
+	rep := &cobra.Command{
+		Use:   "report",
+		Short: "write the summary (Markdown, HTML) and the merged JUnit from the cells' results; exit 1 if a cell failed",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return report(cmd) },
+	}
+	withCells := []*cobra.Command{m.listCmd(), m.runCmd(), m.mergeCmd(), m.planCmd()}
+	for _, c := range withCells {
+		c.Flags().StringVar(&m.cells, "cells", "", "comma-separated cell names (default: every cell)")
+	}
+	root.AddCommand(append(withCells, show, rep)...)
+	return root
+}
+
+func (m *matrixFlags) listCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
 		Short: "list the cells: box, kernel and LXC each wants, what it needs, whether this host runs it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, cs, err := loadCells()
+			_, cs, err := m.load()
 			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CELL\tPRESET\tBOX\tKERNEL\tLXC\tRUNS HERE\tNEEDS")
 			for _, c := range cs {
-				n := matrix.NeedsOf(c, h)
+				n := matrix.NeedsOf(c, m.host)
 				here := "yes"
 				if !n.Runnable {
 					here = "no: " + n.Reason
@@ -88,9 +103,10 @@ func matrixCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	var jobs int
-	var keep bool
-	var suite string
+}
+
+func (m *matrixFlags) runCmd() *cobra.Command {
+	o := matrix.RunAllOptions{Out: matrixOut, Host: m.host}
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "run the cells (--cells a,b; default all), --jobs at a time; legacy cells this host cannot run are skipped with the reason",
@@ -101,73 +117,34 @@ func matrixCmd(g *globals) *cobra.Command {
 			"(`go test -c`) unless --suite names a built one. Exits 1 when a cell that ran failed.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, cs, err := loadCells()
+			if o.Jobs < 0 {
+				return usageError{fmt.Errorf("--jobs %d: use a positive number, or leave it out for what fits", o.Jobs)}
+			}
+			f, cs, err := m.load()
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			machine := host.Describe()
-			var runnable []matrix.Cell
-			mem := 0
-			for _, c := range cs {
-				if matrix.NeedsOf(c, h).Runnable {
-					runnable = append(runnable, c)
-					mem = max(mem, c.Spec.Memory+512)
-				}
-			}
-			if len(runnable) > 0 {
-				if jobs, err = matrixJobs(jobs, mem, len(runnable)); err != nil {
-					return err
-				}
-			}
-			s := matrix.Suite{Bin: suite, Keep: keep}
-			if len(runnable) > 0 {
-				if s.Dir, err = filepath.Abs("e2e"); err != nil {
-					return err
-				}
-				if _, err := os.Stat(filepath.Join(s.Dir, "e2e_suite_test.go")); err != nil && suite == "" {
-					return fmt.Errorf("the e2e suite is not here (%s): run `labctl matrix run` from labctl's repository, or pass a built suite with --suite", s.Dir)
-				}
-				if s.Labctl, err = os.Executable(); err != nil {
-					return err
-				}
-				if s.Bin == "" {
-					if s.Bin, err = buildSuite(cmd, out); err != nil {
-						return err
-					}
-				} else if s.Bin, err = filepath.Abs(s.Bin); err != nil {
-					return err
-				}
-			}
-			if err := os.MkdirAll(matrixOut, 0o755); err != nil {
+			if o.SuiteDir, err = filepath.Abs("e2e"); err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "matrix: %d cells (%d run here, %d at a time), on %s\n", len(cs), len(runnable), max(jobs, 1), machine)
-			start := time.Now()
-			_, runErr := matrix.Run(cmd.Context(), f, cs, matrix.Options{Out: matrixOut, Jobs: jobs, Runner: s, Host: h, Progress: out, Machine: machine})
-			var names []string
-			for _, c := range cs {
-				names = append(names, c.Name)
-			}
-			if err := matrix.WriteRunInfo(matrixOut, matrix.RunInfo{Started: start.UTC(), Seconds: time.Since(start).Round(time.Second).Seconds(), Jobs: max(jobs, 1), Cells: names, Machine: machine}); err != nil {
+			if o.Labctl, err = os.Executable(); err != nil {
 				return err
 			}
-			if runErr != nil {
-				return runErr
+			o.Progress = cmd.OutOrStdout()
+			if err := matrix.RunAll(cmd.Context(), f, cs, o); err != nil {
+				return err
 			}
 			return report(cmd)
 		},
 	}
-	run.Flags().IntVar(&jobs, "jobs", 0, "cells at once (default: what the host's free memory and cores fit)")
-	run.Flags().BoolVar(&keep, "keep", false, "keep each cell's lab after its suite (labctl destroy -f tmp/matrix/cells/<cell>/lab.yaml)")
-	run.Flags().StringVar(&suite, "suite", "", "a built e2e suite (go test -c -o e2e.test ./e2e) instead of building ./e2e")
-	rep := &cobra.Command{
-		Use:   "report",
-		Short: "write the summary (Markdown, HTML) and the merged JUnit from the cells' results; exit 1 if a cell failed",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, args []string) error { return report(cmd) },
-	}
-	merge := &cobra.Command{
+	run.Flags().IntVar(&o.Jobs, "jobs", 0, "cells at once (default: what the host's free memory and cores fit)")
+	run.Flags().BoolVar(&o.Keep, "keep", false, "keep each cell's lab after its suite (labctl destroy -f tmp/matrix/cells/<cell>/lab.yaml)")
+	run.Flags().StringVar(&o.Suite, "suite", "", "a built e2e suite (go test -c -o e2e.test ./e2e) instead of building ./e2e")
+	return run
+}
+
+func (m *matrixFlags) mergeCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "merge DIR...",
 		Short: "gather results made elsewhere (CI jobs' tmp/matrix) into tmp/matrix and report them",
 		Long: "Gathers every cell result under the directories (matrix outputs, cell directories, CI\n" +
@@ -176,11 +153,11 @@ func matrixCmd(g *globals) *cobra.Command {
 			"them, failed (\"no result\") when it could.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, cs, err := loadCells()
+			f, cs, err := m.load()
 			if err != nil {
 				return err
 			}
-			merged, err := matrix.Merge(matrixOut, args, f, cs, h, host.Describe())
+			merged, err := matrix.Merge(matrixOut, args, f, cs, m.host, host.Describe())
 			if err != nil {
 				return err
 			}
@@ -188,17 +165,20 @@ func matrixCmd(g *globals) *cobra.Command {
 			return report(cmd)
 		},
 	}
+}
+
+func (m *matrixFlags) planCmd() *cobra.Command {
 	var format string
 	plan := &cobra.Command{
 		Use:   "plan",
 		Short: "print the cells this host runs as a CI job matrix: --format github (strategy.matrix JSON) or gitlab (parallel:matrix YAML)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, cs, err := loadCells()
+			_, cs, err := m.load()
 			if err != nil {
 				return err
 			}
-			data, err := matrix.Plan(cs, h, format)
+			data, err := matrix.Plan(cs, m.host, format)
 			if err != nil {
 				return err
 			}
@@ -207,51 +187,7 @@ func matrixCmd(g *globals) *cobra.Command {
 		},
 	}
 	plan.Flags().StringVar(&format, "format", "github", "github or gitlab")
-	for _, c := range []*cobra.Command{list, run, merge, plan} {
-		c.Flags().StringVar(&cells, "cells", "", "comma-separated cell names (default: every cell)")
-	}
-	m.AddCommand(show, list, run, rep, merge, plan)
-	return m
-}
-
-// matrixJobs checks --jobs against the host's free memory (mem MiB per cell) and picks the
-// default: what fits, at most one cell per 2 cores, at most the cells there are.
-func matrixJobs(jobs, mem, cells int) (int, error) {
-	free := host.MemAvailableMiB()
-	fits := free / mem
-	if fits < 1 {
-		return 0, fmt.Errorf("no cell fits in this host's free memory (%d MiB available, a cell needs %d MiB): stop other VMs, or lower memory: in the cells' lab", free, mem)
-	}
-	if jobs > fits {
-		return 0, fmt.Errorf("--jobs %d: only %d cells fit in this host's free memory (%d MiB available, %d MiB each): use --jobs %d or less", jobs, fits, free, mem, fits)
-	}
-	if jobs < 0 {
-		return 0, usageError{fmt.Errorf("--jobs %d: use a positive number, or leave it out for what fits", jobs)}
-	}
-	if jobs == 0 {
-		jobs = min(fits, max(1, runtime.NumCPU()/2), cells)
-	}
-	return jobs, nil
-}
-
-// buildSuite compiles the e2e suite once into tmp/matrix/e2e.test.
-func buildSuite(cmd *cobra.Command, out interface{ Write([]byte) (int, error) }) (string, error) {
-	bin, err := filepath.Abs(filepath.Join(matrixOut, "e2e.test"))
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(matrixOut, 0o755); err != nil {
-		return "", err
-	}
-	fmt.Fprintf(out, "matrix: building the e2e suite (go test -c -o %s ./e2e)\n", bin)
-	c := host.Command(cmd.Context(), "go", "test", "-c", "-o", bin, "./e2e")
-	if b, err := c.CombinedOutput(); err != nil {
-		if errors.Is(err, exec.ErrNotFound) {
-			return "", errors.New("building the e2e suite needs go on PATH (or pass a built suite with --suite)")
-		}
-		return "", fmt.Errorf("build the e2e suite: %v: %s", err, b)
-	}
-	return bin, nil
+	return plan
 }
 
 // report writes the summary and the merged JUnit, prints where, and fails when a cell did.

@@ -1,0 +1,117 @@
+package matrix
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/labctl/labctl/lab/host"
+)
+
+// RunAllOptions are `labctl matrix run`'s.
+type RunAllOptions struct {
+	// Out is the matrix's output directory (tmp/matrix).
+	Out string
+	// Jobs is how many cells run at once (0: what fits, Jobs).
+	Jobs int
+	// Suite is a built e2e suite; "" builds SuiteDir's (`go test -c`) into Out.
+	Suite, SuiteDir string
+	// Labctl is the labctl binary the suite drives; Keep leaves each cell's lab up.
+	Labctl string
+	Keep   bool
+	Host   Host
+	// Progress gets the run's lines.
+	Progress io.Writer
+}
+
+// RunAll runs the cells as `labctl matrix run` does: the runnable ones Jobs at a time (checked
+// against the host's memory), the others recorded as skipped with their reason, and it writes
+// run.json. The e2e suite is built first when none is given.
+func RunAll(ctx context.Context, f *File, cs []Cell, o RunAllOptions) error {
+	machine := host.Describe()
+	var runnable []Cell
+	mem := 0
+	for _, c := range cs {
+		if NeedsOf(c, o.Host).Runnable {
+			runnable = append(runnable, c)
+			mem = max(mem, c.Spec.Memory+512)
+		}
+	}
+	s := Suite{Bin: o.Suite, Dir: o.SuiteDir, Labctl: o.Labctl, Keep: o.Keep}
+	if len(runnable) > 0 {
+		var err error
+		if o.Jobs, err = Jobs(o.Jobs, mem, len(runnable)); err != nil {
+			return err
+		}
+		if s.Bin, err = suiteBinary(ctx, o); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Progress, "matrix: %d cells (%d run here, %d at a time), on %s\n", len(cs), len(runnable), max(o.Jobs, 1), machine)
+	start := time.Now()
+	_, runErr := Run(ctx, f, cs, Options{Out: o.Out, Jobs: o.Jobs, Runner: s, Host: o.Host, Progress: o.Progress, Machine: machine})
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.Name)
+	}
+	info := RunInfo{Started: start.UTC(), Seconds: time.Since(start).Round(time.Second).Seconds(), Jobs: max(o.Jobs, 1), Cells: names, Machine: machine}
+	if err := WriteRunInfo(o.Out, info); err != nil {
+		return err
+	}
+	return runErr
+}
+
+// Jobs checks a number of cells at once against the host's free memory (mem MiB per cell) and
+// picks the default (jobs 0): what fits, at most one cell per 2 cores, at most the cells there
+// are.
+func Jobs(jobs, mem, cells int) (int, error) {
+	free := host.MemAvailableMiB()
+	fits := free / mem
+	if fits < 1 {
+		return 0, fmt.Errorf("no cell fits in this host's free memory (%d MiB available, a cell needs %d MiB): stop other VMs, or lower memory: in the cells' lab", free, mem)
+	}
+	if jobs > fits {
+		return 0, fmt.Errorf("--jobs %d: only %d cells fit in this host's free memory (%d MiB available, %d MiB each): use --jobs %d or less", jobs, fits, free, mem, fits)
+	}
+	if jobs == 0 {
+		jobs = min(fits, max(1, runtime.NumCPU()/2), cells)
+	}
+	return jobs, nil
+}
+
+// suiteBinary is the suite to run: the one given (absolute), or SuiteDir's built once into
+// Out/e2e.test.
+func suiteBinary(ctx context.Context, o RunAllOptions) (string, error) {
+	if o.Suite != "" {
+		return filepath.Abs(o.Suite)
+	}
+	if _, err := os.Stat(filepath.Join(o.SuiteDir, "e2e_suite_test.go")); err != nil {
+		return "", fmt.Errorf("the e2e suite is not here (%s): run `labctl matrix run` from labctl's repository, or pass a built suite with --suite", o.SuiteDir)
+	}
+	bin, err := filepath.Abs(filepath.Join(o.Out, "e2e.test"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(o.Progress, "matrix: building the e2e suite (go test -c -o %s ./e2e)\n", bin)
+	c := host.Command(ctx, "go", "test", "-c", "-o", bin, ".")
+	c.Dir = o.SuiteDir
+	if b, err := c.CombinedOutput(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) {
+			return "", errors.New("building the e2e suite needs go on PATH (or pass a built suite with --suite)")
+		}
+		return "", fmt.Errorf("build the e2e suite: %v: %s", err, b)
+	}
+	return bin, nil
+}
