@@ -60,6 +60,41 @@ var resultFiles = []string{"result.json", "junit.xml", "report.json", "lab.yaml"
 // one that no directory holds a result of is failed ("no result"). Two results of one cell
 // are an error. It returns the cells merged.
 func Merge(out string, dirs []string, f *File, cells []Cell, h Host, machine string) ([]string, error) {
+	from, err := findResults(dirs)
+	if err != nil {
+		return nil, err
+	}
+	merged, err := copyResults(out, from)
+	if err != nil {
+		return nil, err
+	}
+	// A merge is no single run: its wall time is not known.
+	os.Remove(filepath.Join(out, "run.json"))
+	for _, c := range cells {
+		if _, ok := from[c.Name]; ok {
+			continue
+		}
+		r := newResult(c, f.Index(c.Name), machine)
+		r.Started = time.Now()
+		if n := NeedsOf(c, h); !n.Runnable {
+			r.Status, r.Reason = Skipped, n.Reason
+		} else {
+			r.Status, r.Reason = Failed, "no result: none of the merged directories holds one (did its job run and upload tmp/matrix?)"
+		}
+		dir := filepath.Join(out, "cells", c.Name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := r.write(dir); err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(merged)
+	return merged, nil
+}
+
+// findResults finds every cell's result.json under dirs: the directory of each, by cell.
+func findResults(dirs []string) (map[string]string, error) {
 	from := map[string]string{}
 	for _, d := range dirs {
 		if _, err := os.Stat(d); err != nil {
@@ -90,8 +125,13 @@ func Merge(out string, dirs []string, f *File, cells []Cell, h Host, machine str
 	if len(from) == 0 {
 		return nil, fmt.Errorf("merge: no result.json under %s: pass the directories `labctl matrix run` wrote (tmp/matrix) or their CI artifacts", strings.Join(dirs, ", "))
 	}
-	// Copied aside first: a source may be out/cells itself, which is replaced as a whole so
-	// that no result of an earlier run stays behind.
+	return from, nil
+}
+
+// copyResults replaces out/cells with the result files of the cells in from. They are copied
+// aside first: a source may be out/cells itself, which is replaced as a whole so that no
+// result of an earlier run stays behind.
+func copyResults(out string, from map[string]string) ([]string, error) {
 	stage := filepath.Join(out, "cells.merge")
 	if err := os.RemoveAll(stage); err != nil {
 		return nil, err
@@ -118,30 +158,5 @@ func Merge(out string, dirs []string, f *File, cells []Cell, h Host, machine str
 	if err := os.RemoveAll(filepath.Join(out, "cells")); err != nil {
 		return nil, err
 	}
-	if err := os.Rename(stage, filepath.Join(out, "cells")); err != nil {
-		return nil, err
-	}
-	// A merge is no single run: its wall time is not known.
-	os.Remove(filepath.Join(out, "run.json"))
-	for _, c := range cells {
-		if _, ok := from[c.Name]; ok {
-			continue
-		}
-		r := newResult(c, f.Index(c.Name), machine)
-		r.Started = time.Now()
-		if n := NeedsOf(c, h); !n.Runnable {
-			r.Status, r.Reason = Skipped, n.Reason
-		} else {
-			r.Status, r.Reason = Failed, "no result: none of the merged directories holds one (did its job run and upload tmp/matrix?)"
-		}
-		dir := filepath.Join(out, "cells", c.Name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
-		}
-		if err := r.write(dir); err != nil {
-			return nil, err
-		}
-	}
-	sort.Strings(merged)
-	return merged, nil
+	return merged, os.Rename(stage, filepath.Join(out, "cells"))
 }

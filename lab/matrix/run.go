@@ -103,24 +103,9 @@ func Run(ctx context.Context, f *File, cells []Cell, o Options) ([]Result, error
 			return nil, err
 		}
 	}
-	results := make([]Result, len(cells))
-	var todo []int
-	for i, c := range cells {
-		dir := filepath.Join(o.Out, "cells", c.Name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
-		}
-		results[i] = newResult(c, f.Index(c.Name), o.Machine)
-		if n := NeedsOf(c, o.Host); !n.Runnable {
-			results[i].Status, results[i].Reason = Skipped, n.Reason
-			results[i].Started = time.Now()
-			fmt.Fprintf(o.Progress, "cell %s: skipped: %s\n", c.Name, n.Reason)
-			if err := results[i].write(dir); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		todo = append(todo, i)
+	results, todo, err := prepare(f, cells, o)
+	if err != nil {
+		return nil, err
 	}
 	var (
 		wg    sync.WaitGroup
@@ -151,6 +136,30 @@ func Run(ctx context.Context, f *File, cells []Cell, o Options) ([]Result, error
 		return results, errors.New("the matrix stopped before every cell ran: the cells that ran have their results")
 	}
 	return results, errors.Join(errs...)
+}
+
+// prepare makes each cell's directory and result; a cell this host cannot run is recorded as
+// skipped with its reason. todo are the cells to run.
+func prepare(f *File, cells []Cell, o Options) (results []Result, todo []int, err error) {
+	results = make([]Result, len(cells))
+	for i, c := range cells {
+		dir := filepath.Join(o.Out, "cells", c.Name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, nil, err
+		}
+		results[i] = newResult(c, f.Index(c.Name), o.Machine)
+		if n := NeedsOf(c, o.Host); !n.Runnable {
+			results[i].Status, results[i].Reason = Skipped, n.Reason
+			results[i].Started = time.Now()
+			fmt.Fprintf(o.Progress, "cell %s: skipped: %s\n", c.Name, n.Reason)
+			if err := results[i].write(dir); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		todo = append(todo, i)
+	}
+	return results, todo, nil
 }
 
 // runCell runs one cell and writes its result; the error is only for what stops the matrix
