@@ -18,15 +18,31 @@ type Check struct {
 
 // Doctor checks every host prerequisite of a libvirt lab whose VM runs under v.
 func Doctor(ctx context.Context, v Libvirt) []Check {
-	var out []Check
-	add := func(name string, ok bool, detail, hint string) {
-		out = append(out, Check{Name: name, OK: ok, Detail: detail, Hint: hint})
-	}
+	d := &doctor{name: currentUser(), admin: func(cmd string) string { return cmd }}
 	// A normal user is told what an administrator must do, once; labctl never does it.
-	admin := func(cmd string) string { return cmd }
 	if os.Geteuid() != 0 {
-		admin = func(cmd string) string { return "an administrator runs once: `sudo " + cmd + "`" }
+		d.admin = func(cmd string) string { return "an administrator runs once: `sudo " + cmd + "`" }
 	}
+	d.tools()
+	d.libvirt(ctx, v)
+	d.kvm()
+	d.host()
+	return d.checks
+}
+
+// doctor gathers the checks, naming the user and what an administrator must do.
+type doctor struct {
+	checks []Check
+	name   string
+	admin  func(cmd string) string
+}
+
+func (d *doctor) add(name string, ok bool, detail, hint string) {
+	d.checks = append(d.checks, Check{Name: name, OK: ok, Detail: detail, Hint: hint})
+}
+
+// tools checks the host's commands, and the subordinate ids a normal user's builds need.
+func (d *doctor) tools() {
 	for _, t := range []struct{ bin, pkg string }{
 		{"vagrant", "vagrant"}, {"virsh", "libvirt-clients"}, {"libvirtd", "libvirt-daemon-system"},
 		{"qemu-system-x86_64", "qemu-system-x86"}, {"qemu-img", "qemu-utils"}, {"mmdebstrap", "mmdebstrap"},
@@ -34,62 +50,74 @@ func Doctor(ctx context.Context, v Libvirt) []Check {
 		{"newuidmap", "uidmap"},
 	} {
 		p := LookTool(t.bin)
-		add("tool "+t.bin, p != "", p, admin("apt-get install "+t.pkg)+" (or `make deps`)")
+		d.add("tool "+t.bin, p != "", p, d.admin("apt-get install "+t.pkg)+" (or `make deps`)")
 	}
-	name := currentUser()
 	if os.Geteuid() != 0 {
 		_, nsErr := InUserNS()
-		add("subordinate ids of "+name, nsErr == nil, "/etc/subuid, /etc/subgid (box and image builds: mmdebstrap --mode=unshare)", admin(strings.TrimPrefix(SubIDsHint(name), "sudo ")))
+		d.add("subordinate ids of "+d.name, nsErr == nil, "/etc/subuid, /etc/subgid (box and image builds: mmdebstrap --mode=unshare)", d.admin(strings.TrimPrefix(SubIDsHint(d.name), "sudo ")))
 	}
+}
+
+// libvirt checks vagrant-libvirt, the daemon v and labctl's pool there.
+func (d *doctor) libvirt(ctx context.Context, v Libvirt) {
 	plugins, err := Command(ctx, "vagrant", "plugin", "list").CombinedOutput()
-	add("vagrant-libvirt plugin", err == nil && strings.Contains(string(plugins), "vagrant-libvirt"), strings.TrimSpace(firstLine(string(plugins))), "apt-get install vagrant-libvirt")
+	d.add("vagrant-libvirt plugin", err == nil && strings.Contains(string(plugins), "vagrant-libvirt"), strings.TrimSpace(firstLine(string(plugins))), "apt-get install vagrant-libvirt")
 	if v.Session {
-		add("libvirt session answers", v.OK(ctx), "virsh -c "+v.URI()+" version (your own daemon: libvirt starts it, VMs run as you)",
-			"install libvirt-daemon-system and qemu: "+admin("make deps")+"; then run `virsh -c qemu:///session version` to see why it does not start")
+		d.add("libvirt session answers", v.OK(ctx), "virsh -c "+v.URI()+" version (your own daemon: libvirt starts it, VMs run as you)",
+			"install libvirt-daemon-system and qemu: "+d.admin("make deps")+"; then run `virsh -c qemu:///session version` to see why it does not start")
 	} else {
 		hint := "run `labctl doctor --fix` (starts virtlogd and libvirtd) or `libvirtd -d`"
 		if os.Geteuid() != 0 {
-			hint = admin("libvirtd -d") + " (or systemctl start libvirtd), and " + admin("usermod -aG libvirt "+name) + ", then log in again; or use libvirt: session (no administrator)"
+			hint = d.admin("libvirtd -d") + " (or systemctl start libvirtd), and " + d.admin("usermod -aG libvirt "+d.name) + ", then log in again; or use libvirt: session (no administrator)"
 		}
-		add("libvirt system daemon answers you", v.OK(ctx), "virsh -c "+v.URI()+" version", hint)
+		d.add("libvirt system daemon answers you", v.OK(ctx), "virsh -c "+v.URI()+" version", hint)
 	}
 	_, perr := v.Virsh(ctx, "pool-info", Pool)
-	add("storage pool "+Pool, perr == nil, v.PoolDir()+" ("+v.URI()+")", "run `labctl doctor --fix` (labctl up creates it too)")
-	if _, err := os.Stat("/dev/kvm"); err == nil && os.Geteuid() != 0 {
+	d.add("storage pool "+Pool, perr == nil, v.PoolDir()+" ("+v.URI()+")", "run `labctl doctor --fix` (labctl up creates it too)")
+}
+
+// kvm checks /dev/kvm, where there is one: whether it opens for the user, and its mode.
+func (d *doctor) kvm() {
+	st, err := os.Stat("/dev/kvm")
+	if err != nil {
+		return
+	}
+	if os.Geteuid() != 0 {
 		f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 		if err == nil {
 			f.Close()
 		}
 		switch {
 		case err == nil:
-			add("/dev/kvm for you", true, "KVM opens for you", "")
+			d.add("/dev/kvm for you", true, "KVM opens for you", "")
 		case !cpuVirt():
-			add("/dev/kvm for you", true, "not needed: the CPU shows neither vmx nor svm, so VMs run under tcg whoever you are", "")
+			d.add("/dev/kvm for you", true, "not needed: the CPU shows neither vmx nor svm, so VMs run under tcg whoever you are", "")
 		default:
-			add("/dev/kvm for you", false, "KVM does not open for you ("+err.Error()+"): your VMs would run under tcg, many times slower", admin("usermod -aG kvm "+name)+", then log in again")
+			d.add("/dev/kvm for you", false, "KVM does not open for you ("+err.Error()+"): your VMs would run under tcg, many times slower", d.admin("usermod -aG kvm "+d.name)+", then log in again")
 		}
 	}
-	if st, err := os.Stat("/dev/kvm"); err == nil {
-		gid := -1
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			gid = int(sys.Gid)
-		}
-		add("/dev/kvm permissions", st.Mode().Perm()&0o060 == 0o060, fmt.Sprintf("mode %o gid %d", st.Mode().Perm(), gid),
-			"chgrp kvm /dev/kvm && chmod 0660 /dev/kvm (labctl up does it): otherwise libvirt re-probes qemu for minutes on every domain definition")
+	gid := -1
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		gid = int(sys.Gid)
 	}
+	d.add("/dev/kvm permissions", st.Mode().Perm()&0o060 == 0o060, fmt.Sprintf("mode %o gid %d", st.Mode().Perm(), gid),
+		"chgrp kvm /dev/kvm && chmod 0660 /dev/kvm (labctl up does it): otherwise libvirt re-probes qemu for minutes on every domain definition")
+}
+
+// host checks the accelerator, the apt sources and the cache.
+func (d *doctor) host() {
 	accel, notice, err := Accel("auto")
-	add("accelerator", err == nil, accel+" "+notice, "")
+	d.add("accelerator", err == nil, accel+" "+notice, "")
 	src, err := AptSources("bookworm")
-	add("host apt sources", err == nil, fmt.Sprintf("%d Debian source line(s)", len(src)), "labctl builds boxes and images from the host's Debian mirror: configure one in /etc/apt/sources.list.d/")
+	d.add("host apt sources", err == nil, fmt.Sprintf("%d Debian source line(s)", len(src)), "labctl builds boxes and images from the host's Debian mirror: configure one in /etc/apt/sources.list.d/")
 	cache := CacheDir()
 	werr := os.MkdirAll(cache, 0o755)
-	add("cache dir", werr == nil, cache, "set LABCTL_CACHE to a writable directory")
+	d.add("cache dir", werr == nil, cache, "set LABCTL_CACHE to a writable directory")
 	var fsst syscall.Statfs_t
 	if syscall.Statfs(cache, &fsst) == nil {
 		free := int64(fsst.Bavail) * int64(fsst.Bsize) >> 30
-		add("free disk in cache", free >= 10, fmt.Sprintf("%d GiB free", free), "a box, an image and a VM need ~10 GiB")
+		d.add("free disk in cache", free >= 10, fmt.Sprintf("%d GiB free", free), "a box, an image and a VM need ~10 GiB")
 	}
-	return out
 }
 
 func firstLine(s string) string {
