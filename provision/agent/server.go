@@ -98,19 +98,8 @@ func (s *Server) Serve(r io.Reader, w io.Writer) error {
 	if err := l.send(fHello, 0, []byte(s.Version)); err != nil {
 		return err
 	}
-	type stream struct {
-		stdin  chan []byte
-		cancel context.CancelFunc
-	}
-	var mu sync.Mutex
-	streams := map[uint32]*stream{}
-	defer func() {
-		mu.Lock()
-		for _, st := range streams {
-			st.cancel()
-		}
-		mu.Unlock()
-	}()
+	streams := &streamTable{m: map[uint32]*stream{}}
+	defer streams.cancelAll()
 	for {
 		f, err := l.recv()
 		if err != nil {
@@ -119,52 +108,87 @@ func (s *Server) Serve(r io.Reader, w io.Writer) error {
 			}
 			return err
 		}
-		mu.Lock()
-		st := streams[f.stream]
-		mu.Unlock()
+		st := streams.get(f.stream)
 		switch f.typ {
 		case fOpen:
-			if st != nil {
-				continue
+			if st == nil {
+				s.open(l, f, streams)
 			}
-			var req Request
-			if err := json.Unmarshal(f.payload, &req); err != nil {
-				_ = sendExit(l, f.stream, Exit{Code: -1, Err: "unreadable request: " + err.Error()})
-				continue
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			st = &stream{stdin: make(chan []byte, 256), cancel: cancel}
-			mu.Lock()
-			streams[f.stream] = st
-			mu.Unlock()
-			go func(id uint32) {
-				e := s.handle(ctx, req, &chanReader{ch: st.stdin, done: ctx.Done()},
-					streamWriter{l, fStdout, id}, streamWriter{l, fStderr, id})
-				mu.Lock()
-				delete(streams, id)
-				mu.Unlock()
-				cancel()
-				_ = sendExit(l, id, e)
-			}(f.stream)
 		case fStdin:
-			if st != nil {
-				select {
-				case st.stdin <- f.payload:
-				case <-s.quit:
-				}
-			}
+			s.feed(st, f.payload)
 		case fEOF:
-			if st != nil {
-				select {
-				case st.stdin <- nil:
-				case <-s.quit:
-				}
-			}
+			s.feed(st, nil)
 		case fCancel:
 			if st != nil {
 				st.cancel()
 			}
 		}
+	}
+}
+
+// stream is one request in flight on a link: its standard input and its cancel.
+type stream struct {
+	stdin  chan []byte
+	cancel context.CancelFunc
+}
+
+// streamTable is a link's requests in flight, by stream id.
+type streamTable struct {
+	mu sync.Mutex
+	m  map[uint32]*stream
+}
+
+func (t *streamTable) get(id uint32) *stream {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[id]
+}
+
+func (t *streamTable) put(id uint32, st *stream) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st == nil {
+		delete(t.m, id)
+	} else {
+		t.m[id] = st
+	}
+}
+
+func (t *streamTable) cancelAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, st := range t.m {
+		st.cancel()
+	}
+}
+
+// open starts the request that frame f opens, answering on l.
+func (s *Server) open(l *link, f frame, streams *streamTable) {
+	var req Request
+	if err := json.Unmarshal(f.payload, &req); err != nil {
+		_ = sendExit(l, f.stream, Exit{Code: -1, Err: "unreadable request: " + err.Error()})
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st := &stream{stdin: make(chan []byte, 256), cancel: cancel}
+	streams.put(f.stream, st)
+	go func(id uint32) {
+		e := s.handle(ctx, req, &chanReader{ch: st.stdin, done: ctx.Done()},
+			streamWriter{l, fStdout, id}, streamWriter{l, fStderr, id})
+		streams.put(id, nil)
+		cancel()
+		_ = sendExit(l, id, e)
+	}(f.stream)
+}
+
+// feed passes standard input (nil: its end) to a request in flight, unless the server quits.
+func (s *Server) feed(st *stream, data []byte) {
+	if st == nil {
+		return
+	}
+	select {
+	case st.stdin <- data:
+	case <-s.quit:
 	}
 }
 
