@@ -72,41 +72,11 @@ func readFile(ctx context.Context, t remote.Target, f render.GuestFile) (string,
 // dropped; every other line of the file kept as it is. change says what differs ("" when
 // nothing does).
 func linesContent(current string, f render.GuestFile) (next, change string) {
-	var owns *regexp.Regexp
-	if f.Owns != "" {
-		owns = regexp.MustCompile(f.Owns)
-	}
-	want := map[string]bool{}
-	for _, l := range f.Lines {
-		want[l] = true
-	}
-	var lines []string
-	if current != "" {
-		lines = strings.Split(current, "\n")
-	}
-	cut := ""
-	if len(lines) > 0 && !strings.HasSuffix(current, "\n") {
-		last := lines[len(lines)-1]
-		for _, l := range f.Lines {
-			if last != "" && last != l && strings.HasPrefix(l, last) {
-				cut = last
-			}
-		}
-	}
-	if len(lines) > 0 && (strings.HasSuffix(current, "\n") || cut != "") {
-		lines = lines[:len(lines)-1]
-	}
-	var kept []string
+	lines, cut := splitCut(current, f.Lines)
+	kept, removed := keepLines(lines, f)
 	have := map[string]bool{}
-	removed := 0
-	for _, l := range lines {
-		key := strings.TrimRight(l, " \t\r")
-		if owns != nil && owns.MatchString(key) && !want[key] || have[key] && want[key] {
-			removed++ // stale, or a second copy of a rendered line
-			continue
-		}
-		have[key] = true
-		kept = append(kept, l)
+	for _, l := range kept {
+		have[strings.TrimRight(l, " \t\r")] = true
 	}
 	added := 0
 	for _, l := range f.Lines {
@@ -135,6 +105,51 @@ func linesContent(current string, f render.GuestFile) (next, change string) {
 		change = "end " + f.Path + " with a newline"
 	}
 	return next, change
+}
+
+// splitCut splits a file into its whole lines; cut is a last line without newline that begins
+// one of want (an interrupted write left it), dropped with the empty string after a final
+// newline.
+func splitCut(current string, want []string) (lines []string, cut string) {
+	if current != "" {
+		lines = strings.Split(current, "\n")
+	}
+	if len(lines) > 0 && !strings.HasSuffix(current, "\n") {
+		last := lines[len(lines)-1]
+		for _, l := range want {
+			if last != "" && last != l && strings.HasPrefix(l, last) {
+				cut = last
+			}
+		}
+	}
+	if len(lines) > 0 && (strings.HasSuffix(current, "\n") || cut != "") {
+		lines = lines[:len(lines)-1]
+	}
+	return lines, cut
+}
+
+// keepLines keeps the lines of a file that stay: not the lab's stale ones (f.Owns, not
+// rendered), not a second copy of a rendered line; it counts those it removed.
+func keepLines(lines []string, f render.GuestFile) (kept []string, removed int) {
+	var owns *regexp.Regexp
+	if f.Owns != "" {
+		owns = regexp.MustCompile(f.Owns)
+	}
+	want := map[string]bool{}
+	for _, l := range f.Lines {
+		want[l] = true
+	}
+	have := map[string]bool{}
+	for _, l := range lines {
+		key := strings.TrimRight(l, " \t\r")
+		if owns != nil && owns.MatchString(key) && !want[key] || have[key] && want[key] {
+			removed++ // stale, or a second copy of a rendered line
+			continue
+		}
+		have[key] = true
+		kept = append(kept, l)
+	}
+	return kept, removed
 }
 
 // WriteFile makes the file on its target exactly the rendering, atomically (a temporary file

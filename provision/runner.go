@@ -88,31 +88,10 @@ func RunStepsAhead(ctx context.Context, steps []Step, out io.Writer, plan bool, 
 			fmt.Fprintf(out, "  %-9s %-28s %s\n", "change", st.Name, change)
 			continue
 		}
-		// Said before the apply runs, so that a long step (an image upload, lxc-create) shows
-		// what it is doing.
-		fmt.Fprintf(out, "  %-9s %-28s %s\n", "applying", st.Name, change)
-		var cut *remote.CutError
-		if err := st.Apply(ctx); err != nil {
-			if !errors.As(err, &cut) || ctx.Err() != nil {
-				fmt.Fprintf(out, "  %-9s %-28s %s\n", failWord(ctx), st.Name, since(start))
-				fmt.Fprintln(out, sum.String())
-				return sum, &StepError{Step: st.Name, Err: err, Hint: st.Hint}
-			}
-			// The connection was cut while the apply ran, and the command has since ended on the
-			// far side: what it did decides, so the check below says whether the step is done.
-			change += "; the connection was cut during it, and the check after it decides"
-		}
-		done, _, err = checkAgain(ctx, st)
-		switch {
-		case err == nil && !done && cut != nil:
-			err = fmt.Errorf("%w, and the step is not done: run labctl again", cut)
-		case err == nil && !done:
-			err = errors.New("applied, but the check still finds it not done")
-		}
+		change, err = apply(ctx, st, out, change, start)
 		if err != nil {
-			fmt.Fprintf(out, "  %-9s %-28s %s\n", "failed", st.Name, since(start))
 			fmt.Fprintln(out, sum.String())
-			return sum, &StepError{Step: st.Name, Err: fmt.Errorf("verify: %w", err), Hint: st.Hint}
+			return sum, err
 		}
 		sum.Changed++
 		sum.Changes = append(sum.Changes, st.Name)
@@ -124,6 +103,36 @@ func RunStepsAhead(ctx context.Context, steps []Step, out io.Writer, plan bool, 
 		fmt.Fprintln(out, sum.String())
 	}
 	return sum, nil
+}
+
+// apply applies a step that is not done and checks it again; it returns what changed, or the
+// step's error (its line said).
+func apply(ctx context.Context, st Step, out io.Writer, change string, start time.Time) (string, error) {
+	// Said before the apply runs, so that a long step (an image upload, lxc-create) shows
+	// what it is doing.
+	fmt.Fprintf(out, "  %-9s %-28s %s\n", "applying", st.Name, change)
+	var cut *remote.CutError
+	if err := st.Apply(ctx); err != nil {
+		if !errors.As(err, &cut) || ctx.Err() != nil {
+			fmt.Fprintf(out, "  %-9s %-28s %s\n", failWord(ctx), st.Name, since(start))
+			return change, &StepError{Step: st.Name, Err: err, Hint: st.Hint}
+		}
+		// The connection was cut while the apply ran, and the command has since ended on the
+		// far side: what it did decides, so the check below says whether the step is done.
+		change += "; the connection was cut during it, and the check after it decides"
+	}
+	done, _, err := checkAgain(ctx, st)
+	switch {
+	case err == nil && !done && cut != nil:
+		err = fmt.Errorf("%w, and the step is not done: run labctl again", cut)
+	case err == nil && !done:
+		err = errors.New("applied, but the check still finds it not done")
+	}
+	if err != nil {
+		fmt.Fprintf(out, "  %-9s %-28s %s\n", "failed", st.Name, since(start))
+		return change, &StepError{Step: st.Name, Err: fmt.Errorf("verify: %w", err), Hint: st.Hint}
+	}
+	return change, nil
 }
 
 // ahead runs steps' checks in step order, n at a time, until stopped.

@@ -17,9 +17,8 @@ import (
 	"github.com/hashicorp/go-version"
 )
 
-// packagesStep checks the packages the lab needs in the guest; self-built boxes carry them,
-// so on those the step only checks.
-func (p *Provisioner) packagesStep() Step {
+// packages are the guest packages the lab needs; self-built boxes carry them.
+func (p *Provisioner) packages() []string {
 	pkgs := []string{"lxc", release.BtrfsPackage(p.Facts.Release), "uidmap"}
 	if p.Spec.Box.Release != "" {
 		pkgs = append(pkgs, "lxc-templates", "xz-utils", "libpam-systemd", "dbus-user-session", "dnsmasq-base")
@@ -34,30 +33,39 @@ func (p *Provisioner) packagesStep() Step {
 			break
 		}
 	}
-	missing := func(ctx context.Context) ([]string, error) {
-		out, err := remote.Sh(ctx, p.VM, false, "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' "+remote.Join(pkgs...)+" 2>/dev/null || true")
-		if err != nil {
-			return nil, err
-		}
-		have := map[string]bool{}
-		for _, l := range strings.Split(out, "\n") {
-			if f := strings.Fields(l); len(f) == 2 && f[1] == "installed" {
-				have[f[0]] = true
-			}
-		}
-		var m []string
-		for _, pk := range pkgs {
-			if !have[pk] {
-				m = append(m, pk)
-			}
-		}
-		return m, nil
+	return pkgs
+}
+
+// missingPackages are those of pkgs the guest has not installed.
+func (p *Provisioner) missingPackages(ctx context.Context, pkgs []string) ([]string, error) {
+	out, err := remote.Sh(ctx, p.VM, false, "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' "+remote.Join(pkgs...)+" 2>/dev/null || true")
+	if err != nil {
+		return nil, err
 	}
+	have := map[string]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[1] == "installed" {
+			have[f[0]] = true
+		}
+	}
+	var m []string
+	for _, pk := range pkgs {
+		if !have[pk] {
+			m = append(m, pk)
+		}
+	}
+	return m, nil
+}
+
+// packagesStep checks the packages the lab needs in the guest; self-built boxes carry them,
+// so on those the step only checks.
+func (p *Provisioner) packagesStep() Step {
+	pkgs := p.packages()
 	return Step{
 		Name: "packages",
 		Hint: "the guest needs LXC from " + orDefault(p.Spec.LXC.Suite, "its default suite") + "; with a self-built box, rebuild it (`labctl box build`)",
 		Check: func(ctx context.Context) (bool, string, error) {
-			m, err := missing(ctx)
+			m, err := p.missingPackages(ctx, pkgs)
 			if err != nil {
 				return false, "", err
 			}
@@ -67,7 +75,7 @@ func (p *Provisioner) packagesStep() Step {
 			return false, "install " + strings.Join(m, " "), nil
 		},
 		Apply: func(ctx context.Context) error {
-			m, err := missing(ctx)
+			m, err := p.missingPackages(ctx, pkgs)
 			if err != nil {
 				return err
 			}

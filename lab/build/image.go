@@ -108,6 +108,29 @@ func sortedKeys(m map[string]string) []string {
 	return ks
 }
 
+// writeInputs writes what the build script bakes in: the overlay of files rendered for the
+// container's inside, and LXC's image metadata.
+func (r ImageRecipe) writeInputs(overlay, meta string) error {
+	for _, f := range r.Overlay {
+		p := filepath.Join(overlay, f.Path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, f.Content, os.FileMode(f.Mode)); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(meta, 0o755); err != nil {
+		return err
+	}
+	for name, content := range lxc.ImageMeta {
+		if err := os.WriteFile(filepath.Join(meta, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // BuildImage builds the image unless the cache has a finished, unchanged build of it; one
 // build of a recipe runs at a time (a second waits, then takes its files). The files are
 // private to the user who builds, in a private directory.
@@ -139,22 +162,8 @@ func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImag
 	built := false
 	defer func() { dropUnfinished(dir, work, built) }()
 	overlay, meta := filepath.Join(work, "overlay"), filepath.Join(work, "meta")
-	for _, f := range r.Overlay {
-		p := filepath.Join(overlay, f.Path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return img, err
-		}
-		if err := os.WriteFile(p, f.Content, os.FileMode(f.Mode)); err != nil {
-			return img, err
-		}
-	}
-	if err := os.MkdirAll(meta, 0o755); err != nil {
+	if err := r.writeInputs(overlay, meta); err != nil {
 		return img, err
-	}
-	for name, content := range lxc.ImageMeta {
-		if err := os.WriteFile(filepath.Join(meta, name), []byte(content), 0o644); err != nil {
-			return img, err
-		}
 	}
 	fmt.Fprintf(w, "%s: building with mmdebstrap (~1 minute)\n", label)
 	mode, err := modeEnv()

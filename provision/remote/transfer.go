@@ -36,6 +36,22 @@ type UploadResult struct {
 	Duration time.Duration
 }
 
+// progress says every 2 s how much of the upload was sent, until stop is closed.
+func (u Upload) progress(start time.Time, sent *atomic.Int64, stop chan struct{}) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			n := sent.Load()
+			fmt.Fprintf(u.Progress, "  upload %s: %d/%d MB (%.0f%%, %.1f MB/s)\n", u.Dest, n>>20, u.Size>>20,
+				100*float64(n)/float64(max(u.Size, 1)), float64(n)/1e6/time.Since(start).Seconds())
+		}
+	}
+}
+
 // Upload copies a file with SCP, hashing it on the way, then verifies size and sha256 on the
 // far side before anyone uses it. A mismatch removes the remote file and is an error.
 func (c *Comm) Upload(ctx context.Context, u Upload) (UploadResult, error) {
@@ -53,20 +69,7 @@ func (c *Comm) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 	src := io.TeeReader(u.Src, h)
 	stopProgress := make(chan struct{})
 	if u.Progress != nil {
-		go func() {
-			t := time.NewTicker(2 * time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-stopProgress:
-					return
-				case <-t.C:
-					n := sent.Load()
-					fmt.Fprintf(u.Progress, "  upload %s: %d/%d MB (%.0f%%, %.1f MB/s)\n", u.Dest, n>>20, u.Size>>20,
-						100*float64(n)/float64(max(u.Size, 1)), float64(n)/1e6/time.Since(start).Seconds())
-				}
-			}
-		}()
+		go u.progress(start, &sent, stopProgress)
 	}
 	counting := func(r io.Reader, total int64) io.Reader { return &countReader{r: r, n: &sent} }
 	mode := fmt.Sprintf("%04o", u.Mode.Perm())
