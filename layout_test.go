@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -38,8 +42,13 @@ var flow = map[string]int{
 	"e2e/labtest":               10,
 	"e2e/labtest/example":       11,
 	"e2e":                       11,
-	"scripts/bench":             0, // measures the labctl binary from outside: imports no labctl package
+	// Measures the labctl binary from outside: it takes only names and pure helpers from
+	// labctl (benchImports), never a lab to run in its own process.
+	"scripts/bench": 4,
 }
+
+// benchImports are the only labctl packages the benchmark may import.
+var benchImports = []string{"lab/labdir", "lab/spec", "lab/host"}
 
 const module = "github.com/labctl/labctl"
 
@@ -88,6 +97,9 @@ func TestImportsFollowTheFlow(t *testing.T) {
 			if them := flow[rel(imp)]; them >= me {
 				t.Errorf("%s (rank %d) imports %s (rank %d): data flows the other way", p.ImportPath, me, imp, them)
 			}
+			if rel(p.ImportPath) == "scripts/bench" && !slices.Contains(benchImports, rel(imp)) {
+				t.Errorf("the benchmark imports %s: it measures labctl from outside, with only %v", imp, benchImports)
+			}
 		}
 	}
 }
@@ -107,6 +119,29 @@ func TestFilesStaySmall(t *testing.T) {
 			}
 			if n > 350 {
 				t.Errorf("%s has %d lines: split it by subject (at most 350)", path, n)
+			}
+		}
+	}
+}
+
+// TestFunctionsStayShort: no non-test function (with the closures in it) over 60 lines.
+func TestFunctionsStayShort(t *testing.T) {
+	for _, p := range listPackages(t) {
+		for _, f := range p.GoFiles {
+			path := filepath.Join(p.Dir, f)
+			fs := token.NewFileSet()
+			file, err := parser.ParseFile(fs, path, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range file.Decls {
+				fn, ok := d.(*ast.FuncDecl)
+				if !ok || fn.Body == nil {
+					continue
+				}
+				if n := fs.Position(fn.End()).Line - fs.Position(fn.Pos()).Line + 1; n > 60 {
+					t.Errorf("%s:%d: %s has %d lines: split it (at most 60)", path, fs.Position(fn.Pos()).Line, fn.Name.Name, n)
+				}
 			}
 		}
 	}

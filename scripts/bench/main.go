@@ -18,6 +18,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/labctl/labctl/lab/host"
+	"github.com/labctl/labctl/lab/labdir"
+	"github.com/labctl/labctl/lab/spec"
 )
 
 // Case is one measured command, with the command it is compared with (if any).
@@ -43,66 +47,38 @@ type Results struct {
 	Cases   []Case `json:"cases"`
 }
 
+// options are the bench's flags.
+type options struct {
+	preset, bin     string
+	runs, heavyRuns int
+	heavy, up       bool
+	labctl, labDir  string
+}
+
 func main() {
-	preset := flag.String("preset", "bookworm", "the lab's preset (its lab must be up, or -up)")
-	runs := flag.Int("runs", 10, "runs of each light case (medians)")
-	heavyRuns := flag.Int("heavy-runs", 3, "runs of each heavy case")
-	heavy := flag.Bool("heavy", false, "also halt/up, reset and the e2e suite (minutes)")
-	up := flag.Bool("up", false, "bring the lab up first")
-	bin := flag.String("labctl", "bin/labctl", "the labctl binary")
+	var o options
+	flag.StringVar(&o.preset, "preset", "bookworm", "the lab's preset (its lab must be up, or -up)")
+	flag.IntVar(&o.runs, "runs", 10, "runs of each light case (medians)")
+	flag.IntVar(&o.heavyRuns, "heavy-runs", 3, "runs of each heavy case")
+	flag.BoolVar(&o.heavy, "heavy", false, "also halt/up, reset and the e2e suite (minutes)")
+	flag.BoolVar(&o.up, "up", false, "bring the lab up first")
+	flag.StringVar(&o.bin, "labctl", "bin/labctl", "the labctl binary")
 	flag.Parse()
-	labctl, err := filepath.Abs(*bin)
+	var err error
+	o.labctl, err = filepath.Abs(o.bin)
 	check(err)
-	l := func(args ...string) []string {
-		return append([]string{labctl, "--preset", *preset}, args...)
+	if o.up {
+		run(o.l("up"))
 	}
-	if *up {
-		run(l("up"))
-	}
-	labDir, err := filepath.Abs(filepath.Join("tmp", *preset))
+	o.labDir, err = filepath.Abs(labdir.Of(".", o.preset))
 	check(err)
-	vg := func(args ...string) []string { return append([]string{"vagrant"}, args...) }
-	vagrantEnv = append(os.Environ(), "VAGRANT_CWD="+labDir, "VAGRANT_HOME="+vagrantHome(labDir),
-		"VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_NO_COLOR=1", "VAGRANT_DEFAULT_PROVIDER=libvirt")
-	attach := "lxc-unpriv-attach -n box1 --"
-	cases := []*Case{
-		{Name: "exec -- true (VM)", Labctl: l("exec", "--", "true"), Other: vg("ssh", "-c", "true"), Runs: *runs},
-		{Name: "exec --sudo -- true (VM, as root)", Labctl: l("exec", "--sudo", "--", "true"), Other: vg("ssh", "-c", "sudo -n true"), Runs: *runs},
-		{Name: "exec --level box1 -- true", Labctl: l("exec", "--level", "box1", "--", "true"), Other: vg("ssh", "-c", attach+" true"), Runs: *runs},
-		{Name: "exec --level n1 -- true", Labctl: l("exec", "--level", "n1", "--", "true"), Other: vg("ssh", "-c", attach+" lxc-attach -n n1 -- true"), Runs: *runs},
-		{Name: "status", Labctl: l("status"), Other: vg("status"), Runs: *runs},
-		{Name: "up (the lab is up)", Labctl: l("up"), Runs: *runs},
-		{Name: "provision again", Labctl: l("provision"), Runs: *runs},
-	}
-	// The suite, compiled once (no compile in the figures), run where `go test` would run it.
-	suite := func(args ...string) []string {
-		line := "cd e2e && exec ../tmp/bench/e2e.test --ginkgo.label-filter='!slow' -preset " + *preset + " -labctl " + labctl
-		return []string{"sh", "-c", strings.Join(append([]string{line}, args...), " ")}
-	}
-	if *heavy {
-		run([]string{"go", "test", "-c", "-o", "tmp/bench/e2e.test", "./e2e"})
-		cases = append(cases,
-			&Case{Name: "reset", Labctl: l("reset"), Runs: *heavyRuns},
-			&Case{Name: "e2e, the specs not labelled slow, ready lab", Labctl: suite(), Runs: *heavyRuns},
-			&Case{Name: "e2e -reset, the specs not labelled slow", Labctl: suite("-reset"), Runs: *heavyRuns},
-			&Case{Name: "halt", Labctl: l("halt"), Runs: 1},
-			&Case{Name: "up from halted", Labctl: l("up"), Runs: 1},
-		)
-	}
-	res := Results{Date: time.Now().UTC().Format("2006-01-02"), Machine: machine(labDir), Lab: *preset}
-	for _, c := range cases {
-		fmt.Fprintf(os.Stderr, "bench: %s (%d runs)\n", c.Name, c.Runs)
-		for i := 0; i < c.Runs; i++ {
-			c.Samples = append(c.Samples, timed(c, c.Labctl))
-			if c.Other != nil {
-				c.Others = append(c.Others, timed(c, c.Other))
-			}
-		}
-		c.Median = median(c.Samples)
-		if c.Other != nil {
-			c.OtherM = median(c.Others)
-			c.Ratio = c.OtherM / c.Median
-		}
+	s, err := spec.Source{Preset: o.preset}.Resolve()
+	check(err)
+	vagrantEnv = append(os.Environ(), "VAGRANT_CWD="+o.labDir, "VAGRANT_HOME="+vagrantHome(o.labDir),
+		"VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_NO_COLOR=1", "VAGRANT_DEFAULT_PROVIDER="+s.ProviderFor())
+	res := Results{Date: time.Now().UTC().Format("2006-01-02"), Machine: machine(o.labDir), Lab: o.preset}
+	for _, c := range o.cases() {
+		measure(c)
 		res.Cases = append(res.Cases, *c)
 	}
 	check(os.MkdirAll("tmp/bench", 0o755))
@@ -111,6 +87,59 @@ func main() {
 	check(os.WriteFile("tmp/bench/results.json", append(data, '\n'), 0o644))
 	fmt.Print(Table(res))
 	fmt.Fprintln(os.Stderr, "bench: every sample in tmp/bench/results.json")
+}
+
+// l is a labctl command line on the bench's lab.
+func (o options) l(args ...string) []string {
+	return append(append([]string{o.labctl}, spec.Source{Preset: o.preset}.Args()...), args...)
+}
+
+// cases are what the bench measures, each beside what a user would do instead.
+func (o options) cases() []*Case {
+	vg := func(args ...string) []string { return append([]string{"vagrant"}, args...) }
+	attach := "lxc-unpriv-attach -n box1 --"
+	cases := []*Case{
+		{Name: "exec -- true (VM)", Labctl: o.l("exec", "--", "true"), Other: vg("ssh", "-c", "true"), Runs: o.runs},
+		{Name: "exec --sudo -- true (VM, as root)", Labctl: o.l("exec", "--sudo", "--", "true"), Other: vg("ssh", "-c", "sudo -n true"), Runs: o.runs},
+		{Name: "exec --level box1 -- true", Labctl: o.l("exec", "--level", "box1", "--", "true"), Other: vg("ssh", "-c", attach+" true"), Runs: o.runs},
+		{Name: "exec --level n1 -- true", Labctl: o.l("exec", "--level", "n1", "--", "true"), Other: vg("ssh", "-c", attach+" lxc-attach -n n1 -- true"), Runs: o.runs},
+		{Name: "status", Labctl: o.l("status"), Other: vg("status"), Runs: o.runs},
+		{Name: "up (the lab is up)", Labctl: o.l("up"), Runs: o.runs},
+		{Name: "provision again", Labctl: o.l("provision"), Runs: o.runs},
+	}
+	if !o.heavy {
+		return cases
+	}
+	// The suite, compiled once (no compile in the figures), run where `go test` would run it.
+	suite := func(args ...string) []string {
+		line := "cd e2e && exec ../tmp/bench/e2e.test --ginkgo.label-filter='!slow' -preset " + o.preset + " -labctl " + o.labctl
+		return []string{"sh", "-c", strings.Join(append([]string{line}, args...), " ")}
+	}
+	run([]string{"go", "test", "-c", "-o", "tmp/bench/e2e.test", "./e2e"})
+	return append(cases,
+		&Case{Name: "reset", Labctl: o.l("reset"), Runs: o.heavyRuns},
+		&Case{Name: "e2e, the specs not labelled slow, ready lab", Labctl: suite(), Runs: o.heavyRuns},
+		&Case{Name: "e2e -reset, the specs not labelled slow", Labctl: suite("-reset"), Runs: o.heavyRuns},
+		&Case{Name: "halt", Labctl: o.l("halt"), Runs: 1},
+		&Case{Name: "up from halted", Labctl: o.l("up"), Runs: 1},
+	)
+}
+
+// measure runs a case's two sides alternately, so that whatever else the host does weighs on
+// both, and takes their medians.
+func measure(c *Case) {
+	fmt.Fprintf(os.Stderr, "bench: %s (%d runs)\n", c.Name, c.Runs)
+	for i := 0; i < c.Runs; i++ {
+		c.Samples = append(c.Samples, timed(c, c.Labctl))
+		if c.Other != nil {
+			c.Others = append(c.Others, timed(c, c.Other))
+		}
+	}
+	c.Median = median(c.Samples)
+	if c.Other != nil {
+		c.OtherM = median(c.Others)
+		c.Ratio = c.OtherM / c.Median
+	}
 }
 
 // Table is the Markdown table the README carries.
@@ -151,8 +180,8 @@ func timed(c *Case, argv []string) float64 {
 	out, err := cmd.CombinedOutput()
 	d := time.Since(start).Seconds()
 	if err != nil {
-		c.Failed = append(c.Failed, fmt.Sprintf("%s: %v: %s", strings.Join(argv, " "), err, tail(string(out))))
-		fmt.Fprintf(os.Stderr, "bench: %s failed: %v\n%s\n", strings.Join(argv, " "), err, tail(string(out)))
+		c.Failed = append(c.Failed, fmt.Sprintf("%s: %v: %s", strings.Join(argv, " "), err, host.LastLines(strings.TrimSpace(string(out)), 3)))
+		fmt.Fprintf(os.Stderr, "bench: %s failed: %v\n%s\n", strings.Join(argv, " "), err, host.LastLines(strings.TrimSpace(string(out)), 3))
 	}
 	return d
 }
@@ -175,20 +204,12 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func tail(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > 3 {
-		lines = lines[len(lines)-3:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 // machine names the host and how the lab's VM runs (state.json's accelerator).
 func machine(labDir string) string {
 	var st struct {
 		Accel string `json:"accel"`
 	}
-	if data, err := os.ReadFile(filepath.Join(labDir, "state.json")); err == nil {
+	if data, err := os.ReadFile(filepath.Join(labDir, labdir.State)); err == nil {
 		_ = json.Unmarshal(data, &st)
 	}
 	return fmt.Sprintf("%s/%s, %d cores, VM accel %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), strings.ToUpper(st.Accel))
@@ -204,7 +225,7 @@ func check(err error) {
 // vagrantHome is the VAGRANT_HOME labctl runs Vagrant with, read from outside as everything
 // here is: the lab's rendered Vagrantfile names the box's key, which Vagrant keeps under it.
 func vagrantHome(labDir string) string {
-	vf, err := os.ReadFile(filepath.Join(labDir, "Vagrantfile"))
+	vf, err := os.ReadFile(filepath.Join(labDir, labdir.Vagrantfile))
 	check(err)
 	m := regexp.MustCompile(`private_key_path = "(.*)/boxes/`).FindSubmatch(vf)
 	if m == nil {
