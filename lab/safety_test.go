@@ -141,23 +141,16 @@ func TestFaultUnsafeLabDirectoryRefused(t *testing.T) {
 	}
 }
 
-// fakeVirsh puts the fake virsh of host/testdata first on PATH, with a fake libvirt of the
-// test's own; it returns that directory and the file recording every call.
+// fakeVirsh puts the fake virsh first on PATH (faulttest.Libvirt), with a fake libvirt of
+// the test's own; it returns that directory and the file recording every call.
 func fakeVirsh(t *testing.T) (libvirt, calls string) {
 	t.Helper()
-	fakebin, _ := filepath.Abs("host/testdata/fakebin")
-	dir := t.TempDir()
-	libvirt, calls = filepath.Join(dir, "libvirt"), filepath.Join(dir, "calls")
-	os.MkdirAll(filepath.Join(libvirt, "domains"), 0o755)
-	os.MkdirAll(filepath.Join(libvirt, "volumes"), 0o755)
-	t.Setenv("PATH", fakebin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	t.Setenv("FAKE_LIBVIRT", libvirt)
-	t.Setenv("FAKE_LOG", calls)
-	t.Setenv("LABCTL_CACHE", filepath.Join(dir, "cache"))
+	f := faulttest.NewLibvirt(t)
+	f.Setenv(t)
 	if out, err := (host.Libvirt{}).Virsh(context.Background(), "version"); err != nil || !strings.Contains(out, "(fake)") {
 		t.Fatalf("the fake virsh does not answer: %v %s", err, out)
 	}
-	return libvirt, calls
+	return f.Dir, f.Calls
 }
 
 // boxFile writes a .box holding a box.img of size bytes, and Vagrant's unpacked copy of it.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,8 +9,8 @@ import (
 	"github.com/labctl/labctl/lab/faulttest"
 )
 
-// fakeLab is a lab directory run against the fake vagrant and virsh of lab/host/testdata:
-// a fake libvirt in its own directory, every call of either recorded.
+// fakeLab is a lab directory run against the fake vagrant and virsh (faulttest.Libvirt): a
+// fake libvirt in its own directory, every call of either recorded.
 type fakeLab struct {
 	dir, libvirt, calls string
 	env                 []string
@@ -20,33 +19,18 @@ type fakeLab struct {
 const fakeLabName = "faultlab"
 
 // newFakeLab writes lab.yaml for lab "faultlab" (a named box, so that nothing is built) and
-// puts the fakes first on PATH; it checks that the fakes answer, never a real virsh.
+// puts the fakes first on PATH.
 func newFakeLab(t *testing.T) *fakeLab {
 	t.Helper()
-	fakebin, err := filepath.Abs("../../lab/host/testdata/fakebin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := t.TempDir()
-	f := &fakeLab{dir: filepath.Join(base, "lab"), libvirt: filepath.Join(base, "libvirt"), calls: filepath.Join(base, "calls")}
+	fl := faulttest.NewLibvirt(t)
+	f := &fakeLab{dir: filepath.Join(t.TempDir(), "lab"), libvirt: fl.Dir, calls: fl.Calls, env: fl.Env}
 	os.MkdirAll(f.dir, 0o755)
-	os.MkdirAll(filepath.Join(f.libvirt, "domains"), 0o755)
-	os.MkdirAll(filepath.Join(f.libvirt, "volumes"), 0o755)
-	f.env = append(os.Environ(), "PATH="+fakebin+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"FAKE_LIBVIRT="+f.libvirt, "FAKE_LOG="+f.calls, "LABCTL_CACHE="+filepath.Join(base, "cache"))
-	out, _, _ := run(t, base, "presets", "show", "bookworm")
+	out, _, _ := run(t, f.dir, "presets", "show", "bookworm")
 	spec := strings.NewReplacer("name: bookworm\n", "name: "+fakeLabName+"\n", "  name: \"\"\n  release: bookworm", "  name: local/box\n  release: \"\"",
 		"type: local", "type: busybox").Replace(out)
 	if err := os.WriteFile(filepath.Join(f.dir, "lab.yaml"), []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Resolved through the PATH labctl gets (exec.Command would use the test's own PATH).
-	probe := exec.Command("sh", "-c", "virsh -c qemu:///system version")
-	probe.Env = f.env
-	if out, err := probe.CombinedOutput(); err != nil || !strings.Contains(string(out), "(fake)") || !strings.Contains(f.log(t), "virsh -c qemu:///system version") {
-		t.Fatalf("the fake virsh does not answer (%v): %s", err, out)
-	}
-	os.Remove(f.calls)
 	return f
 }
 
