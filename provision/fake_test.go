@@ -1,60 +1,49 @@
 package provision
 
 import (
-	"context"
-	"fmt"
-	"io"
 	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/labctl/labctl/provision/remote"
 )
 
-// fakeRunner is a scripted connection: each rule answers the first command that matches its
-// pattern; unmatched commands fail loudly, so a test sees every command a step sends.
-type fakeRunner struct {
-	mu    sync.Mutex
-	rules []fakeRule
-	cmds  []string
-	stdin []string
-}
-
+// fakeRule is a scripted answer of the fake connection (fakeConn.on): it answers every
+// command that matches its pattern, before the fake guest's model is asked.
 type fakeRule struct {
 	re  *regexp.Regexp
 	fn  func(cmd string) remote.Result
 	hit int
 }
 
-func (f *fakeRunner) on(pattern string, fn func(cmd string) remote.Result) {
-	f.rules = append(f.rules, fakeRule{re: regexp.MustCompile(pattern), fn: fn})
+// newFakeConn is a connection to a new fake guest.
+func newFakeConn() *fakeConn { return &fakeConn{g: newFakeGuest()} }
+
+// on scripts an answer: a command matching pattern is answered by fn instead of the model.
+func (c *fakeConn) on(pattern string, fn func(cmd string) remote.Result) {
+	c.rules = append(c.rules, fakeRule{re: regexp.MustCompile(pattern), fn: fn})
 }
 
-func (f *fakeRunner) answer(pattern, stdout string, code int) {
-	f.on(pattern, func(string) remote.Result { return remote.Result{Stdout: stdout, ExitCode: code} })
+// answer scripts a fixed answer for the commands matching pattern.
+func (c *fakeConn) answer(pattern, stdout string, code int) {
+	c.on(pattern, func(string) remote.Result { return remote.Result{Stdout: stdout, ExitCode: code} })
 }
 
-func (f *fakeRunner) Run(ctx context.Context, cmd string, opts remote.RunOpts) (remote.Result, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.cmds = append(f.cmds, cmd)
-	if opts.Stdin != nil {
-		data, _ := io.ReadAll(opts.Stdin)
-		f.stdin = append(f.stdin, string(data))
-	}
-	for i := range f.rules {
-		if f.rules[i].re.MatchString(cmd) {
-			f.rules[i].hit++
-			return f.rules[i].fn(cmd), nil
+// scripted answers cmd from the scripted rules, if one matches.
+func (c *fakeConn) scripted(cmd string) (remote.Result, bool) {
+	for i := range c.rules {
+		if c.rules[i].re.MatchString(cmd) {
+			c.rules[i].hit++
+			return c.rules[i].fn(cmd), true
 		}
 	}
-	return remote.Result{ExitCode: 127, Stderr: "fake: no rule for " + cmd}, fmt.Errorf("fake: no rule for %q", cmd)
+	return remote.Result{}, false
 }
 
-func (f *fakeRunner) sent(sub string) int {
+// sent counts the commands sent that contain sub.
+func (c *fakeConn) sent(sub string) int {
 	n := 0
-	for _, c := range f.cmds {
-		if strings.Contains(c, sub) {
+	for _, cmd := range c.cmds {
+		if strings.Contains(cmd, sub) {
 			n++
 		}
 	}

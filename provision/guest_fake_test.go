@@ -431,12 +431,18 @@ type cut struct {
 	mode string // before, after, partial
 }
 
-// fakeConn runs commands on a fakeGuest, and is the provisioner's uploader too. Armed with a
-// cut, it interrupts there and fails every later command, as a cancelled context does.
+// fakeConn is the one fake connection of provision's tests: it runs commands on a fakeGuest
+// (a model of the VM and its containers), or answers them from scripted rules first (on,
+// answer), records what it was sent (cmds, stdin), and is the provisioner's uploader too.
+// Armed with a cut, it interrupts there and fails every later command, as a cancelled context
+// does.
 type fakeConn struct {
 	// mu makes the fake take one command at a time from checks ahead and uploads ahead.
 	mu      sync.Mutex
 	g       *fakeGuest
+	rules   []fakeRule
+	cmds    []string
+	stdin   []string
 	armed   *cut
 	n       int
 	tripped bool
@@ -465,9 +471,14 @@ func (c *fakeConn) Run(ctx context.Context, cmd string, opts remote.RunOpts) (re
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	stdin := ""
+	c.cmds = append(c.cmds, cmd)
 	if opts.Stdin != nil {
 		data, _ := io.ReadAll(opts.Stdin)
 		stdin = string(data)
+		c.stdin = append(c.stdin, stdin)
+	}
+	if r, ok := c.scripted(cmd); ok {
+		return r, nil
 	}
 	isCut, mode := c.step()
 	if !isCut {

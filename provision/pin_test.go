@@ -66,7 +66,7 @@ func pin(t *testing.T, b *strings.Builder, what string, s *spec.Spec) {
 		}
 		fmt.Fprintf(b, "box %s key %s\n", r.Name(), r.Key())
 	}
-	p := &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: &fakeRunner{}}, Facts: Facts{LXCVersion: s.LXC.Version, Cgroup: "v2", Systemd: true, UID: 1000}}
+	p := &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: newFakeConn()}, Facts: Facts{LXCVersion: s.LXC.Version, Cgroup: "v2", Systemd: true, UID: 1000}}
 	guest, err := render.Guest(s, render.GuestInputs{LXCVersion: s.LXC.Version, DiskUUID: "DATA-DISK-UUID"})
 	if err != nil {
 		t.Fatal(err)

@@ -55,7 +55,7 @@ func TestParseFacts(t *testing.T) {
 }
 
 func TestContainerWrapping(t *testing.T) {
-	fr := &fakeRunner{}
+	fr := newFakeConn()
 	fr.answer(`.`, "ok", 0)
 	vm := &remote.SSHVM{Conn: fr}
 	s, _ := spec.Preset("bookworm")
@@ -128,7 +128,7 @@ func TestRunStepsStopsAtFirstFailure(t *testing.T) {
 // TestLinesStepIdempotent: ensured lines are appended once, then the step is ok.
 func TestLinesStepIdempotent(t *testing.T) {
 	content := "vagrant:100000:65536\n" // what Debian's useradd already wrote
-	fr := &fakeRunner{}
+	fr := newFakeConn()
 	fr.on(`cat /etc/subuid`, func(string) remote.Result { return remote.Result{Stdout: "clean\n" + content} })
 	fr.on(`cat > /etc/subuid.labctl-tmp`, func(string) remote.Result { return remote.Result{} })
 	vm := &remote.SSHVM{Conn: fr}
@@ -178,7 +178,7 @@ func TestDiskStepRefusesData(t *testing.T) {
 	withFS := strings.Replace(string(lsblk), `"fstype": null,
          "serial": "labctl-data"`, `"fstype": "ext4",
          "serial": "labctl-data"`, 1)
-	fr := &fakeRunner{}
+	fr := newFakeConn()
 	fr.answer(`lsblk -J`, withFS, 0)
 	fr.answer(`wipefs -n`, "ext4\n", 0)
 	fr.answer(`blkid -p`, "DEVNAME=/dev/sda\nUUID=1234\nTYPE=ext4\n", 0)
@@ -211,7 +211,7 @@ func TestDiskStepRefusesData(t *testing.T) {
 // box1's user namespace) are turned into no-ops; the command really runs through a shell.
 func TestNestedBusyboxOnOldLXC(t *testing.T) {
 	s, _ := spec.Preset("bullseye")
-	fr := &fakeRunner{}
+	fr := newFakeConn()
 	fr.answer(`.`, "", 0)
 	p := &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: fr}, Facts: Facts{LXCVersion: "4.0.6", Cgroup: "v2", Systemd: true, UID: 1000}}
 	if err := p.createNestedStep(s.Container("n1")).Apply(context.Background()); err != nil {
@@ -240,7 +240,7 @@ func TestNestedBusyboxOnOldLXC(t *testing.T) {
 // the renderer returns written by exactly one step of the same name.
 func TestStepsFollowTheRecipe(t *testing.T) {
 	s, _ := spec.Preset("bookworm")
-	p := &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: &fakeRunner{}}, Facts: Facts{LXCVersion: "5.0.2", Cgroup: "v2", Systemd: true, UID: 1000}}
+	p := &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: newFakeConn()}, Facts: Facts{LXCVersion: "5.0.2", Cgroup: "v2", Systemd: true, UID: 1000}}
 	steps, err := p.Steps()
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +263,7 @@ func TestStepsFollowTheRecipe(t *testing.T) {
 func TestEveryRenderedFileHasAStep(t *testing.T) {
 	for _, name := range spec.PresetNames() {
 		s, _ := spec.Preset(name)
-		p := &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: &fakeRunner{}}, Facts: Facts{LXCVersion: s.LXC.Version}}
+		p := &Provisioner{Spec: s, VM: &remote.SSHVM{Conn: newFakeConn()}, Facts: Facts{LXCVersion: s.LXC.Version}}
 		steps, err := p.Steps()
 		if err != nil {
 			t.Fatal(err)
