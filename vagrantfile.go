@@ -4,7 +4,7 @@ package labctl
 
 import _ "embed"
 
-// VagrantfileTemplate is Vagrantfile.tmpl, rendered by lab.RenderVagrantfile.
+// VagrantfileTemplate is Vagrantfile.tmpl, rendered by render.Vagrantfile (lab/render).
 //
 //go:embed Vagrantfile.tmpl
 var VagrantfileTemplate string

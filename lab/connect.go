@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/lab/build"
+	"github.com/labctl/labctl/lab/labdir"
 	"github.com/labctl/labctl/lab/vagrant"
 	"github.com/labctl/labctl/provision"
 	"github.com/labctl/labctl/provision/agent"
@@ -198,7 +199,7 @@ func (l *Lab) DialSSH(ctx context.Context, o ConnectOptions) (*remote.Comm, erro
 	if ok, err := l.hasVagrantfile(); err != nil {
 		return nil, err
 	} else if !ok {
-		return nil, fmt.Errorf("lab %s has no VM (no %s): bring it up with `labctl up`", l.Spec.Name, l.Path("Vagrantfile"))
+		return nil, fmt.Errorf("lab %s has no VM (no %s): bring it up with `labctl up`", l.Spec.Name, l.Path(labdir.Vagrantfile))
 	}
 	if e := l.State().SSH; e != nil {
 		c, err := remote.Dial(ctx, l.sshConfig(o, *e))

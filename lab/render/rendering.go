@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/labctl/labctl/lab/labdir"
 	"github.com/labctl/labctl/lab/spec"
 )
 
@@ -44,12 +45,12 @@ func (r *Rendering) WriteTo(dir string) ([]string, error) {
 		return nil
 	}
 	if r.Vagrantfile != nil {
-		if err := write("Vagrantfile", r.Vagrantfile); err != nil {
+		if err := write(labdir.Vagrantfile, r.Vagrantfile); err != nil {
 			return wrote, err
 		}
 	}
 	for _, f := range r.Guest {
-		rel := filepath.Join("guest", f.GuestPath())
+		rel := filepath.Join(labdir.Guest, f.GuestPath())
 		data := f.Content
 		if f.IsLines() {
 			rel += ".lines"
