@@ -11,6 +11,7 @@ import (
 
 	"github.com/labctl/labctl/lab/build"
 	"github.com/labctl/labctl/lab/host"
+	"github.com/labctl/labctl/lab/provider"
 	"github.com/labctl/labctl/lab/vagrant"
 )
 
@@ -65,7 +66,7 @@ func (l *Lab) EnsureBox(ctx context.Context, v *vagrant.Driver, w io.Writer) (st
 // vagrantBoxImage is box.img of a labctl box as `vagrant box add` unpacked it under
 // VAGRANT_HOME (unversioned: version 0).
 func vagrantBoxImage(name string) string {
-	return filepath.Join(host.VagrantHome(), "boxes", strings.ReplaceAll(name, "/", "-VAGRANTSLASH-"), "0", "libvirt", "box.img")
+	return filepath.Join(host.VagrantHome(), "boxes", strings.ReplaceAll(name, "/", "-VAGRANTSLASH-"), "0", provider.Builder(), "box.img")
 }
 
 // vagrantCopyIntact reports whether Vagrant's copy of box.img has the size of the one in the

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/labctl/labctl/lab/provider"
 )
 
 // CacheDir is where labctl keeps boxes, images and Vagrant's home, outside the repository:
@@ -32,5 +34,5 @@ func VagrantHome() string { return filepath.Join(CacheDir(), "vagrant.d") }
 // VagrantBoxKey is the private key of a box labctl built, where Vagrant keeps the box: the
 // path `vagrant ssh-config` names for it.
 func VagrantBoxKey(box string) string {
-	return filepath.Join(VagrantHome(), "boxes", strings.ReplaceAll(box, "/", "-VAGRANTSLASH-"), "0", "libvirt", "vagrant_key")
+	return filepath.Join(VagrantHome(), "boxes", strings.ReplaceAll(box, "/", "-VAGRANTSLASH-"), "0", provider.Builder(), "vagrant_key")
 }
