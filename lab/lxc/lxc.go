@@ -49,9 +49,9 @@ var versions = []row{
 	{since: "2.0", name: "LXC 2.0: legacy keys, nesting by nesting.conf", legacyKeys: true, nesting: NestingConf, busyboxMknod: true},
 	{since: "2.1", name: "LXC 2.1-3.0: new keys, nesting by nesting.conf", nesting: NestingConf, busyboxMknod: true},
 	{since: "3.0", name: "LXC 2.1-3.0: new keys, nesting by nesting.conf", nesting: NestingConf, localImages: true, busyboxMknod: true},
-	{since: "3.1", name: "LXC >= 3.1: new keys, nesting by generated profile with allow_nesting", nesting: NestingGenerated, localImages: true, busyboxMknod: true},
-	{since: "5.0", name: "LXC >= 3.1: new keys, nesting by generated profile with allow_nesting", nesting: NestingGenerated, localImages: true},
-	{since: "7.0", name: "LXC >= 7.0: new keys, nesting by generated profile with allow_nesting, cgroup v2 only", nesting: NestingGenerated, localImages: true, cgroup2Only: true},
+	{since: "3.1", name: "LXC >= 3.1: new keys, nesting by nesting.conf (unprivileged) or the generated profile with allow_nesting (privileged)", nesting: NestingGenerated, localImages: true, busyboxMknod: true},
+	{since: "5.0", name: "LXC >= 3.1: new keys, nesting by nesting.conf (unprivileged) or the generated profile with allow_nesting (privileged)", nesting: NestingGenerated, localImages: true},
+	{since: "7.0", name: "LXC >= 7.0: new keys, nesting by nesting.conf (unprivileged) or the generated profile with allow_nesting (privileged), cgroup v2 only", nesting: NestingGenerated, localImages: true, cgroup2Only: true},
 }
 
 // Version is one LXC version and what it can do. Versions compare on their core: a
