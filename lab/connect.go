@@ -179,6 +179,21 @@ func (c *Conn) Provisioner(ctx context.Context, opts provision.Options) (*provis
 	return p, err
 }
 
+// withProvisioner runs fn with a connection to the lab and its provisioner (the VM's facts
+// gathered), closing the connection after.
+func (l *Lab) withProvisioner(ctx context.Context, o ConnectOptions, opts provision.Options, fn func(*Conn, *provision.Provisioner) error) error {
+	c, err := l.Connect(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	p, err := c.Provisioner(ctx, opts)
+	if err != nil {
+		return err
+	}
+	return fn(c, p)
+}
+
 // Close ends the connection (the lab's agent stays for the next command).
 func (c *Conn) Close() error {
 	var errs []error

@@ -17,18 +17,12 @@ import (
 // it cannot tell what exists, or when a VM of the lab's name is not the lab's; volumes named
 // after the lab that it did not create are left, and named in the error. It returns what it
 // removed, and holds the lab's lock.
-func (l *Lab) Destroy(ctx context.Context, out io.Writer) ([]string, error) {
-	unlock, err := l.Lock("destroy")
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	v, closeV, err := l.Vagrant(out)
-	if err != nil {
-		return nil, err
-	}
-	defer closeV()
-	return l.destroy(ctx, v, out)
+func (l *Lab) Destroy(ctx context.Context, out io.Writer) (gone []string, err error) {
+	err = l.locked("destroy", out, func(v *vagrant.Driver) error {
+		gone, err = l.destroy(ctx, v, out)
+		return err
+	})
+	return gone, err
 }
 
 // destroy is Destroy with the lab's lock held (also up's rollback).

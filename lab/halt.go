@@ -23,25 +23,16 @@ const HaltTimeout = 3 * time.Minute
 // off: the guest unmounts the data disk. `vagrant halt` is the way otherwise, and the fallback
 // when the guest does not go off within HaltTimeout; it sends ACPI and, after its own 60 s,
 // pulls the plug. It returns how the VM went off.
-func (l *Lab) Halt(ctx context.Context, out io.Writer, o ConnectOptions) (string, error) {
-	unlock, err := l.Lock("halt")
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	v, closeV, err := l.Vagrant(out)
-	if err != nil {
-		return "", err
-	}
-	defer closeV()
-	how := ""
-	r := &action.Runner{Verb: "halt", Out: out}
-	err = r.Run(ctx, []action.Action{
-		{Name: "agent", Do: func(ctx context.Context) (*action.Undo, error) { _, err := l.StopAgent(ctx); return nil, err }},
-		{Name: "power off", Log: l.Log(labdir.VagrantLog), Do: func(ctx context.Context) (*action.Undo, error) {
-			how, err = l.powerOff(ctx, v, out, o)
-			return nil, err
-		}},
+func (l *Lab) Halt(ctx context.Context, out io.Writer, o ConnectOptions) (how string, err error) {
+	err = l.locked("halt", out, func(v *vagrant.Driver) error {
+		r := &action.Runner{Verb: "halt", Out: out}
+		return r.Run(ctx, []action.Action{
+			{Name: "agent", Do: func(ctx context.Context) (*action.Undo, error) { _, err := l.StopAgent(ctx); return nil, err }},
+			{Name: "power off", Log: l.Log(labdir.VagrantLog), Do: func(ctx context.Context) (*action.Undo, error) {
+				how, err = l.powerOff(ctx, v, out, o)
+				return nil, err
+			}},
+		})
 	})
 	return how, err
 }
@@ -82,18 +73,11 @@ func (l *Lab) powerOff(ctx context.Context, v *vagrant.Driver, out io.Writer, o 
 // SSH connection of this process.
 func (l *Lab) poweroffInside(ctx context.Context, out io.Writer, o ConnectOptions) error {
 	o.Agent = ""
-	c, err := l.Connect(ctx, o)
-	if err != nil {
+	return l.withProvisioner(ctx, o, provision.Options{}, func(c *Conn, p *provision.Provisioner) error {
+		if err := p.StopContainers(ctx); err != nil {
+			fmt.Fprintf(out, "%v: the guest's shutdown stops it\n", err)
+		}
+		_, err := remote.Must(ctx, c.VM(), remote.Cmd{Line: "systemctl poweroff --no-block", Sudo: true})
 		return err
-	}
-	defer c.Close()
-	p, err := c.Provisioner(ctx, provision.Options{})
-	if err != nil {
-		return err
-	}
-	if err := p.StopContainers(ctx); err != nil {
-		fmt.Fprintf(out, "%v: the guest's shutdown stops it\n", err)
-	}
-	_, err = remote.Must(ctx, c.VM(), remote.Cmd{Line: "systemctl poweroff --no-block", Sudo: true})
-	return err
+	})
 }

@@ -144,3 +144,19 @@ func (l *Lab) Lock(verb string) (unlock func() error, err error) {
 	}
 	return lk.Unlock, nil
 }
+
+// locked runs fn with the lab's lock held for verb and its Vagrant driver open (Vagrant's
+// progress on out): how every verb that changes the lab starts.
+func (l *Lab) locked(verb string, out io.Writer, fn func(v *vagrant.Driver) error) error {
+	unlock, err := l.Lock(verb)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	v, closeV, err := l.Vagrant(out)
+	if err != nil {
+		return err
+	}
+	defer closeV()
+	return fn(v)
+}

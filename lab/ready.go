@@ -129,17 +129,10 @@ func (l *Lab) revert(ctx context.Context) (bool, error) {
 
 // provisionNoLock provisions the lab (its lock already held) and prints the steps on out.
 func (l *Lab) provisionNoLock(ctx context.Context, out io.Writer, o ConnectOptions) error {
-	c, err := l.Connect(ctx, o)
-	if err != nil {
+	return l.withProvisioner(ctx, o, provision.Options{Out: out, Ahead: provision.DefaultAhead}, func(_ *Conn, p *provision.Provisioner) error {
+		_, err := p.Run(ctx)
 		return err
-	}
-	defer c.Close()
-	p, err := c.Provisioner(ctx, provision.Options{Out: out, Ahead: provision.DefaultAhead})
-	if err != nil {
-		return err
-	}
-	_, err = p.Run(ctx)
-	return err
+	})
 }
 
 // retakeReady replaces the ready snapshot with one of the VM as it is now.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labctl/labctl/lab/action"
 	"github.com/labctl/labctl/lab/labdir"
+	"github.com/labctl/labctl/lab/vagrant"
 	"github.com/labctl/labctl/provision"
 )
 
@@ -76,22 +77,16 @@ type upRun struct {
 // holds the lab's lock.
 func (l *Lab) Up(ctx context.Context, out io.Writer, o UpOptions) (UpReport, error) {
 	start := time.Now()
-	unlock, err := l.Lock("up")
-	if err != nil {
-		return UpReport{}, err
-	}
-	defer unlock()
-	v, closeV, err := l.Vagrant(out)
-	if err != nil {
-		return UpReport{}, err
-	}
-	defer closeV()
-	u := &upRun{lab: l, o: o, out: out, boot: booting{v: v, out: out}, rollback: true}
+	u := &upRun{lab: l, o: o, out: out, rollback: true}
 	defer u.close()
-	fmt.Fprintf(out, "lab %s: %s on %s\n", l.Spec.Name, l.Spec.BoxName(), l.Spec.ProviderFor())
-	r := &action.Runner{Verb: "up", Out: out, Keep: o.Keep, KeepFlag: "--keep-on-failure"}
-	err = r.Run(ctx, u.actions())
-	u.report.Phases, u.report.Took = r.Timings, time.Since(start)
+	err := l.locked("up", out, func(v *vagrant.Driver) error {
+		u.boot = booting{v: v, out: out}
+		fmt.Fprintf(out, "lab %s: %s on %s\n", l.Spec.Name, l.Spec.BoxName(), l.Spec.ProviderFor())
+		r := &action.Runner{Verb: "up", Out: out, Keep: o.Keep, KeepFlag: "--keep-on-failure"}
+		defer func() { u.report.Phases = r.Timings }()
+		return r.Run(ctx, u.actions())
+	})
+	u.report.Took = time.Since(start)
 	return u.report, err
 }
 
@@ -108,19 +103,12 @@ type Booted struct {
 // Nothing it created is removed when it fails (Vagrant removes a VM whose creation failed);
 // the VM tests use it.
 func (l *Lab) Boot(ctx context.Context, out io.Writer) (Booted, error) {
-	unlock, err := l.Lock("up")
-	if err != nil {
-		return Booted{}, err
-	}
-	defer unlock()
-	v, closeV, err := l.Vagrant(out)
-	if err != nil {
-		return Booted{}, err
-	}
-	defer closeV()
-	u := &upRun{lab: l, out: out, boot: booting{v: v, out: out}}
+	u := &upRun{lab: l, out: out}
 	r := &action.Runner{Verb: "boot", Out: out}
-	err = r.Run(ctx, u.bootActions())
+	err := l.locked("up", out, func(v *vagrant.Driver) error {
+		u.boot = booting{v: v, out: out}
+		return r.Run(ctx, u.bootActions())
+	})
 	return Booted{Before: u.boot.before, Created: u.created, Phases: r.Timings}, err
 }
 
@@ -261,20 +249,15 @@ func (u *upRun) wantsReady() bool {
 }
 
 // Provision runs the provisioning steps on the lab's running VM (holding the lab's lock).
-func (l *Lab) Provision(ctx context.Context, o ConnectOptions, opts provision.Options) (provision.Summary, error) {
+func (l *Lab) Provision(ctx context.Context, o ConnectOptions, opts provision.Options) (sum provision.Summary, err error) {
 	unlock, err := l.Lock("provision")
 	if err != nil {
-		return provision.Summary{}, err
+		return sum, err
 	}
 	defer unlock()
-	c, err := l.Connect(ctx, o)
-	if err != nil {
-		return provision.Summary{}, err
-	}
-	defer c.Close()
-	p, err := c.Provisioner(ctx, opts)
-	if err != nil {
-		return provision.Summary{}, err
-	}
-	return p.Run(ctx)
+	err = l.withProvisioner(ctx, o, opts, func(_ *Conn, p *provision.Provisioner) error {
+		sum, err = p.Run(ctx)
+		return err
+	})
+	return sum, err
 }

@@ -33,33 +33,32 @@ func (g *globals) connectOptions(log io.Writer) lab.ConnectOptions {
 	return lab.ConnectOptions{Agent: exe, Insecure: g.insecure, Log: log, BootTimeout: 3 * time.Minute}
 }
 
-// connected opens the lab, its provision log and a connection to it, for a verb that only
-// reads or runs commands (no lock); close it with the returned function.
-func (g *globals) connected(ctx context.Context) (*lab.Lab, *lab.Conn, func(), error) {
-	l, err := g.openLab()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	log, err := l.OpenLog(labdir.ProvisionLog)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	c, err := l.Connect(ctx, g.connectOptions(log))
-	if err != nil {
-		log.Close()
-		return nil, nil, nil, err
-	}
-	return l, c, func() { c.Close(); log.Close() }, nil
+// withConn runs fn with the lab the global flags name and a connection to it, for a verb
+// that only reads or runs commands (no lock); the commands go to the provision log.
+func (g *globals) withConn(ctx context.Context, fn func(l *lab.Lab, c *lab.Conn) error) error {
+	return g.withLab(func(l *lab.Lab, log io.Writer) error {
+		c, err := l.Connect(ctx, g.connectOptions(log))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return fn(l, c)
+	})
 }
 
-// withLog runs fn with the lab's provision log open (the verbs that provision log there).
-func withLog(l *lab.Lab, fn func(log io.Writer) error) error {
+// withLab opens the lab the global flags name and its provision log (where the commands of
+// a connection go), and runs fn with them.
+func (g *globals) withLab(fn func(l *lab.Lab, log io.Writer) error) error {
+	l, err := g.openLab()
+	if err != nil {
+		return err
+	}
 	log, err := l.OpenLog(labdir.ProvisionLog)
 	if err != nil {
 		return err
 	}
 	defer log.Close()
-	return fn(log)
+	return fn(l, log)
 }
 
 func fmtDur(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }

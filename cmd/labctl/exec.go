@@ -30,28 +30,25 @@ func execCmd(g *globals) *cobra.Command {
 				line = remote.Join(args...)
 			}
 			ctx := cmd.Context()
-			_, c, done, err := g.connected(ctx)
-			if err != nil {
-				return err
-			}
-			defer done()
-			t, err := c.Target(ctx, level)
-			if err != nil {
-				return fmt.Errorf("--level: %w", err)
-			}
-			rc := remote.Cmd{Line: line, Sudo: sudo, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
-			// A terminal is not passed on: the SSH session would wait for its end-of-file.
-			if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
-				rc.Stdin = os.Stdin
-			}
-			r, err := t.Run(ctx, rc)
-			if err != nil {
-				return err
-			}
-			if r.ExitCode != 0 {
-				return exitError{code: r.ExitCode}
-			}
-			return nil
+			return g.withConn(ctx, func(_ *lab.Lab, c *lab.Conn) error {
+				t, err := c.Target(ctx, level)
+				if err != nil {
+					return fmt.Errorf("--level: %w", err)
+				}
+				rc := remote.Cmd{Line: line, Sudo: sudo, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
+				// A terminal is not passed on: the SSH session would wait for its end-of-file.
+				if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
+					rc.Stdin = os.Stdin
+				}
+				r, err := t.Run(ctx, rc)
+				if err != nil {
+					return err
+				}
+				if r.ExitCode != 0 {
+					return exitError{code: r.ExitCode}
+				}
+				return nil
+			})
 		},
 	}
 	// CMD's own words are never labctl's flags: flags go before it (or before --).

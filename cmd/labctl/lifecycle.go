@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/labctl/labctl/lab"
 	"github.com/spf13/cobra"
 )
 
@@ -18,12 +19,8 @@ func haltCmd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := time.Now()
-			l, err := g.openLab()
-			if err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
-			return withLog(l, func(log io.Writer) error {
+			return g.withLab(func(l *lab.Lab, log io.Writer) error {
 				how, err := l.Halt(cmd.Context(), out, g.connectOptions(log))
 				if err == nil {
 					fmt.Fprintf(out, "lab %s halted in %s (%s)\n", l.Spec.Name, fmtDur(time.Since(start)), how)
@@ -70,11 +67,7 @@ func resetCmd(g *globals) *cobra.Command {
 			"the spec (or labctl) changed since, it provisions the reverted lab and takes the snapshot again.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := g.openLab()
-			if err != nil {
-				return err
-			}
-			return withLog(l, func(log io.Writer) error {
+			return g.withLab(func(l *lab.Lab, log io.Writer) error {
 				return l.Reset(cmd.Context(), cmd.OutOrStdout(), g.connectOptions(log))
 			})
 		},

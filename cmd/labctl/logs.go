@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labdir"
 	"github.com/labctl/labctl/provision"
 )
@@ -21,29 +22,26 @@ func logsCmd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			l, c, done, err := g.connected(ctx)
-			if err != nil {
-				return err
-			}
-			defer done()
-			f, err := c.Facts(ctx)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			wrote, err := provision.CollectLogs(ctx, l.Spec, c.VM(), f, l.LogDir())
-			for _, w := range wrote {
-				fmt.Fprintln(out, l.Log(w))
-			}
-			fmt.Fprintln(out, l.Log(labdir.VagrantLog))
-			for _, name := range []string{labdir.ProvisionLog, labdir.ConsoleLog, labdir.ConsoleBoot1} {
-				if _, serr := os.Stat(l.Log(name)); serr == nil {
-					fmt.Fprintln(out, l.Log(name))
-				} else if !errors.Is(serr, os.ErrNotExist) {
-					err = errors.Join(err, serr)
+			return g.withConn(ctx, func(l *lab.Lab, c *lab.Conn) error {
+				f, err := c.Facts(ctx)
+				if err != nil {
+					return err
 				}
-			}
-			return err
+				out := cmd.OutOrStdout()
+				wrote, err := provision.CollectLogs(ctx, l.Spec, c.VM(), f, l.LogDir())
+				for _, w := range wrote {
+					fmt.Fprintln(out, l.Log(w))
+				}
+				fmt.Fprintln(out, l.Log(labdir.VagrantLog))
+				for _, name := range []string{labdir.ProvisionLog, labdir.ConsoleLog, labdir.ConsoleBoot1} {
+					if _, serr := os.Stat(l.Log(name)); serr == nil {
+						fmt.Fprintln(out, l.Log(name))
+					} else if !errors.Is(serr, os.ErrNotExist) {
+						err = errors.Join(err, serr)
+					}
+				}
+				return err
+			})
 		},
 	}
 }

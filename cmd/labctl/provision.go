@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/provision"
 )
 
@@ -17,11 +18,7 @@ func provisionCmd(g *globals) *cobra.Command {
 			"(ok / changed / failed, with its time); ends with `N changed, M ok`. --plan changes nothing.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := g.openLab()
-			if err != nil {
-				return err
-			}
-			return withLog(l, func(log io.Writer) error {
+			return g.withLab(func(l *lab.Lab, log io.Writer) error {
 				opts := provision.Options{ForceFormat: force, Plan: plan, Out: cmd.OutOrStdout(), Ahead: provision.DefaultAhead}
 				_, err := l.Provision(cmd.Context(), g.connectOptions(log), opts)
 				return err

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/labctl/labctl/lab"
 	"github.com/spf13/cobra"
 )
 
@@ -18,12 +19,14 @@ func sshCmd(g *globals) *cobra.Command {
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			l, _, done, err := g.connected(ctx) // connecting pins the key on first use
-			if err != nil {
+			var e lab.SSHEndpoint
+			var knownHosts string
+			err := g.withConn(ctx, func(l *lab.Lab, _ *lab.Conn) error { // connecting pins the key on first use
+				var err error
+				e, err = l.SSHEndpoint(ctx)
+				knownHosts = l.KnownHosts()
 				return err
-			}
-			done()
-			e, err := l.SSHEndpoint(ctx)
+			})
 			if err != nil {
 				return err
 			}
@@ -32,7 +35,7 @@ func sshCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("ssh is not installed: apt-get install openssh-client")
 			}
 			argv := []string{"ssh", "-p", strconv.Itoa(e.Port), "-i", e.IdentityFiles[0], "-o", "IdentitiesOnly=yes",
-				"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + l.KnownHosts(), e.User + "@" + e.Host}
+				"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + knownHosts, e.User + "@" + e.Host}
 			argv = append(argv, args...)
 			return syscall.Exec(bin, argv, os.Environ())
 		},

@@ -19,12 +19,8 @@ func upCmd(g *globals) *cobra.Command {
 			"phase fails, a VM this run created is destroyed, unless --keep-on-failure.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := g.openLab()
-			if err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
-			return withLog(l, func(log io.Writer) error {
+			return g.withLab(func(l *lab.Lab, log io.Writer) error {
 				o.Connect = g.connectOptions(log)
 				r, err := l.Up(cmd.Context(), out, o)
 				if err != nil {
