@@ -203,3 +203,34 @@ func TestExecWithoutVM(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
+
+// TestValidateRefusesAThirdLevel: `labctl validate` refuses a tree labctl cannot build (a
+// container nested in a nested one) in under a second, naming the container, and writes
+// nothing: no lab directory, no box, no VM.
+func TestValidateRefusesAThirdLevel(t *testing.T) {
+	dir := t.TempDir()
+	out, _, _ := run(t, dir, "presets", "show", "bookworm")
+	i := strings.Index(out, "containers:")
+	spec := out[:i] + `containers:
+  - {name: web, unprivileged: true, backing: btrfs, image: {type: local}, nesting: true}
+  - {name: db, unprivileged: true, backing: btrfs, image: {type: local}}
+  - {name: mid, parent: web, backing: dir, image: {type: busybox}, nesting: true}
+  - {name: leaf, parent: mid, backing: dir, image: {type: busybox}}
+`
+	if err := os.WriteFile(filepath.Join(dir, "lab.yaml"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, errOut, code := run(t, dir, "validate")
+	took := time.Since(start)
+	if code != 1 || !strings.Contains(errOut, "containers[2].nesting: true mid is nested in web (it holds leaf), and containers below the first level cannot hold containers") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if took > time.Second {
+		t.Errorf("validate took %s to refuse it", took)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tmp")); err == nil {
+		t.Error("validate of a refused spec made tmp/")
+	}
+	t.Logf("refused in %s", took.Round(time.Millisecond))
+}

@@ -18,8 +18,8 @@ type fakeLab struct {
 
 const fakeLabName = "faultlab"
 
-// newFakeLab writes lab.yaml for lab "faultlab" (a named box, so that nothing is built) and
-// puts the fakes first on PATH.
+// newFakeLab writes lab.yaml for lab "faultlab" (a named box and a downloaded image, so that
+// nothing is built) and puts the fakes first on PATH.
 func newFakeLab(t *testing.T) *fakeLab {
 	t.Helper()
 	fl := faulttest.NewLibvirt(t)
@@ -27,7 +27,7 @@ func newFakeLab(t *testing.T) *fakeLab {
 	os.MkdirAll(f.dir, 0o755)
 	out, _, _ := run(t, f.dir, "presets", "show", "bookworm")
 	spec := strings.NewReplacer("name: bookworm\n", "name: "+fakeLabName+"\n", "  name: \"\"\n  release: bookworm", "  name: local/box\n  release: \"\"",
-		"type: local", "type: busybox").Replace(out)
+		"type: local\n      dist: \"\"\n      release: \"\"\n      arch: \"\"", "type: download\n      dist: debian\n      release: bookworm\n      arch: amd64").Replace(out)
 	if err := os.WriteFile(filepath.Join(f.dir, "lab.yaml"), []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/labctl/labctl/lab/lxc"
 )
@@ -15,6 +16,50 @@ func (s *Spec) validateContainers(bad badFunc, lxcVer *lxc.Version) {
 	for i, c := range s.Containers {
 		s.validateContainer(bad, i, c, seen)
 		s.validateImage(bad, i, c, lxcVer)
+		s.validateNesting(bad, i, c)
+	}
+}
+
+// imageLXC says how LXC gets into a container of each image type, for the containers that
+// hold containers: labctl's own image carries it; a downloaded or templated distribution gets
+// it from apt-get inside the container (the recipe's way: it needs the internet); a busybox
+// rootfs has none.
+var imageLXC = map[string]string{
+	"local":    "carries LXC",
+	"download": "gets LXC from apt-get inside it (the internet)",
+	"template": "gets LXC from apt-get inside it (the internet)",
+	"busybox":  "",
+}
+
+// validateNesting refuses a container that nests, or holds containers, where that cannot
+// work: its image has no LXC to run them with (busybox), or it is itself nested (labctl puts
+// LXC, the id map and the confinement nested containers need only into containers of the VM).
+// A nested container is created by root inside its parent, so it is never unprivileged of its
+// own: the field is refused rather than silently ignored.
+func (s *Spec) validateNesting(bad badFunc, i int, c Container) {
+	f := func(name string) string { return fmt.Sprintf("containers[%d].%s", i, name) }
+	var children []string
+	for _, k := range s.Containers {
+		if k.Parent == c.Name && c.Name != "" {
+			children = append(children, k.Name)
+		}
+	}
+	holds := ""
+	if len(children) > 0 {
+		holds = fmt.Sprintf(" (it holds %s)", strings.Join(children, ", "))
+	}
+	if !c.Nesting && len(children) == 0 {
+		if c.Parent != "" && c.Unprivileged {
+			bad(f("unprivileged"), c.Unprivileged, "%s is nested in %s, where it is created by %s's root: it runs in %s's id map (unprivileged seen from the VM), never with one of its own; remove unprivileged (or set it false)", c.Name, c.Parent, c.Parent, c.Parent)
+		}
+		return
+	}
+	if c.Parent != "" {
+		bad(f("nesting"), c.Nesting, "%s is nested in %s%s, and containers below the first level cannot hold containers: labctl puts LXC, the id map and the confinement nested containers need only into containers of the VM; put %s's containers under a container of the VM, or set nesting: false", c.Name, c.Parent, holds, c.Name)
+		return
+	}
+	if kind, known := imageLXC[c.Image.Type]; known && kind == "" {
+		bad(f("image.type"), c.Image.Type, "%s nests%s, but a %s image carries no LXC to run containers with: use image type local (labctl's own image, which carries LXC), or set nesting: false", c.Name, holds, c.Image.Type)
 	}
 }
 
