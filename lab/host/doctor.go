@@ -63,14 +63,14 @@ func (d *doctor) libvirt(ctx context.Context, v Libvirt) {
 	plugins, err := Command(ctx, "vagrant", "plugin", "list").CombinedOutput()
 	d.add("vagrant-libvirt plugin", err == nil && strings.Contains(string(plugins), "vagrant-libvirt"), strings.TrimSpace(firstLine(string(plugins))), "apt-get install vagrant-libvirt")
 	if v.Session {
-		d.add("libvirt session answers", v.OK(ctx), "virsh -c "+v.URI()+" version (your own daemon: libvirt starts it, VMs run as you)",
-			"install libvirt-daemon-system and qemu: "+d.admin("make deps")+"; then run `virsh -c qemu:///session version` to see why it does not start")
+		d.add("libvirt session answers", v.OK(ctx), "virsh -c "+v.URI()+" uri (your own daemon: libvirt starts it, VMs run as you)",
+			"install libvirt-daemon-system and qemu: "+d.admin("make deps")+"; then run `virsh -c qemu:///session uri` to see why it does not start")
 	} else {
 		hint := "run `labctl doctor --fix` (starts virtlogd and libvirtd) or `libvirtd -d`"
 		if os.Geteuid() != 0 {
 			hint = d.admin("libvirtd -d") + " (or systemctl start libvirtd), and " + d.admin("usermod -aG libvirt "+d.name) + ", then log in again; or use libvirt: session (no administrator)"
 		}
-		d.add("libvirt system daemon answers you", v.OK(ctx), "virsh -c "+v.URI()+" version", hint)
+		d.add("libvirt system daemon answers you", v.OK(ctx), "virsh -c "+v.URI()+" uri", hint)
 	}
 	_, perr := v.Virsh(ctx, "pool-info", Pool)
 	d.add("storage pool "+Pool, perr == nil, v.PoolDir()+" ("+v.URI()+")", "run `labctl doctor --fix` (labctl up creates it too)")
