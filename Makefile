@@ -7,14 +7,18 @@ PRESET ?= bookworm
 LAB    ?= $(PRESET)
 BIN    := $(CURDIR)/bin/labctl
 GO     ?= go
+# What `labctl version` says: the nearest tag (or the commit), and the commit.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build deps up down lint test test-unit test-faults test-vm test-interrupt test-e2e test-user matrix bench update-golden
+.PHONY: all build deps up down lint test test-unit test-faults test-deb test-vm test-interrupt test-e2e test-user matrix bench deb update-golden
 
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -ldflags="-s -w" -o $(BIN) ./cmd/labctl
+	CGO_ENABLED=0 $(GO) build -ldflags="$(LDFLAGS)" -o $(BIN) ./cmd/labctl
 
 deps:
 	./scripts/deps.sh
@@ -42,6 +46,15 @@ test-unit:
 # rejected, faults survived, anything lost (must be 0). scripts/test.sh runs it after unit.
 test-faults:
 	./scripts/faults.sh
+
+# The Debian package (bin/labctl_VERSION_amd64.deb): the binary, completions, man pages.
+deb: build
+	./scripts/deb.sh $(BIN)
+
+# The package installed into a clean Debian 12 chroot, its dependencies resolved by apt, and
+# labctl version, render, test --help and doctor run there (as root; make test runs it).
+test-deb: build
+	./scripts/deb-test.sh
 
 test-vm: build
 	LABCTL_VM_TESTS=1 $(GO) test -tags vm -count=1 -timeout 30m -v -run TestVM ./lab/

@@ -36,12 +36,13 @@ var flow = map[string]int{
 	"provision/remote/sshdtest": 0,
 	"lab/faulttest":             0, // a test helper, likewise
 	"provision/agent":           7,
-	"provision":                 8, // the steps in the guest: never the lab itself
-	"lab":                       9, // the lab: state, provider, the connection, the verbs
-	"cmd/labctl":                10,
-	"e2e/labtest":               10,
+	"provision":                 8,  // the steps in the guest: never the lab itself
+	"lab":                       9,  // the lab: state, provider, the connection, the verbs
+	"e2e/labtest":               10, // what users import to write their own tests on a lab
 	"e2e/labtest/example":       11,
-	"e2e":                       11,
+	"e2e/suite":                 11, // labctl's e2e suite, on e2e/labtest
+	"cmd/labctl":                12, // the CLI, which ships the suite (labctl test)
+	"e2e":                       12, // the suite run by `ginkgo ./e2e`
 	// Measures the labctl binary from outside: it takes only names and pure helpers from
 	// labctl (benchImports), never a lab to run in its own process.
 	"scripts/bench": 4,

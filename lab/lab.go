@@ -52,7 +52,7 @@ func Open(src spec.Source) (*Lab, error) {
 
 // OpenSpec is Open for a spec already resolved from src.
 func OpenSpec(src spec.Source, s *spec.Spec) (*Lab, error) {
-	tmp, err := filepath.Abs(filepath.Join(src.Dir(), labdir.Tmp))
+	tmp, err := filepath.Abs(src.Labs())
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/labctl/labctl/lab"
@@ -11,10 +12,21 @@ import (
 	"github.com/labctl/labctl/lab/spec"
 )
 
+// stateDirAbs is --state-dir made absolute (the lab's agent runs elsewhere), "" when not given.
+func (g *globals) stateDirAbs() string {
+	if g.stateDir == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(g.stateDir); err == nil {
+		return abs
+	}
+	return g.stateDir
+}
+
 // source is the lab the global flags name (spec.Source: -f, --preset, ./lab.yaml, the default
 // preset; --libvirt in place of its libvirt setting), in the current directory.
 func (g *globals) source() spec.Source {
-	return spec.Source{File: g.file, Preset: g.preset, Libvirt: g.libvirt}
+	return spec.Source{File: g.file, Preset: g.preset, Libvirt: g.libvirt, StateDir: g.stateDirAbs()}
 }
 
 // load returns the spec the global flags name.

@@ -21,7 +21,9 @@ import (
 type globals struct {
 	file, preset string
 	// libvirt overrides the spec's libvirt setting (--libvirt).
-	libvirt  string
+	libvirt string
+	// stateDir holds the labs' directories instead of ./tmp (--state-dir).
+	stateDir string
 	insecure bool
 }
 
@@ -58,10 +60,11 @@ func newRoot() *cobra.Command {
 	pf.StringVarP(&g.file, "file", "f", "", "lab spec file (lab.yaml); - reads standard input")
 	pf.StringVar(&g.preset, "preset", "", "use an embedded preset instead of a file (see `labctl presets`)")
 	pf.StringVar(&g.libvirt, "libvirt", "", "libvirt daemon of the VM, overriding lab.yaml's libvirt: session (your own), system (root or group libvirt) or auto")
+	pf.StringVar(&g.stateDir, "state-dir", "", "directory that holds the labs' state (tmp/<lab>/ by default: ./tmp)")
 	pf.BoolVar(&g.insecure, "insecure-ignore-host-key", false, "do not pin or check the VM's SSH host key (throwaway VMs only)")
 	for _, mk := range []func(*globals) *cobra.Command{
-		agentCmd, boxCmd, destroyCmd, doctorCmd, execCmd, haltCmd, initCmd, logsCmd, matrixCmd, presetsCmd, provisionCmd, resetCmd,
-		renderCmd, snapshotCmd, sshCmd, statusCmd, upCmd, validateCmd,
+		agentCmd, boxCmd, destroyCmd, doctorCmd, execCmd, haltCmd, initCmd, logsCmd, manCmd, matrixCmd, presetsCmd, provisionCmd, resetCmd,
+		renderCmd, snapshotCmd, sshCmd, statusCmd, testCmd, upCmd, validateCmd, versionCmd,
 	} {
 		root.AddCommand(mk(g))
 	}

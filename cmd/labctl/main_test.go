@@ -234,3 +234,33 @@ func TestValidateRefusesAThirdLevel(t *testing.T) {
 	}
 	t.Logf("refused in %s", took.Round(time.Millisecond))
 }
+
+// TestStateDir: --state-dir puts a lab's directory where it says, not in ./tmp, and every verb
+// finds it there; the working directory gets nothing.
+func TestStateDir(t *testing.T) {
+	dir, state := t.TempDir(), filepath.Join(t.TempDir(), "labs")
+	_, errOut, code := run(t, dir, "render", "--preset", "bookworm", "--state-dir", state)
+	if code != 0 {
+		t.Fatalf("render: %d %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(state, "bookworm", "Vagrantfile")); err != nil {
+		t.Fatalf("render --state-dir wrote no Vagrantfile there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tmp")); err == nil {
+		t.Fatal("render --state-dir made ./tmp")
+	}
+	out, _, code := run(t, dir, "agent", "stop", "--preset", "bookworm", "--state-dir", state)
+	if code != 0 || !strings.Contains(out, "no agent runs") {
+		t.Fatalf("agent stop: %d %s", code, out)
+	}
+}
+
+// TestVersion: labctl version names itself, its Go, and the releases and LXC versions it knows.
+func TestVersion(t *testing.T) {
+	out, _, code := run(t, t.TempDir(), "version")
+	for _, w := range []string{"labctl ", "\ncommit ", "go1.", "bookworm  debian: kernel 6.1, LXC 5.0.2, boxes built here", ">= 7.0  LXC >= 7.0"} {
+		if code != 0 || !strings.Contains(out, w) {
+			t.Errorf("version (exit %d) lacks %q:\n%s", code, w, out)
+		}
+	}
+}

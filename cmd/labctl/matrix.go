@@ -113,8 +113,9 @@ func (m *matrixFlags) runCmd() *cobra.Command {
 		Long: "Runs each cell as a lab of its own (tmp/<cell>/, its own port and disk): labctl up, the e2e\n" +
 			"suite, labctl destroy (--keep leaves it up). A cell this host cannot run is recorded as skipped\n" +
 			"with its reason. --jobs is bounded by the host's free memory (each cell's VM memory + 512 MiB);\n" +
-			"the default is what fits, at most one cell per 2 cores. The e2e suite is built from ./e2e\n" +
-			"(`go test -c`) unless --suite names a built one. Exits 1 when a cell that ran failed.",
+			"the default is what fits, at most one cell per 2 cores. Each cell runs `labctl test --up` (the\n" +
+			"suite built into labctl; --suite names another labctl build to run it with). Exits 1 when a\n" +
+			"cell that ran failed.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Jobs < 0 {
@@ -124,10 +125,14 @@ func (m *matrixFlags) runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.SuiteDir, err = filepath.Abs("e2e"); err != nil {
+			if o.Dir, err = filepath.Abs("."); err != nil {
 				return err
 			}
-			if o.Labctl, err = os.Executable(); err != nil {
+			if o.Labctl == "" {
+				if o.Labctl, err = os.Executable(); err != nil {
+					return err
+				}
+			} else if o.Labctl, err = filepath.Abs(o.Labctl); err != nil {
 				return err
 			}
 			o.Progress = cmd.OutOrStdout()
@@ -139,7 +144,7 @@ func (m *matrixFlags) runCmd() *cobra.Command {
 	}
 	run.Flags().IntVar(&o.Jobs, "jobs", 0, "cells at once (default: what the host's free memory and cores fit)")
 	run.Flags().BoolVar(&o.Keep, "keep", false, "keep each cell's lab after its suite (labctl destroy -f tmp/matrix/cells/<cell>/lab.yaml)")
-	run.Flags().StringVar(&o.Suite, "suite", "", "a built e2e suite (go test -c -o e2e.test ./e2e) instead of building ./e2e")
+	run.Flags().StringVar(&o.Labctl, "suite", "", "another labctl binary whose `test` verb runs the suite (default: this labctl)")
 	return run
 }
 

@@ -8,19 +8,21 @@ import (
 	"testing"
 )
 
-// standInSuite takes the e2e suite's place in `matrix run --suite`: it checks that it got the
-// cell's lab.yaml and writes the reports a passing suite of one spec per level would, with
+// standInSuite takes labctl's place in `matrix run --suite`: its `test` verb checks that it got
+// the cell's lab.yaml and writes the reports a passing suite of one spec per level would, with
 // the guest's kernel and LXC as the real suite records them.
 const standInSuite = `#!/bin/sh
 set -e
+[ "$1" = test ] || { echo "stand-in: only test, not $*" >&2; exit 2; }
+prev=""
 for a in "$@"; do
-  case "$a" in
-    -ginkgo.json-report=*) json=${a#*=} ;;
-    -ginkgo.junit-report=*) junit=${a#*=} ;;
+  case "$prev" in
+    --json) json=$a ;;
+    --junit) junit=$a ;;
+    -f) lab=$a ;;
   esac
+  prev=$a
 done
-lab=""; prev=""
-for a in "$@"; do [ "$prev" = "-f" ] && lab=$a; prev=$a; done
 grep -q '^name: ' "$lab"
 echo "==> bringing up $(sed -n 's/^name: //p' "$lab")"
 spec() { printf '{"LeafNodeType":"It","LeafNodeText":"%s","LeafNodeLabels":["%s"],"State":"passed"}' "$1" "$2"; }

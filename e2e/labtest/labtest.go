@@ -30,6 +30,10 @@ type Options struct {
 	File, Preset string
 	// Root is the directory whose tmp/ holds the lab's state (where labctl ran); default ".".
 	Root string
+	// StateDir, when set, holds the labs' directories instead of Root/tmp (labctl --state-dir).
+	StateDir string
+	// Libvirt, when set, overrides the spec's libvirt setting (labctl --libvirt).
+	Libvirt string
 	// Labctl is the labctl binary Up and Destroy run (default: `labctl` on PATH); Attach
 	// reaches the lab through the lab's agent, started from it, when it is given.
 	Labctl string
@@ -59,7 +63,7 @@ func (o Options) ReportDir() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(labdir.Of(o.source().Dir(), s.Name), labdir.Reports), nil
+	return filepath.Join(o.source().Labs(), s.Name, labdir.Reports), nil
 }
 
 // Lab is a running lab, attached.
@@ -73,26 +77,34 @@ type Lab struct {
 }
 
 // Up brings the lab up with `labctl up` (idempotent: a lab that is up is checked).
-func Up(ctx context.Context, o Options) error { return o.labctl(ctx, "up") }
+func Up(ctx context.Context, o Options) error { return o.verb(ctx, "up") }
 
 // Reset brings the lab back to its ready snapshot with `labctl reset`.
-func Reset(ctx context.Context, o Options) error { return o.labctl(ctx, "reset") }
+func Reset(ctx context.Context, o Options) error { return o.verb(ctx, "reset") }
 
 // Destroy removes the lab with `labctl destroy`.
-func Destroy(ctx context.Context, o Options) error { return o.labctl(ctx, "destroy") }
+func Destroy(ctx context.Context, o Options) error { return o.verb(ctx, "destroy") }
 
-func (o Options) labctl(ctx context.Context, verb string) error {
+func (o Options) verb(ctx context.Context, verb string) error {
+	if _, err := Labctl(ctx, o, verb); err != nil {
+		return fmt.Errorf("labctl %s: %w (see the log)", verb, err)
+	}
+	return nil
+}
+
+// Labctl runs `labctl ARGS...` on the lab the options name (Labctl, else `labctl` on PATH, in
+// Root) and returns its standard output; its standard error goes to the log.
+func Labctl(ctx context.Context, o Options, args ...string) (string, error) {
 	bin := o.Labctl
 	if bin == "" {
 		bin = "labctl"
 	}
-	cmd := exec.CommandContext(ctx, bin, append([]string{verb}, o.source().Args()...)...)
+	cmd := exec.CommandContext(ctx, bin, append(args, o.source().Args()...)...)
 	cmd.Dir = o.source().Dir()
-	cmd.Stdout, cmd.Stderr = o.log(), o.log()
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("labctl %s: %w (see the log)", verb, err)
-	}
-	return nil
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, o.log()), o.log()
+	err := cmd.Run()
+	return out.String(), err
 }
 
 // Attach connects to the running lab the options name. It fails, saying what to do, when the

@@ -54,6 +54,16 @@ var versions = []row{
 	{since: "7.0", name: "LXC >= 7.0: new keys, nesting by nesting.conf (unprivileged) or the generated profile with allow_nesting (privileged), cgroup v2 only", nesting: NestingGenerated, localImages: true, cgroup2Only: true},
 }
 
+// Dialects lists the LXC versions from which labctl's table changes what it writes or does,
+// each with its dialect's name, oldest first.
+func Dialects() [][2]string {
+	var out [][2]string
+	for _, r := range versions {
+		out = append(out, [2]string{r.since, r.name})
+	}
+	return out
+}
+
 // Version is one LXC version and what it can do. Versions compare on their core: a
 // Debian/Ubuntu suffix ("1.1.5-0ubuntu3") parses as a pre-release, and pre-releases never
 // satisfy constraints.

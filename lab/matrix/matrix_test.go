@@ -324,24 +324,25 @@ func TestSuiteLeavesNoLab(t *testing.T) {
 	dir := t.TempDir()
 	calls := filepath.Join(dir, "labctl-calls")
 	labctl := filepath.Join(dir, "labctl")
-	os.WriteFile(labctl, []byte("#!/bin/sh\necho \"$@\" >> "+calls+"\n"), 0o755)
 	f, _ := Load("")
 	cells, _ := f.Select([]string{"forky"})
+	lab := filepath.Join(dir, "cell", "lab.yaml")
+	test := "test --up -v --timeout 80m --json " + filepath.Join(dir, "cell", "report.json") + " --junit " + filepath.Join(dir, "cell", "junit.xml") + " -f " + lab
 	for _, c := range []struct {
 		suite string
 		keep  bool
 		want  string
 	}{
-		{"exit 1", false, "destroy -f " + filepath.Join(dir, "cell", "lab.yaml") + "\n"},
-		{"exit 1", true, ""},
-		{"exit 0", false, ""},
+		{"exit 1", false, test + "\ndestroy -f " + lab + "\n"},
+		{"exit 1", true, test + " --keep\n"},
+		{"exit 0", false, test + "\n"},
 	} {
 		os.Remove(calls)
-		bin := filepath.Join(dir, "suite")
-		os.WriteFile(bin, []byte("#!/bin/sh\n"+c.suite+"\n"), 0o755)
+		// labctl stands in: `test` ends as the case says, every call recorded.
+		os.WriteFile(labctl, []byte("#!/bin/sh\necho \"$@\" >> "+calls+"\n[ \"$1\" = test ] && "+c.suite+"\nexit 0\n"), 0o755)
 		os.MkdirAll(filepath.Join(dir, "cell"), 0o755)
 		var log bytes.Buffer
-		err := Suite{Bin: bin, Dir: dir, Labctl: labctl, Keep: c.keep}.Run(context.Background(), cells[0], filepath.Join(dir, "cell"), &log)
+		err := Suite{Dir: dir, Labctl: labctl, Keep: c.keep}.Run(context.Background(), cells[0], filepath.Join(dir, "cell"), &log)
 		if (err != nil) != (c.suite != "exit 0") {
 			t.Errorf("%s: %v", c.suite, err)
 		}

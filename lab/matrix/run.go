@@ -23,33 +23,29 @@ type Runner interface {
 	Run(ctx context.Context, c Cell, dir string, log io.Writer) error
 }
 
-// Suite runs the e2e suite's test binary, as `ginkgo ./e2e -- -f lab.yaml -up` would.
+// Suite runs the e2e suite with `labctl test --up` on the cell's lab.yaml, in the directory
+// whose tmp/ holds the labs.
 type Suite struct {
-	// Bin is the suite's test binary (`go test -c ./e2e`); Dir is the repository's e2e
-	// directory it runs in (labs live in ../tmp/).
-	Bin, Dir string
-	// Labctl is the labctl binary the suite drives.
-	Labctl string
+	// Labctl is the labctl binary whose `test` verb runs the suite (labctl itself, or another
+	// build given with --suite); Dir is where it runs (labs live in Dir/tmp/).
+	Labctl, Dir string
 	// Keep leaves each cell's lab up after the suite.
 	Keep bool
 }
 
 // Run runs the suite for one cell.
 func (s Suite) Run(ctx context.Context, c Cell, dir string, log io.Writer) error {
-	dir, err := filepath.Abs(dir) // the suite runs in its own directory
+	dir, err := filepath.Abs(dir) // the suite runs in s.Dir
 	if err != nil {
 		return err
 	}
-	args := []string{
-		"-ginkgo.v", "-ginkgo.timeout=80m", "-test.timeout=0",
-		"-ginkgo.json-report=" + filepath.Join(dir, "report.json"),
-		"-ginkgo.junit-report=" + filepath.Join(dir, "junit.xml"),
-		"-f", filepath.Join(dir, "lab.yaml"), "-up", "-labctl", s.Labctl,
-	}
+	lab := filepath.Join(dir, "lab.yaml")
+	args := []string{"test", "--up", "-v", "--timeout", "80m",
+		"--json", filepath.Join(dir, "report.json"), "--junit", filepath.Join(dir, "junit.xml"), "-f", lab}
 	if s.Keep {
-		args = append(args, "-keep")
+		args = append(args, "--keep")
 	}
-	cmd := host.Command(ctx, s.Bin, args...)
+	cmd := host.Command(ctx, s.Labctl, args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = s.Dir, log, log
 	err = cmd.Run()
 	if err != nil && !s.Keep {
@@ -58,11 +54,11 @@ func (s Suite) Run(ctx context.Context, c Cell, dir string, log io.Writer) error
 		// removes only what labctl made for this lab, and nothing when there is nothing.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 		defer cancel()
-		fmt.Fprintf(log, "matrix: the suite ended with %v: labctl destroy -f %s\n", err, filepath.Join(dir, "lab.yaml"))
-		d := host.Command(dctx, s.Labctl, "destroy", "-f", filepath.Join(dir, "lab.yaml"))
-		d.Stdout, d.Stderr = log, log
+		fmt.Fprintf(log, "matrix: the suite ended with %v: labctl destroy -f %s\n", err, lab)
+		d := host.Command(dctx, s.Labctl, "destroy", "-f", lab)
+		d.Dir, d.Stdout, d.Stderr = s.Dir, log, log
 		if derr := d.Run(); derr != nil {
-			return fmt.Errorf("the suite: %w; and labctl destroy: %v (the lab %s may be left: labctl destroy -f %s)", err, derr, c.Name, filepath.Join(dir, "lab.yaml"))
+			return fmt.Errorf("the suite: %w; and labctl destroy: %v (the lab %s may be left: labctl destroy -f %s)", err, derr, c.Name, lab)
 		}
 	}
 	if err != nil {

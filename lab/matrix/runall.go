@@ -2,12 +2,9 @@ package matrix
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"time"
 
@@ -20,19 +17,18 @@ type RunAllOptions struct {
 	Out string
 	// Jobs is how many cells run at once (0: what fits, Jobs).
 	Jobs int
-	// Suite is a built e2e suite; "" builds SuiteDir's (`go test -c`) into Out.
-	Suite, SuiteDir string
-	// Labctl is the labctl binary the suite drives; Keep leaves each cell's lab up.
-	Labctl string
-	Keep   bool
-	Host   Host
+	// Labctl is the labctl binary whose `test` verb runs the suite; Dir is where the cells'
+	// labs live (Dir/tmp/); Keep leaves each cell's lab up.
+	Labctl, Dir string
+	Keep        bool
+	Host        Host
 	// Progress gets the run's lines.
 	Progress io.Writer
 }
 
 // RunAll runs the cells as `labctl matrix run` does: the runnable ones Jobs at a time (checked
-// against the host's memory), the others recorded as skipped with their reason, and it writes
-// run.json. The e2e suite is built first when none is given.
+// against the host's memory), each with `labctl test --up`, the others recorded as skipped
+// with their reason, and it writes run.json.
 func RunAll(ctx context.Context, f *File, cs []Cell, o RunAllOptions) error {
 	machine := host.Describe()
 	var runnable []Cell
@@ -43,13 +39,10 @@ func RunAll(ctx context.Context, f *File, cs []Cell, o RunAllOptions) error {
 			mem = max(mem, c.Spec.Memory+512)
 		}
 	}
-	s := Suite{Bin: o.Suite, Dir: o.SuiteDir, Labctl: o.Labctl, Keep: o.Keep}
+	s := Suite{Labctl: o.Labctl, Dir: o.Dir, Keep: o.Keep}
 	if len(runnable) > 0 {
 		var err error
 		if o.Jobs, err = Jobs(o.Jobs, mem, len(runnable)); err != nil {
-			return err
-		}
-		if s.Bin, err = suiteBinary(ctx, o); err != nil {
 			return err
 		}
 	}
@@ -86,32 +79,4 @@ func Jobs(jobs, mem, cells int) (int, error) {
 		jobs = min(fits, max(1, runtime.NumCPU()/2), cells)
 	}
 	return jobs, nil
-}
-
-// suiteBinary is the suite to run: the one given (absolute), or SuiteDir's built once into
-// Out/e2e.test.
-func suiteBinary(ctx context.Context, o RunAllOptions) (string, error) {
-	if o.Suite != "" {
-		return filepath.Abs(o.Suite)
-	}
-	if _, err := os.Stat(filepath.Join(o.SuiteDir, "e2e_suite_test.go")); err != nil {
-		return "", fmt.Errorf("the e2e suite is not here (%s): run `labctl matrix run` from labctl's repository, or pass a built suite with --suite", o.SuiteDir)
-	}
-	bin, err := filepath.Abs(filepath.Join(o.Out, "e2e.test"))
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(o.Out, 0o755); err != nil {
-		return "", err
-	}
-	fmt.Fprintf(o.Progress, "matrix: building the e2e suite (go test -c -o %s ./e2e)\n", bin)
-	c := host.Command(ctx, "go", "test", "-c", "-o", bin, ".")
-	c.Dir = o.SuiteDir
-	if b, err := c.CombinedOutput(); err != nil {
-		if errors.Is(err, exec.ErrNotFound) {
-			return "", errors.New("building the e2e suite needs go on PATH (or pass a built suite with --suite)")
-		}
-		return "", fmt.Errorf("build the e2e suite: %v: %s", err, b)
-	}
-	return bin, nil
 }

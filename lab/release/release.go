@@ -57,6 +57,9 @@ func Get(name string) (Release, bool) {
 	return Release{}, false
 }
 
+// All lists every release labctl knows, oldest first.
+func All() []Release { return append([]Release(nil), table...) }
+
 // Buildable lists the releases labctl builds boxes for, oldest first.
 func Buildable() []string {
 	var out []string

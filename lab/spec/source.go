@@ -1,6 +1,11 @@
 package spec
 
-import "fmt"
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/labctl/labctl/lab/labdir"
+)
 
 // Source names a lab the way every labctl command does: File (- for standard input), else
 // Preset, else Root/lab.yaml, else the default preset; Libvirt, when set, overrides lab.yaml's
@@ -12,6 +17,16 @@ type Source struct {
 	Libvirt string
 	// Root is the directory of lab.yaml and of the labs' tmp/ ("" is ".").
 	Root string
+	// StateDir, when set, holds the labs' directories instead of Root/tmp (--state-dir).
+	StateDir string
+}
+
+// Labs is the directory that holds the labs' directories: StateDir, else Root/tmp.
+func (s Source) Labs() string {
+	if s.StateDir != "" {
+		return s.StateDir
+	}
+	return filepath.Join(s.Dir(), labdir.Tmp)
 }
 
 // Dir is Root, "." when unset.
@@ -47,6 +62,9 @@ func (s Source) Args() []string {
 	}
 	if s.Libvirt != "" {
 		args = append(args, "--libvirt", s.Libvirt)
+	}
+	if s.StateDir != "" {
+		args = append(args, "--state-dir", s.StateDir)
 	}
 	return args
 }

@@ -110,16 +110,14 @@ func (o options) cases() []*Case {
 	if !o.heavy {
 		return cases
 	}
-	// The suite, compiled once (no compile in the figures), run where `go test` would run it.
+	// The suite built into labctl, as a user runs it.
 	suite := func(args ...string) []string {
-		line := "cd e2e && exec ../tmp/bench/e2e.test --ginkgo.label-filter='!slow' -preset " + o.preset + " -labctl " + o.labctl
-		return []string{"sh", "-c", strings.Join(append([]string{line}, args...), " ")}
+		return o.l(append([]string{"test", "--label-filter", "!slow"}, args...)...)
 	}
-	run([]string{"go", "test", "-c", "-o", "tmp/bench/e2e.test", "./e2e"})
 	return append(cases,
 		&Case{Name: "reset", Labctl: o.l("reset"), Runs: o.heavyRuns},
 		&Case{Name: "e2e, the specs not labelled slow, ready lab", Labctl: suite(), Runs: o.heavyRuns},
-		&Case{Name: "e2e -reset, the specs not labelled slow", Labctl: suite("-reset"), Runs: o.heavyRuns},
+		&Case{Name: "e2e -reset, the specs not labelled slow", Labctl: suite("--reset"), Runs: o.heavyRuns},
 		&Case{Name: "halt", Labctl: o.l("halt"), Runs: 1},
 		&Case{Name: "up from halted", Labctl: o.l("up"), Runs: 1},
 	)

@@ -1,4 +1,4 @@
-package e2e
+package suite
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/labctl/labctl/e2e/labtest"
 	"github.com/labctl/labctl/lab/lxc"
 	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/provision"
@@ -96,20 +97,7 @@ func labctlStatus(ctx context.Context) status {
 }
 
 func labctlOut(ctx context.Context, args ...string) (string, error) {
-	o := options()
-	switch {
-	case o.File != "":
-		args = append(args, "-f", o.File)
-	case o.Preset != "":
-		args = append(args, "--preset", o.Preset)
-	}
-	cmd := exec.CommandContext(ctx, o.Labctl, args...)
-	cmd.Dir = root
-	var out strings.Builder
-	cmd.Stdout = &out
-	cmd.Stderr = GinkgoWriter
-	err := cmd.Run()
-	return out.String(), err
+	return labtest.Labctl(ctx, opts.Lab, args...)
 }
 
 func describeStatus(s *spec.Spec) {
@@ -145,9 +133,12 @@ func describeStatus(s *spec.Spec) {
 func describeUserTest() {
 	Describe("a user's own test", Label("labtest", Slow), func() {
 		It("runs the README's example (e2e/labtest/example) against this lab", func(ctx SpecContext) {
-			o := options()
+			if opts.Source == "" {
+				Skip("it is a plain `go test` in labctl's source tree, which `labctl test` does not need: `ginkgo ./e2e` in the repository runs it")
+			}
+			o := opts.Lab
 			cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-v", "-run", "TestMyLab", "./e2e/labtest/example")
-			cmd.Dir = root
+			cmd.Dir = opts.Source
 			cmd.Env = append(os.Environ(), "LABCTL_EXAMPLE_LAB=1", "LABCTL_FILE="+o.File, "LABCTL_PRESET="+o.Preset)
 			out, err := cmd.CombinedOutput()
 			Expect(err).NotTo(HaveOccurred(), "%s", out)
