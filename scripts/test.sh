@@ -4,14 +4,17 @@
 #   2. unit + integration (real sshd on 127.0.0.1): go test ./...
 #   3. faults: the fault tests that need no VM, as one table (scripts/faults.sh): bad inputs
 #      rejected, faults survived, anything lost (must be 0)
-#   4. a real VM: box build (cached), vagrant up, pinned SSH, blank SATA data disk, kept
+#   4. as root: the Debian package (make deb) installed into a clean Debian 12 chroot, its
+#      dependencies resolved by apt, and labctl version, render, test --help, doctor run there
+#      (scripts/deb-test.sh)
+#   5. a real VM: box build (cached), vagrant up, pinned SSH, blank SATA data disk, kept
 #      console, two timed-out boots of the halted VM (kept), destroy; two timed-out boots of a
 #      new VM; and `vagrant validate` on both providers (it starts libvirtd)
-#   5. the e2e suite on the matrix cells of PRESET and forky (the newest kernel and LXC), with
+#   6. the e2e suite on the matrix cells of PRESET and forky (the newest kernel and LXC), with
 #      `labctl matrix run`: each cell's lab comes up, the suite proves every level and
 #      re-provisions (0 changed), the lab is destroyed; reports in tmp/matrix/ (summary.md,
 #      junit.xml, cells/<cell>/run.log). LABCTL_CELLS=a,b runs other cells.
-#   6. as root: the VM test and the PRESET cell again as a normal user, on that user's own
+#   7. as root: the VM test and the PRESET cell again as a normal user, on that user's own
 #      libvirt daemon, checking that nothing outside its home was written (scripts/user-run.sh;
 #      reports in tmp/user-run/). LABCTL_USER_RUN=0 leaves it out.
 # Usage: scripts/test.sh [PRESET]
@@ -34,10 +37,13 @@ phase() {
   [ $rc -eq 0 ] || failed=1
   return $rc
 }
-phase build env CGO_ENABLED=0 go build -ldflags="-s -w" -o "$bin" ./cmd/labctl || exit 1
+phase build make --no-print-directory build || exit 1
 phase lint make --no-print-directory lint || { echo "lint failed: not booting VMs"; exit 1; }
 phase unit go test -count=1 ./... || { echo "fast tests failed: not booting VMs"; exit 1; }
 phase faults ./scripts/faults.sh || { echo "fault tests failed: not booting VMs"; exit 1; }
+if [ "$(id -u)" -eq 0 ]; then
+  phase deb ./scripts/deb-test.sh
+fi
 phase vm env LABCTL_VM_TESTS=1 go test -tags vm -count=1 -timeout 30m -v -run TestVM ./lab/
 cells=${LABCTL_CELLS:-$preset,forky}
 [ "$preset" != forky ] || cells=${LABCTL_CELLS:-forky}
