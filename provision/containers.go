@@ -185,6 +185,9 @@ func (p *Provisioner) createNestedStep(c *spec.Container) Step {
 		Hint: "see tmp/" + p.Spec.Name + "/logs/provision.log",
 		Check: func(ctx context.Context) (bool, string, error) {
 			create := fmt.Sprintf("lxc-create -n %s -t %s inside %s", c.Name, c.Image.Type, c.Parent)
+			if c.Image.Type == "local" {
+				create += " (" + p.Spec.Top(c.Name).Name + "'s image, handed down)"
+			}
 			half, err := p.halfBuilt(ctx, p.target(c.Parent), dir)
 			if err != nil || half != "" {
 				return false, "destroy the half-built " + c.Name + " (" + half + "), then " + create, err
@@ -198,11 +201,47 @@ func (p *Provisioner) createNestedStep(c *spec.Container) Step {
 			if _, err := remote.Must(ctx, parent, remote.Cmd{Line: clean}); err != nil {
 				return err
 			}
+			if c.Image.Type == "local" {
+				return p.createFromImage(ctx, c)
+			}
 			line := CreateLine(p.Facts, c.Name, c.Backing, c.Image)
 			_, err := remote.Must(ctx, parent, remote.Cmd{Line: line, Stdout: p.Opts.Log, Stderr: p.Opts.Log})
 			return err
 		},
 	}
+}
+
+// createFromImage creates a nested container from labctl's image: its top container's image,
+// on the VM already (uploaded once, for that container), is handed down to the parent through
+// the VM's own file system (a reflink copy on btrfs, owned by the parent's root), never over
+// SSH again; the parent's root creates the container from it with labctl's template, and the
+// copy goes again.
+func (p *Provisioner) createFromImage(ctx context.Context, c *spec.Container) error {
+	top := p.Spec.Top(c.Name)
+	dir, img, err := p.image(ctx, top)
+	if err != nil {
+		return err
+	}
+	inParent := path.Join("/var/lib/labctl/images", img.Key)
+	onVM := path.Join(p.Spec.RootfsOnVM(c.Parent), inParent)
+	files := []string{lxc.ImageTemplateName, path.Base(img.Meta), path.Base(img.Rootfs)}
+	var srcs []string
+	for _, f := range files {
+		srcs = append(srcs, path.Join(dir, f))
+	}
+	owner := fmt.Sprintf("%d:%d", p.Spec.IDMap.Start, p.Spec.IDMap.Start)
+	hand := remote.Shf("mkdir -p %s && ", onVM) + remote.Join(append(append([]string{"cp", "--reflink=auto"}, srcs...), onVM)...) +
+		remote.Shf(" && chown -R %s %s", owner, path.Join(p.Spec.RootfsOnVM(c.Parent), "/var/lib/labctl"))
+	if _, err := remote.Must(ctx, p.VM, remote.Cmd{Line: hand, Sudo: true}); err != nil {
+		return fmt.Errorf("hand %s's image down to %s: %w", top.Name, c.Parent, err)
+	}
+	defer func() {
+		_, _ = p.VM.Run(context.WithoutCancel(ctx), remote.Cmd{Line: remote.Shf("rm -rf %s", onVM), Sudo: true})
+	}()
+	args := []string{"lxc-create", "-n", c.Name, "-B", c.Backing, "-t", path.Join(inParent, lxc.ImageTemplateName), "--",
+		"--metadata", path.Join(inParent, path.Base(img.Meta)), "--fstree", path.Join(inParent, path.Base(img.Rootfs))}
+	_, err = remote.Must(ctx, p.parentOf(c), remote.Cmd{Line: remote.Join(args...), Stdout: p.Opts.Log, Stderr: p.Opts.Log})
+	return err
 }
 
 // halfBuilt says what is wrong with a container directory that an interrupted or failed

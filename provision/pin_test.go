@@ -72,7 +72,7 @@ func pin(t *testing.T, b *strings.Builder, what string, s *spec.Spec) {
 		t.Fatal(err)
 	}
 	for _, c := range s.Containers {
-		if c.Image.Type != "local" || s.Box.Release == "" {
+		if c.Image.Type != "local" || c.Parent != "" || s.Box.Release == "" { // a nested one takes its top container's
 			continue
 		}
 		r, err := build.ImageRecipeFor(s, insideFiles(guest, c.Name))

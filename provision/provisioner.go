@@ -157,6 +157,10 @@ func (p *Provisioner) steps(files []render.GuestFile) []Step {
 			steps = append(steps, p.createNestedStep(c))
 			steps = append(steps, stage(render.StageContainerConfig, c.Name)...)
 			steps = append(steps, p.startStep(c))
+			steps = append(steps, stage(render.StageInside, c.Name)...)
+			if c.Nesting {
+				steps = append(steps, p.lxcInsideStep(c))
+			}
 			continue
 		}
 		steps = append(steps, p.createTopStep(c))

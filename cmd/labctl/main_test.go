@@ -204,10 +204,10 @@ func TestExecWithoutVM(t *testing.T) {
 	}
 }
 
-// TestValidateRefusesAThirdLevel: `labctl validate` refuses a tree labctl cannot build (a
-// container nested in a nested one) in under a second, naming the container, and writes
-// nothing: no lab directory, no box, no VM.
-func TestValidateRefusesAThirdLevel(t *testing.T) {
+// TestValidateRefusesAnImpossibleTree: `labctl validate` refuses a tree labctl cannot build (a
+// busybox container, which has no LXC, holding one) in under a second, naming the container,
+// and writes nothing: no lab directory, no box, no VM.
+func TestValidateRefusesAnImpossibleTree(t *testing.T) {
 	dir := t.TempDir()
 	out, _, _ := run(t, dir, "presets", "show", "bookworm")
 	i := strings.Index(out, "containers:")
@@ -223,7 +223,7 @@ func TestValidateRefusesAThirdLevel(t *testing.T) {
 	start := time.Now()
 	_, errOut, code := run(t, dir, "validate")
 	took := time.Since(start)
-	if code != 1 || !strings.Contains(errOut, "containers[2].nesting: true mid is nested in web (it holds leaf), and containers below the first level cannot hold containers") {
+	if code != 1 || !strings.Contains(errOut, `containers[2].image.type: "busybox" mid nests (it holds leaf), but a busybox image carries no LXC`) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	if took > time.Second {

@@ -49,7 +49,11 @@ func printUp(out io.Writer, l *lab.Lab, r lab.UpReport) {
 
 // printLevels prints one line per nesting level.
 func printLevels(out io.Writer, levels []lab.Level) {
+	width := 5
 	for _, lv := range levels {
-		fmt.Fprintf(out, "  %-7s %-5s %s\n", lv.Level, lv.Name, lv.What)
+		width = max(width, len(lv.Name))
+	}
+	for _, lv := range levels {
+		fmt.Fprintf(out, "  %-7s %-*s %s\n", lv.Level, width, lv.Name, lv.What)
 	}
 }

@@ -26,6 +26,9 @@ import (
 var imagePackages = []string{
 	"systemd", "systemd-sysv", "dbus", "iproute2", "kmod", "procps", "util-linux",
 	"lxc", "xz-utils", "busybox-static", "libpam-systemd", "ifupdown",
+	// labctl's template and the distribution's LXC configuration, to create containers of
+	// labctl's image in this one (a tree deeper than two levels).
+	"zstd", "lxc-templates",
 	// lxc-copy of a directory-backed container (the user's own, nested) copies with rsync.
 	"rsync",
 }

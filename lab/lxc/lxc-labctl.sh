@@ -46,9 +46,16 @@ pick() { if [ -e "$tmp/$1$suffix" ]; then echo "$tmp/$1$suffix"; else echo "$tmp
 [ -f "$(pick config)" ] || { echo "lxc-labctl: $meta holds no config" >&2; exit 1; }
 
 echo "Unpacking the rootfs"
+# What a container with an id map does not unpack (device nodes it may not create) is left out
+# too where this template itself runs in a user namespace (a privileged container created
+# inside an unprivileged one): mknod is refused there as well.
+excludes=$(pick excludes)
+if ! grep -Eq '^ *0 +0 +4294967295 *$' /proc/self/uid_map 2>/dev/null && [ -f "$tmp/excludes-user" ]; then
+	excludes=$tmp/excludes-user
+fi
 set --
-if [ -f "$(pick excludes)" ]; then
-	while read -r x; do set -- "$@" "--exclude=$x"; done <"$(pick excludes)"
+if [ -f "$excludes" ]; then
+	while read -r x; do set -- "$@" "--exclude=$x"; done <"$excludes"
 fi
 zstd -dc "$fstree" | tar --anchored "$@" --numeric-owner -xpf - -C "$rootfs"
 mkdir -p "$rootfs/dev/pts"

@@ -183,6 +183,27 @@ func (v Version) NestingLines(apparmor string, unprivileged bool) []string {
 	}
 }
 
+// nestingMounts are the mounts of LXC's nesting.conf (the same from 4.0 to 7.0), without the
+// AppArmor profile it also sets.
+var nestingMounts = []string{
+	"lxc.mount.entry = proc dev/.lxc/proc proc create=dir,optional 0 0",
+	"lxc.mount.entry = sys dev/.lxc/sys sysfs create=dir,optional 0 0",
+}
+
+// NestingLinesInside are NestingLines for a container nested in another one, where a
+// container of the VM that is unprivileged holds them all: the mounts nesting.conf gives for
+// its own containers, and its parent's AppArmor profile kept (LXC cannot change or stack
+// profiles there: NestedProfile), or deliberately unconfined with a writable cgroup tree. Not
+// nesting.conf itself: its profile line would win over the kept one wherever it stands after it
+// (the config's lines are ensured, not ordered; seen: "LSM wasn't prepared", the start aborted).
+func (v Version) NestingLinesInside(apparmor string) []string {
+	lines := append([]string{}, nestingMounts...)
+	if apparmor == "unconfined" {
+		return append(lines, v.Set("lxc.apparmor.profile", "unconfined"), "lxc.mount.auto = cgroup:rw:force")
+	}
+	return append(lines, v.Set("lxc.apparmor.profile", NestedProfile))
+}
+
 // StateCommand is a shell line that prints a container's state (RUNNING, STOPPED, ...) and
 // exits non-zero when the container does not exist. `lxc-info -H` (no humanising) is not in
 // every version: older ones print "State: RUNNING", which the fallback reads.

@@ -146,10 +146,10 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 	for i, c := range s.Containers {
 		if c.Parent != "" {
 			g.nestedConfig(i, c)
-			continue
+		} else {
+			g.containerConfig(i, c)
+			autostart = autostart || c.Autostart
 		}
-		g.containerConfig(i, c)
-		autostart = autostart || c.Autostart
 		if c.Image.Type == "local" {
 			g.insideFiles(c) // only labctl's own images are configured from the inside
 		}
@@ -170,7 +170,7 @@ func (g *guestRendering) vm(p, owner, why, step string, stage Stage) GuestFile {
 
 // inside is a file inside container c of the VM.
 func (g *guestRendering) inside(c spec.Container, p, why string) GuestFile {
-	return GuestFile{Target: c.Name, Container: c.Name, Path: p, VMPath: path.Join(g.s.ContainerDir(c.Name), "rootfs", p),
+	return GuestFile{Target: c.Name, Container: c.Name, Path: p, VMPath: path.Join(g.s.RootfsOnVM(c.Name), p),
 		Owner: "root:root", Mode: 0o644, Why: why, Step: c.Name + ":" + path.Base(p), Stage: StageInside}
 }
 
@@ -221,16 +221,31 @@ func (g *guestRendering) startLines(i int) []string {
 	return []string{"lxc.start.auto = 1", fmt.Sprintf("lxc.start.order = %d", len(g.s.Containers)-i)}
 }
 
-// nestedConfig is the config of containers[i], nested in its parent: only its autostart,
-// inside its parent where root's lxcpath keeps it (LXC's own service there starts it when
-// the parent boots).
+// nestedConfig is what labctl ensures in the config of containers[i], nested in its parent,
+// inside its parent where root's lxcpath keeps it: its halt signal (labctl's image), nesting
+// (nesting.conf's mounts, its parent's profile kept) and autostart (LXC's own service in the
+// parent starts it when the parent boots).
 func (g *guestRendering) nestedConfig(i int, c spec.Container) {
-	if !c.Autostart {
+	var lines []string
+	if c.Image.Type == "local" {
+		lines = append(lines, g.data.LXC.Set("lxc.signal.halt", "SIGRTMIN+3"))
+	}
+	if c.Nesting {
+		lines = append(lines, g.data.LXC.NestingLinesInside(c.AppArmor)...)
+	}
+	if c.Autostart {
+		lines = append(lines, g.startLines(i)...)
+	}
+	if lines == nil {
 		return
 	}
-	cfg := path.Join("/var/lib/lxc", c.Name, "config")
-	g.lines(GuestFile{Target: c.Parent, Container: c.Name, Path: cfg, VMPath: path.Join(g.s.ContainerDir(c.Parent), "rootfs", cfg),
-		Owner: "root:root", Mode: 0o640, Why: c.Name + " starts with " + c.Parent, Step: c.Name + " config", Stage: StageContainerConfig}, "", g.startLines(i)...)
+	cfg := path.Join(spec.NestedLXCPath, c.Name, "config")
+	why := c.Name + " starts with " + c.Parent
+	if len(lines) > 2 || !c.Autostart {
+		why = "halt signal, nesting and autostart of " + c.Name
+	}
+	g.lines(GuestFile{Target: c.Parent, Container: c.Name, Path: cfg, VMPath: path.Join(g.s.RootfsOnVM(c.Parent), cfg),
+		Owner: "root:root", Mode: 0o640, Why: why, Step: c.Name + " config", Stage: StageContainerConfig}, "", lines...)
 }
 
 // containerConfig is what labctl ensures in the config of containers[i], a container of the
@@ -261,8 +276,13 @@ func (g *guestRendering) containerConfig(i int, c spec.Container) {
 // it nests, no bridge and the defaults of the containers inside it.
 func (g *guestRendering) insideFiles(c spec.Container) {
 	// ifupdown + dhclient: systemd-networkd leaves links "pending" in a container whose /sys
-	// is writable but that runs no udev.
-	g.whole(g.inside(c, "/etc/network/interfaces.d/eth0", c.Name+"'s own address by DHCP"), "inside-eth0.tmpl", c)
+	// is writable but that runs no udev. A nested container has no network: the image's eth0
+	// (its top container's) is replaced by none.
+	if c.Parent == "" {
+		g.whole(g.inside(c, "/etc/network/interfaces.d/eth0", c.Name+"'s own address by DHCP"), "inside-eth0.tmpl", c)
+	} else {
+		g.whole(g.inside(c, "/etc/network/interfaces.d/eth0", "no network in "+c.Name), "inside-eth0-none.tmpl", c)
+	}
 	g.whole(g.inside(c, "/etc/default/lxc-net", "no bridge inside "+c.Name), "inside-lxc-net.tmpl", c)
 	if c.Nesting {
 		g.whole(g.inside(c, "/etc/lxc/default.conf", "defaults of containers nested in "+c.Name), "inside-default.conf.tmpl", c)

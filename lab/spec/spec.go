@@ -247,6 +247,41 @@ func (s *Spec) Home() string { return "/home/" + s.User }
 // ContainerDir is where a container of the VM lives on the VM (lxcpath/NAME).
 func (s *Spec) ContainerDir(name string) string { return path.Join(s.Btrfs.MountPoint, name) }
 
+// NestedLXCPath is where containers nested in a container live, inside it: root's lxcpath.
+const NestedLXCPath = "/var/lib/lxc"
+
+// RootfsOnVM is a container's root filesystem as the VM sees it: under the mount point for a
+// container of the VM, under its parent's root filesystem for a nested one (directory-backed,
+// in root's lxcpath there).
+func (s *Spec) RootfsOnVM(name string) string {
+	c := s.Container(name)
+	if c == nil || c.Parent == "" {
+		return path.Join(s.ContainerDir(name), "rootfs")
+	}
+	return path.Join(s.RootfsOnVM(c.Parent), NestedLXCPath, name, "rootfs")
+}
+
+// Depth is how deep a container is nested: 1 for a container of the VM, 2 inside it, ...
+func (s *Spec) Depth(name string) int {
+	d := 0
+	for c := s.Container(name); c != nil; c = s.Container(c.Parent) {
+		d++
+		if c.Parent == "" || d > len(s.Containers) {
+			break
+		}
+	}
+	return d
+}
+
+// Top is the container of the VM that holds a container (the container itself at depth 1).
+func (s *Spec) Top(name string) *Container {
+	c := s.Container(name)
+	for i := 0; c != nil && c.Parent != "" && i < len(s.Containers); i++ {
+		c = s.Container(c.Parent)
+	}
+	return c
+}
+
 // DomainPrefix prefixes the libvirt domain and volume names of the lab's VM.
 func (s *Spec) DomainPrefix() string { return "labctl-" + s.Name + "_" }
 

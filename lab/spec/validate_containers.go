@@ -22,8 +22,8 @@ func (s *Spec) validateContainers(bad badFunc, lxcVer *lxc.Version) {
 
 // imageLXC says how LXC gets into a container of each image type, for the containers that
 // hold containers: labctl's own image carries it; a downloaded or templated distribution gets
-// it from apt-get inside the container (the recipe's way: it needs the internet); a busybox
-// rootfs has none.
+// it from apt-get inside the container (the recipe's way: it needs the internet, which only a
+// container of the VM reaches); a busybox rootfs has none.
 var imageLXC = map[string]string{
 	"local":    "carries LXC",
 	"download": "gets LXC from apt-get inside it (the internet)",
@@ -31,35 +31,43 @@ var imageLXC = map[string]string{
 	"busybox":  "",
 }
 
+// MaxDepth is how deep containers may nest: each level is a PID namespace inside its parent's,
+// and the kernel allows 32 below the VM's (MAX_PID_NS_LEVEL).
+const MaxDepth = 32
+
 // validateNesting refuses a container that nests, or holds containers, where that cannot
-// work: its image has no LXC to run them with (busybox), or it is itself nested (labctl puts
-// LXC, the id map and the confinement nested containers need only into containers of the VM).
-// A nested container is created by root inside its parent, so it is never unprivileged of its
-// own: the field is refused rather than silently ignored.
+// work: its image has no LXC to run them with (busybox), or, nested itself, gets LXC only from
+// the internet, which nested containers do not reach (they have no network); and a tree deeper
+// than the kernel nests PID namespaces. A nested container is created by root inside its
+// parent, so it is never unprivileged of its own: the field is refused rather than silently
+// ignored.
 func (s *Spec) validateNesting(bad badFunc, i int, c Container) {
 	f := func(name string) string { return fmt.Sprintf("containers[%d].%s", i, name) }
+	if d := s.Depth(c.Name); d > MaxDepth {
+		bad(f("parent"), c.Parent, "puts %s %d levels below the VM: the kernel nests at most %d PID namespaces (one per container level); make the tree shallower", c.Name, d, MaxDepth)
+	}
+	if c.Parent != "" && c.Unprivileged {
+		bad(f("unprivileged"), c.Unprivileged, "%s is nested in %s, where it is created by %s's root: it runs in %s's id map (unprivileged seen from the VM), never with one of its own; remove unprivileged (or set it false)", c.Name, c.Parent, c.Parent, c.Parent)
+	}
 	var children []string
 	for _, k := range s.Containers {
 		if k.Parent == c.Name && c.Name != "" {
 			children = append(children, k.Name)
 		}
 	}
+	if !c.Nesting && len(children) == 0 {
+		return
+	}
 	holds := ""
 	if len(children) > 0 {
 		holds = fmt.Sprintf(" (it holds %s)", strings.Join(children, ", "))
 	}
-	if !c.Nesting && len(children) == 0 {
-		if c.Parent != "" && c.Unprivileged {
-			bad(f("unprivileged"), c.Unprivileged, "%s is nested in %s, where it is created by %s's root: it runs in %s's id map (unprivileged seen from the VM), never with one of its own; remove unprivileged (or set it false)", c.Name, c.Parent, c.Parent, c.Parent)
-		}
-		return
-	}
-	if c.Parent != "" {
-		bad(f("nesting"), c.Nesting, "%s is nested in %s%s, and containers below the first level cannot hold containers: labctl puts LXC, the id map and the confinement nested containers need only into containers of the VM; put %s's containers under a container of the VM, or set nesting: false", c.Name, c.Parent, holds, c.Name)
-		return
-	}
-	if kind, known := imageLXC[c.Image.Type]; known && kind == "" {
+	kind, known := imageLXC[c.Image.Type]
+	switch {
+	case known && kind == "":
 		bad(f("image.type"), c.Image.Type, "%s nests%s, but a %s image carries no LXC to run containers with: use image type local (labctl's own image, which carries LXC), or set nesting: false", c.Name, holds, c.Image.Type)
+	case known && c.Parent != "" && c.Image.Type != "local":
+		bad(f("image.type"), c.Image.Type, "%s is nested in %s and nests%s, but a %s image %s, and a nested container has no network: use image type local (labctl's own image, which carries LXC), or set nesting: false", c.Name, c.Parent, holds, c.Image.Type, kind)
 	}
 }
 
@@ -117,8 +125,9 @@ func (s *Spec) validateImage(bad badFunc, i int, c Container, lxcVer *lxc.Versio
 			bad(f("image.arch"), im.Arch, "is not an architecture (e.g. amd64)")
 		}
 	case "local":
-		if c.Parent != "" {
-			bad(f("image.type"), im.Type, "is only supported for containers of the VM; use busybox inside a container")
+		// A nested container's local image is its top container's, handed down from it.
+		if top := s.Top(c.Name); c.Parent != "" && top != nil && top.Image.Type != "local" {
+			bad(f("image.type"), im.Type, "needs %s's own image to be local: a nested container's local image is the one of the container of the VM that holds it (%s), handed down to it; use busybox, or make %s's image local", top.Name, top.Name, top.Name)
 		}
 		if s.Box.Release == "" {
 			bad(f("image.type"), im.Type, "needs box.release: labctl builds local images for the Debian release of its own boxes")

@@ -77,7 +77,7 @@ func main() {
 	vagrantEnv = append(os.Environ(), "VAGRANT_CWD="+o.labDir, "VAGRANT_HOME="+vagrantHome(o.labDir),
 		"VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_NO_COLOR=1", "VAGRANT_DEFAULT_PROVIDER="+s.ProviderFor())
 	res := Results{Date: time.Now().UTC().Format("2006-01-02"), Machine: machine(o.labDir), Lab: o.preset}
-	for _, c := range o.cases() {
+	for _, c := range o.cases(s) {
 		measure(c)
 		res.Cases = append(res.Cases, *c)
 	}
@@ -95,18 +95,28 @@ func (o options) l(args ...string) []string {
 }
 
 // cases are what the bench measures, each beside what a user would do instead.
-func (o options) cases() []*Case {
+func (o options) cases(s *spec.Spec) []*Case {
 	vg := func(args ...string) []string { return append([]string{"vagrant"}, args...) }
-	attach := "lxc-unpriv-attach -n box1 --"
 	cases := []*Case{
 		{Name: "exec -- true (VM)", Labctl: o.l("exec", "--", "true"), Other: vg("ssh", "-c", "true"), Runs: o.runs},
 		{Name: "exec --sudo -- true (VM, as root)", Labctl: o.l("exec", "--sudo", "--", "true"), Other: vg("ssh", "-c", "sudo -n true"), Runs: o.runs},
-		{Name: "exec --level box1 -- true", Labctl: o.l("exec", "--level", "box1", "--", "true"), Other: vg("ssh", "-c", attach+" true"), Runs: o.runs},
-		{Name: "exec --level n1 -- true", Labctl: o.l("exec", "--level", "n1", "--", "true"), Other: vg("ssh", "-c", attach+" lxc-attach -n n1 -- true"), Runs: o.runs},
+	}
+	// Every level of the spec's deepest chain, entered as a user would with plain Vagrant: the
+	// delegated scope's attach into the container of the VM, lxc-attach below.
+	attach := ""
+	for i, c := range deepest(s) {
+		if i == 0 {
+			attach = "lxc-unpriv-attach -n " + c.Name + " --"
+		} else {
+			attach += " lxc-attach -n " + c.Name + " --"
+		}
+		cases = append(cases, &Case{Name: "exec --level " + c.Name + " -- true", Labctl: o.l("exec", "--level", c.Name, "--", "true"), Other: vg("ssh", "-c", attach+" true"), Runs: o.runs})
+	}
+	cases = append(cases, []*Case{
 		{Name: "status", Labctl: o.l("status"), Other: vg("status"), Runs: o.runs},
 		{Name: "up (the lab is up)", Labctl: o.l("up"), Runs: o.runs},
 		{Name: "provision again", Labctl: o.l("provision"), Runs: o.runs},
-	}
+	}...)
 	if !o.heavy {
 		return cases
 	}
@@ -121,6 +131,21 @@ func (o options) cases() []*Case {
 		&Case{Name: "halt", Labctl: o.l("halt"), Runs: 1},
 		&Case{Name: "up from halted", Labctl: o.l("up"), Runs: 1},
 	)
+}
+
+// deepest is the spec's deepest container with its ancestors, the container of the VM first.
+func deepest(s *spec.Spec) []spec.Container {
+	var best []spec.Container
+	for _, c := range s.Containers {
+		var chain []spec.Container
+		for k := s.Container(c.Name); k != nil && len(chain) <= len(s.Containers); k = s.Container(k.Parent) {
+			chain = append([]spec.Container{*k}, chain...)
+		}
+		if len(chain) > len(best) {
+			best = chain
+		}
+	}
+	return best
 }
 
 // measure runs a case's two sides alternately, so that whatever else the host does weighs on
