@@ -21,7 +21,7 @@ func boxCmd(g *globals) *cobra.Command {
 			return usageError{fmt.Errorf("usage: labctl box build --release R")}
 		},
 	}
-	var rel, user, kernel string
+	var rel, user, kernel, lxcSuite string
 	build := &cobra.Command{
 		Use:   "build",
 		Short: "build a box (cached by its recipe) and add it to Vagrant",
@@ -36,7 +36,14 @@ func boxCmd(g *globals) *cobra.Command {
 				return err
 			}
 			s.Box.Release, s.Box.Kernel, s.User = rel, kernel, user
-			s.Name = "box-" + s.BoxFlavour()
+			if lxcSuite != "" {
+				su, err := release.SuiteOf(lxcSuite)
+				if err != nil {
+					return fmt.Errorf("--lxc %s %w", lxcSuite, err)
+				}
+				s.LXC.Suite, s.LXC.Version, s.LXC.Expect = lxcSuite, su.LXC, ""
+			}
+			s.Name = "box-build" // a lab directory of its own, for Vagrant's log
 			if err := s.Validate(); err != nil {
 				return err
 			}
@@ -58,7 +65,8 @@ func boxCmd(g *globals) *cobra.Command {
 		},
 	}
 	build.Flags().StringVar(&rel, "release", spec.DefaultPreset, "Debian release: "+strings.Join(release.Buildable(), ", "))
-	build.Flags().StringVar(&kernel, "kernel", "", "apt suite of the box's kernel: empty for the release's own, or RELEASE-backports")
+	build.Flags().StringVar(&kernel, "kernel", "", "apt suite of the box's kernel: empty for the release's own, or any suite of the host's mirror (bookworm-backports, bullseye, ...)")
+	build.Flags().StringVar(&lxcSuite, "lxc", "", "apt suite of the box's LXC: empty for the release's own, or another suite's (bullseye 4.0.6, ..., forky 7.0.0)")
 	build.Flags().StringVar(&user, "user", "vagrant", "the lab user baked into the box")
 	box.AddCommand(build)
 	return box

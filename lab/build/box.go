@@ -50,6 +50,8 @@ type BoxRecipe struct {
 	Release string
 	// KernelSuite is the apt suite the kernel comes from ("" for the release's own).
 	KernelSuite string
+	// LXCSuite is the apt suite LXC comes from ("" for the release's own).
+	LXCSuite string
 	// Flavour names the box, its cache entry and its volumes (spec.BoxFlavour).
 	Flavour  string
 	Packages []string
@@ -64,12 +66,24 @@ func BoxRecipeFor(s *spec.Spec) (BoxRecipe, error) {
 		return BoxRecipe{}, err
 	}
 	pkgs := append(append([]string{}, boxPackages...), rel.Firewall)
+	if s.Box.Cgroup == "v1" {
+		// On cgroup v1 the lab user's unprivileged containers need cgroups of the user's own
+		// in every hierarchy: pam_cgfs makes them at login.
+		pkgs = append(pkgs, "libpam-cgfs")
+	}
 	sort.Strings(pkgs)
 	if _, err := rel.KernelOf(s.Box.Kernel); err != nil {
 		return BoxRecipe{}, err
 	}
-	return BoxRecipe{Release: rel.Name, KernelSuite: s.Box.Kernel, Flavour: s.BoxFlavour(), Packages: pkgs, User: s.User, DiskGB: 8}, nil
+	lxcSuite := s.LXC.Suite
+	if lxcSuite == rel.Name {
+		lxcSuite = ""
+	}
+	return BoxRecipe{Release: rel.Name, KernelSuite: s.Box.Kernel, LXCSuite: lxcSuite, Flavour: s.BoxFlavour(), Packages: pkgs, User: s.User, DiskGB: 8}, nil
 }
+
+// suites is where the box's kernel and LXC come from.
+func (r BoxRecipe) suites() Suites { return Suites{Kernel: r.KernelSuite, LXC: r.LXCSuite} }
 
 // Key is a short hash of the recipe and the build script: a rebuild happens only when it
 // changes.
@@ -78,6 +92,12 @@ func (r BoxRecipe) Key() string {
 	fmt.Fprintf(h, "%s\n%s\n%s\n%d\n", r.Release, strings.Join(r.Packages, " "), r.User, r.DiskGB)
 	if r.KernelSuite != "" {
 		fmt.Fprintf(h, "kernel %s\n", r.KernelSuite)
+	}
+	if r.LXCSuite != "" {
+		fmt.Fprintf(h, "lxc %s\n", r.LXCSuite)
+	}
+	if p := r.suites().Pins(r.Release); p != "" {
+		fmt.Fprintf(h, "pins\n%s", p)
 	}
 	io.WriteString(h, buildBoxScript)
 	return hex.EncodeToString(h.Sum(nil))[:12]
@@ -163,19 +183,11 @@ func BuildBox(ctx context.Context, r BoxRecipe, w, log io.Writer) (string, error
 		return "", fmt.Errorf("ssh-keygen: %v: %s", err, out)
 	}
 	fmt.Fprintf(w, "box %s: building with mmdebstrap (key %s; takes ~2 minutes)\n", r.Name(), r.Key())
-	if r.KernelSuite != "" {
-		mirrors = append(mirrors, host.SuiteLines(mirrors, r.Release, r.KernelSuite)...)
-	}
-	mode, err := modeEnv()
+	env, err := r.scriptEnv(mirrors, key, work)
 	if err != nil {
 		return "", err
 	}
-	env := []string{
-		"RELEASE=" + r.Release, "KERNEL_SUITE=" + r.KernelSuite, "PACKAGES=" + strings.Join(r.Packages, " "), "LAB_USER=" + r.User,
-		"PUBKEY=" + key + ".pub", "PRIVKEY=" + key, "OUT=" + r.File(), "WORK=" + work,
-		fmt.Sprintf("DISK_GB=%d", r.DiskGB), "MIRRORS=" + strings.Join(mirrors, "\n"),
-	}
-	if err := runScript(ctx, boxScript, append(env, mode...), w, log); err != nil {
+	if err := runScript(ctx, boxScript, env, w, log); err != nil {
 		return "", fmt.Errorf("build box %s: %w", r.Name(), err)
 	}
 	st, err := os.Stat(r.File())
@@ -189,4 +201,31 @@ func BuildBox(ctx context.Context, r BoxRecipe, w, log io.Writer) (string, error
 	fmt.Fprintf(w, "box %s: built in %s (%d MB)\n", r.Name(), time.Since(start).Round(time.Second), st.Size()>>20)
 	pruneSiblings(dir, w)
 	return r.File(), nil
+}
+
+// scriptEnv is build-box.sh's environment: the recipe, the host's sources (and those of the
+// kernel's and LXC's suites), the pins, the key, where to work and write, and how it runs.
+func (r BoxRecipe) scriptEnv(mirrors []string, key, work string) ([]string, error) {
+	su := r.suites()
+	for _, extra := range su.Extra(r.Release) {
+		mirrors = append(mirrors, host.SuiteLines(mirrors, r.Release, extra)...)
+	}
+	late, merged := "", ""
+	if su.CrossKernel(r.Release) {
+		late = "1"
+		if r.Release == "bullseye" {
+			merged = "1" // bullseye has no merged /usr; kernels from 6.12 on keep their modules in /usr/lib/modules
+		}
+	}
+	mode, err := modeEnv()
+	if err != nil {
+		return nil, err
+	}
+	env := []string{
+		"RELEASE=" + r.Release, "KERNEL_SUITE=" + r.KernelSuite, "PACKAGES=" + strings.Join(r.Packages, " "), "LAB_USER=" + r.User,
+		"PUBKEY=" + key + ".pub", "PRIVKEY=" + key, "OUT=" + r.File(), "WORK=" + work,
+		fmt.Sprintf("DISK_GB=%d", r.DiskGB), "MIRRORS=" + strings.Join(mirrors, "\n"),
+		"APT_PINS=" + su.Pins(r.Release), "KERNEL_LATE=" + late, "MERGED_USR=" + merged,
+	}
+	return append(env, mode...), nil
 }

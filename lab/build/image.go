@@ -49,7 +49,9 @@ type LocalImage struct {
 
 // ImageRecipe is what a container image depends on.
 type ImageRecipe struct {
-	Release  string
+	Release string
+	// LXCSuite is the apt suite LXC comes from ("" for the release's own), as in the box.
+	LXCSuite string
 	Packages []string
 	// Overlay are the renderer's files for the inside of the container.
 	Overlay []render.GuestFile
@@ -72,7 +74,11 @@ func ImageRecipeFor(s *spec.Spec, inside []render.GuestFile) (ImageRecipe, error
 	}
 	// By path, so that the key does not depend on the order the files were rendered in.
 	sort.SliceStable(overlay, func(i, j int) bool { return overlay[i].Path < overlay[j].Path })
-	return ImageRecipe{Release: rel.Name, Packages: pkgs, Overlay: overlay}, nil
+	lxcSuite := s.LXC.Suite
+	if lxcSuite == rel.Name {
+		lxcSuite = ""
+	}
+	return ImageRecipe{Release: rel.Name, LXCSuite: lxcSuite, Packages: pkgs, Overlay: overlay}, nil
 }
 
 // LocalImages returns what the provisioner calls for a container's local image: the image
@@ -92,6 +98,9 @@ func LocalImages(s *spec.Spec, w, log io.Writer) func(ctx context.Context, insid
 func (r ImageRecipe) Key() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n", r.Release, strings.Join(r.Packages, " "))
+	if r.LXCSuite != "" {
+		fmt.Fprintf(h, "lxc %s\n", r.LXCSuite)
+	}
 	for _, f := range r.Overlay {
 		fmt.Fprintf(h, "%s %o\n%s\n", f.Path, f.Mode, f.Content)
 	}
@@ -173,8 +182,12 @@ func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImag
 	if err != nil {
 		return img, err
 	}
+	su := Suites{LXC: r.LXCSuite}
+	for _, extra := range su.Extra(r.Release) {
+		mirrors = append(mirrors, host.SuiteLines(mirrors, r.Release, extra)...)
+	}
 	env := append([]string{"RELEASE=" + r.Release, "PACKAGES=" + strings.Join(r.Packages, " "), "OVERLAY=" + overlay,
-		"META=" + meta, "OUT=" + dir, "MIRRORS=" + strings.Join(mirrors, "\n")}, mode...)
+		"META=" + meta, "OUT=" + dir, "MIRRORS=" + strings.Join(mirrors, "\n"), "APT_PINS=" + su.Pins(r.Release)}, mode...)
 	if err := runScript(ctx, imageScript, env, w, log); err != nil {
 		return img, fmt.Errorf("build image: %w", err)
 	}

@@ -81,7 +81,7 @@ func TestBadMatrixNamesEveryBadCell(t *testing.T) {
 		`cells[2] (a): name "a" is used twice`,
 		`cells[3] (b): preset: preset "nosuch" does not exist`,
 		`cells[4] (c): lab (preset bookworm with the cell's overrides)`, "field cpu not found",
-		`cells[5] (d)`, `box.kernel: "bullseye-backports"`, "use bookworm-backports",
+		`cells[5] (d)`, `box.kernel: "bullseye-backports" is not a suite`, "use one of bullseye, bookworm, bookworm-backports",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q:\n%v", want, err)

@@ -25,9 +25,6 @@ type Release struct {
 	// DHCPClient is the package ifupdown's dhcp method runs inside labctl's container images
 	// (it tries dhclient, then udhcpc, ...): isc-dhcp-client is gone from forky on.
 	DHCPClient string
-	// Backports is the kernel the release's -backports suite serves on the host's mirror (""
-	// when the mirror serves none): a box can take its kernel from there (box.kernel).
-	Backports string
 	// Buildable: labctl builds a libvirt box and container images for it with mmdebstrap from
 	// the host's Debian mirror.
 	Buildable bool
@@ -41,9 +38,9 @@ var table = []Release{
 	{Name: "focal", Distro: "ubuntu", Kernel: "5.4", LXC: "4.0.12", Firewall: "iptables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client"},
 	{Name: "bullseye", Distro: "debian", Kernel: "5.10", LXC: "4.0.6", Firewall: "iptables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client", Buildable: true},
 	{Name: "jammy", Distro: "ubuntu", Kernel: "5.15", LXC: "5.0.0", Firewall: "iptables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client"},
-	{Name: "bookworm", Distro: "debian", Kernel: "6.1", LXC: "5.0.2", Firewall: "nftables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client", Backports: "6.12", Buildable: true},
+	{Name: "bookworm", Distro: "debian", Kernel: "6.1", LXC: "5.0.2", Firewall: "nftables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client", Buildable: true},
 	{Name: "noble", Distro: "ubuntu", Kernel: "6.8", LXC: "5.0.3", Firewall: "iptables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client"},
-	{Name: "trixie", Distro: "debian", Kernel: "6.12", LXC: "6.0.4", Firewall: "nftables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client", Backports: "7.3", Buildable: true},
+	{Name: "trixie", Distro: "debian", Kernel: "6.12", LXC: "6.0.4", Firewall: "nftables", BtrfsPackage: "btrfs-progs", DHCPClient: "isc-dhcp-client", Buildable: true},
 	{Name: "forky", Distro: "debian", Kernel: "7.2", LXC: "7.0.0", Firewall: "nftables", BtrfsPackage: "btrfs-progs", DHCPClient: "udhcpc", Buildable: true},
 }
 
@@ -92,16 +89,28 @@ func BtrfsPackage(codename string) string {
 // BackportsSuite is the suite a box of this release takes a newer kernel from.
 func (r Release) BackportsSuite() string { return r.Name + "-backports" }
 
-// KernelOf is the kernel a box of this release boots when it takes its kernel from suite ("":
-// the release's own), or an error that names the suites there are.
-func (r Release) KernelOf(suite string) (string, error) {
-	switch {
-	case suite == "":
-		return r.Kernel, nil
-	case suite == r.BackportsSuite() && r.Backports != "":
-		return r.Backports, nil
-	case r.Backports == "":
-		return "", fmt.Errorf("%s: the host's mirror serves no %s, so the kernel comes from %s itself: leave it empty", suite, r.BackportsSuite(), r.Name)
+// Backports is the kernel the release's backports suite serves ("" when the mirror serves
+// none).
+func (r Release) Backports() string {
+	if s, err := SuiteOf(r.BackportsSuite()); err == nil {
+		return s.Kernel
 	}
-	return "", fmt.Errorf("%s is not a kernel source of %s: leave it empty (kernel %s) or use %s (kernel %s)", suite, r.Name, r.Kernel, r.BackportsSuite(), r.Backports)
+	return ""
+}
+
+// KernelOf is the kernel a box of this release boots when it takes its kernel from suite ("":
+// the release's own; any suite of the mirror: its kernel, installed into this release's
+// userland), or an error that names the suites there are.
+func (r Release) KernelOf(suite string) (string, error) {
+	if suite == "" {
+		return r.Kernel, nil
+	}
+	s, err := SuiteOf(suite)
+	if err != nil {
+		return "", err
+	}
+	if s.Kernel == "" {
+		return "", fmt.Errorf("%s serves no kernel labctl knows", suite)
+	}
+	return s.Kernel, nil
 }

@@ -202,3 +202,33 @@ func TestConsoleLog(t *testing.T) {
 		t.Fatalf("no console file named, but the Vagrantfile keeps one:\n%s", vf)
 	}
 }
+
+// TestCgroupV1CmdLine: a lab on cgroup v1 boots the box's kernel command line with systemd's
+// switch to v1 (and, for trixie's systemd 257, the force it wants too); one on v2 keeps the
+// box's own; the box's own is the one build-box.sh writes.
+func TestCgroupV1CmdLine(t *testing.T) {
+	script, err := os.ReadFile("../build/scripts/build-box.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(script), `lv.cmd_line = "`+BoxCmdLine+`"`) {
+		t.Fatalf("build-box.sh does not write the box's command line %q", BoxCmdLine)
+	}
+	in := VagrantInputs{SSHPort: 2222, Accel: "tcg", Pool: "labctl"}
+	for _, c := range []struct{ preset, cgroup, want string }{
+		{"bookworm", "", ""},
+		{"bookworm", "v1", `lv.cmd_line = "` + BoxCmdLine + ` systemd.unified_cgroup_hierarchy=0"`},
+		{"trixie", "v1", `lv.cmd_line = "` + BoxCmdLine + ` systemd.unified_cgroup_hierarchy=0 SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1"`},
+	} {
+		s, _ := spec.Preset(c.preset)
+		s.Box.Cgroup = c.cgroup
+		vf, err := Vagrantfile(s, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Contains(string(vf), "lv.cmd_line")
+		if (c.want == "") == got || (c.want != "" && !strings.Contains(string(vf), c.want)) {
+			t.Errorf("%s, cgroup %q: want %q in the Vagrantfile, got cmd_line %v", c.preset, c.cgroup, c.want, got)
+		}
+	}
+}

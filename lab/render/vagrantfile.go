@@ -9,6 +9,7 @@ import (
 
 	labctl "github.com/labctl/labctl"
 	"github.com/labctl/labctl/lab/provider"
+	"github.com/labctl/labctl/lab/release"
 	"github.com/labctl/labctl/lab/spec"
 )
 
@@ -47,6 +48,25 @@ type vagrantfileData struct {
 	Driver, Pool, DiskSerial         string
 	User, SSHKey, Console            string
 	Session                          bool
+	// CmdLine replaces the box's kernel command line ("": the box's own).
+	CmdLine string
+}
+
+// BoxCmdLine is the kernel command line of the boxes labctl builds (their Vagrantfile, written
+// by build-box.sh, says the same: a test holds them together).
+const BoxCmdLine = "root=/dev/vda rw console=ttyS0 net.ifnames=0"
+
+// cmdLine is the lab's kernel command line: the box's own, with what box.cgroup v1 needs of
+// systemd (force: the switch systemd 257 wants as well); "" when the box's own will do.
+func cmdLine(s *spec.Spec) string {
+	if s.Box.Cgroup != "v1" {
+		return ""
+	}
+	line := BoxCmdLine + " systemd.unified_cgroup_hierarchy=0"
+	if su, err := release.SuiteOf(s.Box.Release); err == nil && su.CgroupV1 == "force" {
+		line += " SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1"
+	}
+	return line
 }
 
 // rb quotes s as a Ruby double-quoted string literal.
@@ -69,6 +89,7 @@ func Vagrantfile(s *spec.Spec, in VagrantInputs) ([]byte, error) {
 		Controller: s.Disk.Controller, Port: s.Disk.Port, Device: s.Disk.Device,
 		SSHPort: in.SSHPort, Pool: in.Pool, DiskSerial: DiskSerial,
 		User: s.User, SSHKey: in.SSHKey, Session: in.Session, Console: in.Console,
+		CmdLine: cmdLine(s),
 	}
 	if mib%1024 == 0 {
 		d.DiskSizeExpr = fmt.Sprintf("%d * 1024", mib/1024) // the recipe's own spelling (MB)

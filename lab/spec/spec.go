@@ -58,9 +58,13 @@ type Box struct {
 	Name    string `yaml:"name"`
 	Release string `yaml:"release"`
 	// Kernel is the apt suite the kernel of a box labctl builds comes from: empty for the
-	// release's own, or the release's backports suite (bookworm-backports: 6.12). The box's
+	// release's own, or any suite of the host's mirror (its kernel installed into the
+	// release's userland: bookworm-backports 6.12, bullseye 5.10 into forky, ...). The box's
 	// cache key includes it.
 	Kernel string `yaml:"kernel,omitempty"`
+	// Cgroup is the cgroup hierarchy the VM boots on: v2 (the unified one: every release's
+	// default) or v1, where the release's systemd and the kernel still allow it.
+	Cgroup string `yaml:"cgroup,omitempty"`
 }
 
 // Disk is the extra data disk.
@@ -108,7 +112,10 @@ type Network struct {
 
 // LXC says where the guest gets LXC and which version is expected.
 type LXC struct {
-	// Suite is the apt suite to install from (e.g. trusty-backports); empty: the default.
+	// Suite is the apt suite LXC comes from: for a box labctl builds, any suite of the host's
+	// mirror, whose LXC is baked into the box and the images (the LXC under test, apart from
+	// the kernel); on another box, the suite the guest installs it from (trusty-backports).
+	// Empty: the release's own.
 	Suite string `yaml:"suite"`
 	// Version is the LXC version the lab targets; `labctl render` renders its dialect.
 	// Provisioning renders for the version the guest really has.
@@ -233,12 +240,25 @@ func (s *Spec) BoxName() string {
 }
 
 // BoxFlavour names a box labctl builds: its release, or the kernel's suite when the kernel
-// comes from backports (bookworm-backports). Boxes, their caches and their volumes go by it.
+// comes from the release's backports (bookworm-backports), or RELEASE-k-SUITE when it comes
+// from another suite; -lxc-SUITE when LXC comes from another suite than the release's. Boxes,
+// their caches and their volumes go by it.
 func (s *Spec) BoxFlavour() string {
-	if s.Box.Kernel != "" {
-		return s.Box.Kernel
+	f := s.Box.Release
+	switch k := s.Box.Kernel; {
+	case k == "" || k == s.Box.Release:
+	case k == s.Box.Release+"-backports":
+		f = k
+	default:
+		f += "-k-" + k
 	}
-	return s.Box.Release
+	if l := s.LXC.Suite; l != "" && l != s.Box.Release && s.Box.Release != "" {
+		f += "-lxc-" + l
+	}
+	if s.Box.Cgroup == "v1" {
+		f += "-cgroup1"
+	}
+	return f
 }
 
 // Home is the lab user's home directory in the guest.

@@ -34,9 +34,15 @@ func TestInvalidSpecs(t *testing.T) {
 		{"bad provider", base, "provider: libvirt", "provider: vmware", []string{`provider: "vmware" is not supported`}},
 		{"release on virtualbox", base, "provider: libvirt", "provider: virtualbox", []string{`provider: "virtualbox" cannot boot box.release "bookworm"`}},
 		{"unknown release", base, "release: bookworm", "release: sid", []string{`box.release: "sid" is not a release labctl can build`}},
-		{"kernel suite of another release", base, "release: bookworm", "release: bookworm\n  kernel: trixie-backports", []string{`box.kernel: "trixie-backports"`, "use bookworm-backports (kernel 6.12)"}},
-		{"kernel suite the mirror lacks", presetYAML(t, "bullseye"), "release: bullseye", "release: bullseye\n  kernel: bullseye-backports", []string{`box.kernel: "bullseye-backports"`, "serves no bullseye-backports"}},
+		{"kernel suite the mirror lacks", presetYAML(t, "bullseye"), "release: bullseye", "release: bullseye\n  kernel: bullseye-backports", []string{`box.kernel: "bullseye-backports" is not a suite of the host's mirror labctl knows: use one of bullseye, bookworm, bookworm-backports`}},
 		{"kernel suite on an existing box", trusty, "box:\n  name: trusty", "box:\n  name: trusty\n  kernel: trusty-backports", []string{`box.kernel: "trusty-backports" needs box.release`}},
+		{"cgroup unknown", base, "release: bookworm", "release: bookworm\n  cgroup: v3", []string{`box.cgroup: "v3" is not supported: use v2 (the default) or v1`}},
+		{"cgroup v1 on forky", presetYAML(t, "forky"), "release: forky", "release: forky\n  cgroup: v1", []string{`box.cgroup: "v1" cannot be v1 on forky: its systemd (262) boots on the unified hierarchy only`}},
+		{"cgroup v1 on kernel 6.12", base, "release: bookworm", "release: bookworm\n  kernel: bookworm-backports\n  cgroup: v1", []string{`box.cgroup: "v1" cannot be v1 with kernel 6.12: kernels from 6.12 on lack the v1 memory and cpuset controllers`}},
+		{"cgroup v1 on a named box", trusty, "box:\n  name: trusty", "box:\n  name: trusty\n  cgroup: v1", []string{`box.cgroup: "v1" needs box.release`}},
+		{"lxc suite without lxc", base, "lxc:\n", "lxc:\n  suite: trixie-backports\n", []string{`lxc.suite: "trixie-backports" serves no LXC labctl knows`}},
+		{"lxc suite and version disagree", base, "lxc:\n", "lxc:\n  suite: forky\n", []string{`lxc.version: "5.0.2" is not the LXC that lxc.suite forky serves (7.0.0): set lxc.version: 7.0.0`}},
+		{"lxc suite unknown", base, "lxc:\n", "lxc:\n  suite: buster\n", []string{`lxc.suite: "buster" is not a suite of the host's mirror labctl knows`}},
 		{"box name and release", base, "release: bookworm", "release: bookworm\n  name: foo", []string{"box: set either box.name or box.release"}},
 		{"zero cpus", base, "cpus: 2", "cpus: -1", []string{"cpus: -1 is out of range"}},
 		{"tiny memory", base, "memory: 2048", "memory: 100", []string{"memory: 100 is out of range"}},
@@ -219,6 +225,34 @@ func TestAcceptedMountPoints(t *testing.T) {
 	for _, mp := range []string{"/mnt", "/mnt/lab", "/srv/btrfs", "/data", "/media/disk", "/labdisk"} {
 		if _, err := Parse([]byte(strings.Replace(base, "mount_point: /mnt", "mount_point: "+mp, 1))); err != nil {
 			t.Errorf("%s: %v", mp, err)
+		}
+	}
+}
+
+// TestBoxFlavourNamesTheAxes: a box's name says its userland, where its kernel and LXC come
+// from and its cgroup hierarchy, so two cells on different axes never share a box.
+func TestBoxFlavourNamesTheAxes(t *testing.T) {
+	for _, c := range []struct{ preset, old, new, want string }{
+		{"bookworm", "", "", "labctl/bookworm"},
+		{"bookworm", "release: bookworm", "release: bookworm\n  kernel: bookworm-backports", "labctl/bookworm-backports"},
+		{"bookworm", "release: bookworm", "release: bookworm\n  cgroup: v1", "labctl/bookworm-cgroup1"},
+		{"forky", "release: forky", "release: forky\n  kernel: bullseye", "labctl/forky-k-bullseye"},
+		{"forky", "lxc:\n  version: 7.0.0", "lxc:\n  suite: bullseye\n  version: 4.0.6", "labctl/forky-lxc-bullseye"},
+		{"forky", "release: forky", "release: forky\n  kernel: trixie-backports\n  cgroup: v2", "labctl/forky-k-trixie-backports"},
+	} {
+		src := presetYAML(t, c.preset)
+		if !strings.Contains(src, c.old) {
+			t.Fatalf("%s: the preset has no %q", c.preset, c.old)
+		}
+		src = strings.Replace(src, c.old, c.new, 1)
+		src = strings.ReplaceAll(src, `expect: "~> 7.0.0"`, "")
+		s, err := Parse([]byte(src))
+		if err != nil {
+			t.Errorf("%s: %v", c.want, err)
+			continue
+		}
+		if got := s.BoxName(); got != c.want {
+			t.Errorf("box name %s, want %s", got, c.want)
 		}
 	}
 }

@@ -102,6 +102,7 @@ func (s *Spec) validateBox(bad badFunc) {
 			bad("box.kernel", s.Box.Kernel, "%v", err)
 		}
 	}
+	s.validateCgroup(bad)
 	if _, ok := provider.Get(s.Provider); !ok && s.Provider != provider.Auto {
 		bad("provider", s.Provider, "is not supported: use %s or %s", strings.Join(provider.Names(), ", "), provider.Auto)
 	} else if s.Box.Release != "" && !s.ProviderInfo().BuildsBoxes {
@@ -231,6 +232,17 @@ func (s *Spec) validateNetwork(bad badFunc) {
 func (s *Spec) validateLXC(bad badFunc) *lxc.Version {
 	if s.LXC.Suite != "" && !releaseRE.MatchString(s.LXC.Suite) {
 		bad("lxc.suite", s.LXC.Suite, "is not an apt suite name (e.g. trusty-backports)")
+	} else if s.LXC.Suite != "" && s.Box.Release != "" {
+		// Baked into a box labctl builds: a suite of the host's mirror that serves LXC, the
+		// version the spec names.
+		switch su, err := release.SuiteOf(s.LXC.Suite); {
+		case err != nil:
+			bad("lxc.suite", s.LXC.Suite, "%v", err)
+		case su.LXC == "":
+			bad("lxc.suite", s.LXC.Suite, "serves no LXC labctl knows: use a release's suite (bullseye 4.0.6, bookworm 5.0.2, trixie 6.0.4, forky 7.0.0)")
+		case su.LXC != s.LXC.Version:
+			bad("lxc.version", s.LXC.Version, "is not the LXC that lxc.suite %s serves (%s): set lxc.version: %s (and lxc.expect to match)", su.Name, su.LXC, su.LXC)
+		}
 	}
 	var lxcVer *lxc.Version
 	if v, err := lxc.Parse(s.LXC.Version); err != nil {

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hashicorp/go-version"
 	"github.com/labctl/labctl/lab/lxc"
+	"github.com/labctl/labctl/lab/release"
 )
 
 // validateContainers checks the containers, each against those listed before it.
@@ -142,5 +144,37 @@ func (s *Spec) validateImage(bad badFunc, i int, c Container, lxcVer *lxc.Versio
 		}
 	default:
 		bad(f("image.type"), im.Type, "is not supported: use download, local, busybox or template")
+	}
+}
+
+// validateCgroup checks box.cgroup: v1 only on a box labctl builds whose release's systemd
+// still boots on v1, with a kernel that still has v1's controllers.
+func (s *Spec) validateCgroup(bad badFunc) {
+	switch s.Box.Cgroup {
+	case "", "v2":
+		return
+	case "v1":
+	default:
+		bad("box.cgroup", s.Box.Cgroup, "is not supported: use v2 (the default) or v1")
+		return
+	}
+	if s.Box.Release == "" {
+		bad("box.cgroup", s.Box.Cgroup, "needs box.release: labctl boots its own boxes on cgroup v1; drop it for box.name")
+		return
+	}
+	su, err := release.SuiteOf(s.Box.Release)
+	if err != nil || su.CgroupV1 == "" {
+		bad("box.cgroup", s.Box.Cgroup, "cannot be v1 on %s: its systemd (%s) boots on the unified hierarchy only; use a release whose systemd still boots on v1 (bullseye, bookworm, trixie)", s.Box.Release, su.Systemd)
+		return
+	}
+	r, _ := release.Get(s.Box.Release)
+	kernel, err := r.KernelOf(s.Box.Kernel)
+	if err != nil {
+		return // box.kernel says so
+	}
+	k, err1 := version.NewVersion(kernel)
+	below, err2 := version.NewVersion(release.CgroupV1KernelBelow)
+	if err1 == nil && err2 == nil && !k.LessThan(below) {
+		bad("box.cgroup", s.Box.Cgroup, "cannot be v1 with kernel %s: kernels from %s on lack the v1 memory and cpuset controllers; take an older kernel (box.kernel: bookworm, 6.1)", kernel, release.CgroupV1KernelBelow)
 	}
 }

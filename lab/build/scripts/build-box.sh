@@ -3,8 +3,13 @@
 # It is run by `labctl box build` (lab/box.go), which sets every variable below;
 # the cache key of the box is derived from this file's text and those variables.
 #   RELEASE   Debian release (bullseye, bookworm, trixie, forky)
-#   KERNEL_SUITE  apt suite of the kernel (empty: the release's own; else e.g. bookworm-backports,
-#             whose source line MIRRORS carries)
+#   KERNEL_SUITE  apt suite of the kernel (empty: the release's own; else any suite whose
+#             source line MIRRORS carries: bookworm-backports, bullseye into forky, ...)
+#   APT_PINS  an apt preferences file: what comes from suites other than RELEASE (the kernel,
+#             LXC); empty: nothing
+#   KERNEL_LATE  1 when the kernel comes from another release: it is installed after the
+#             userland, once its linux-base's hooks are where the userland's run-parts runs them
+#   MERGED_USR   1 for an older userland that takes a newer kernel (modules in /usr/lib/modules)
 #   PACKAGES  space-separated packages baked into the box
 #   LAB_USER  the lab user (NOPASSWD sudo, key-only SSH)
 #   PUBKEY    path of the public key authorised for LAB_USER
@@ -36,17 +41,31 @@ mapfile -t mirrors <<<"$MIRRORS"
 # The mirror's copy of a suite's Release file can be past its Valid-Until (testing suites,
 # backports): apt here, and later in the guest, takes it as it is.
 novalid='Acquire::Check-Valid-Until "false";'
-kernel=()
-if [ -n "${KERNEL_SUITE:-}" ]; then
-  # Only the kernel (and what it needs of the same suite) comes from there.
-  kernel=(--setup-hook='printf "%s\n" "Package: linux-image-* linux-base initramfs-tools initramfs-tools-core" "Pin: release n='"$KERNEL_SUITE"'" "Pin-Priority: 990" > "$1/etc/apt/preferences.d/10-labctl-kernel"')
+pins=()
+if [ -n "${APT_PINS:-}" ]; then
+  printf '%s\n' "$APT_PINS" > "$WORK/10-labctl-pins"
+  pins=(--setup-hook='mkdir -p "$1/etc/apt/preferences.d"' --setup-hook="copy-in \"$WORK/10-labctl-pins\" /etc/apt/preferences.d")
 fi
+packages=$PACKAGES
+late=()
+if [ "${KERNEL_LATE:-}" = 1 ]; then
+  # A newer linux-base keeps its hooks in /usr/share/kernel/*.d, which an older run-parts
+  # cannot run ("run-parts: missing operand"): they move to /etc/kernel/*.d first.
+  packages=$(tr ' ' '\n' <<<"$PACKAGES" | grep -vx linux-image-amd64 | tr '\n' ' ')
+  apt='chroot "$1" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends'
+  late=(--customize-hook="$apt linux-base"
+    --customize-hook='for d in preinst postinst prerm postrm; do [ -d "$1/usr/share/kernel/$d.d" ] || continue; mkdir -p "$1/etc/kernel/$d.d"; for f in "$1/usr/share/kernel/$d.d"/*; do [ -e "$f" ] && mv "$f" "$1/etc/kernel/$d.d/"; done; done'
+    --customize-hook="$apt linux-image-amd64")
+fi
+merged=()
+[ "${MERGED_USR:-}" != 1 ] || merged=(--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr)
 
 step "mmdebstrap $RELEASE, kernel from ${KERNEL_SUITE:-$RELEASE} (mode $MODE, ${#mirrors[@]} apt sources from the host)"
 mmdebstrap --variant=minbase --mode="$MODE" --format=tar \
-  --aptopt="$novalid" "${kernel[@]}" \
+  --aptopt="$novalid" "${pins[@]}" "${merged[@]}" \
   --customize-hook='echo '"'$novalid'"' > "$1/etc/apt/apt.conf.d/10-labctl-valid-until"' \
-  --include="$(tr ' ' ',' <<<"$PACKAGES")" \
+  --include="$(tr ' ' ',' <<<"$packages" | sed 's/,*$//')" \
+  "${late[@]}" \
   --customize-hook='chroot "$1" useradd -m -s /bin/bash -G sudo '"$LAB_USER" \
   --customize-hook='echo "'"$LAB_USER"' ALL=(ALL) NOPASSWD:ALL" > "$1/etc/sudoers.d/90-labctl"; chmod 0440 "$1/etc/sudoers.d/90-labctl"' \
   --customize-hook='install -d -m 0700 "$1/home/'"$LAB_USER"'/.ssh"' \

@@ -9,6 +9,8 @@
 #   OUT       directory to write rootfs.tar.zst and meta.tar.xz into
 #   MIRRORS   newline-separated apt source lines ("deb URI SUITE COMPONENTS")
 #   MODE      mmdebstrap's mode: root (as root) or unshare (a normal user)
+#   APT_PINS  an apt preferences file: what comes from suites other than RELEASE (LXC); empty:
+#             nothing
 set -euo pipefail
 : "${RELEASE:?} ${PACKAGES:?} ${OVERLAY:?} ${META:?} ${OUT:?} ${MIRRORS:?}"
 MODE=${MODE:-root}
@@ -31,7 +33,14 @@ novalid='Acquire::Check-Valid-Until "false";'
 nodocs=(--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*'
   --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/doc/*'
   --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/lintian/*')
-mmdebstrap --variant=minbase --mode="$MODE" --aptopt="$novalid" "${nodocs[@]}" \
+pins=()
+if [ -n "${APT_PINS:-}" ]; then
+  pinfile=$(mktemp -d)/10-labctl-pins
+  trap 'rm -rf "$(dirname "$pinfile")"' EXIT
+  printf '%s\n' "$APT_PINS" > "$pinfile"
+  pins=(--setup-hook='mkdir -p "$1/etc/apt/preferences.d"' --setup-hook="copy-in \"$pinfile\" /etc/apt/preferences.d")
+fi
+mmdebstrap --variant=minbase --mode="$MODE" --aptopt="$novalid" "${nodocs[@]}" "${pins[@]}" \
   --customize-hook='echo '"'$novalid'"' > "$1/etc/apt/apt.conf.d/10-labctl-valid-until"' \
   --include="$(tr ' ' ',' <<<"$PACKAGES")" \
   "${overlay[@]}" \
