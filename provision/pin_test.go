@@ -38,6 +38,10 @@ func TestPinnedKeysAndSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range m.Cells {
+		if c.Spec == nil {
+			fmt.Fprintf(&b, "== cell %s\n\texcluded: %s\n", c.Name, c.Excluded)
+			continue
+		}
 		pin(t, &b, "cell "+c.Name, c.Spec)
 	}
 	p := filepath.Join("testdata", "pins.txt")

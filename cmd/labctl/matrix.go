@@ -91,14 +91,25 @@ func (m *matrixFlags) listCmd() *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CELL\tPRESET\tBOX\tKERNEL\tLXC\tRUNS HERE\tNEEDS")
+			fmt.Fprintln(tw, "CELL\tUSERLAND\tKERNEL\tLXC\tCGROUP\tBOX\tRUNS HERE\tNEEDS")
 			for _, c := range cs {
 				n := matrix.NeedsOf(c, m.host)
 				here := "yes"
-				if !n.Runnable {
+				switch {
+				case n.Excluded:
+					here = "excluded: " + n.Reason
+				case !n.Runnable:
 					here = "no: " + n.Reason
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Preset, c.Spec.BoxName(), c.Spec.Kernel, c.Spec.LXC.Expect, here, strings.Join(n.What, "; "))
+				userland, kernel, lxcV, cgroup := c.Axes()
+				box := "-"
+				if c.Spec != nil {
+					box = c.Spec.BoxName()
+					if userland == "" { // a box labctl does not build: what the cell wants
+						kernel, lxcV = c.Spec.Kernel, c.Spec.LXC.Expect
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, dash(userland), kernel, lxcV, dash(cgroup), box, here, strings.Join(n.What, "; "))
 			}
 			return tw.Flush()
 		},
@@ -193,6 +204,13 @@ func (m *matrixFlags) planCmd() *cobra.Command {
 	}
 	plan.Flags().StringVar(&format, "format", "github", "github or gitlab")
 	return plan
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // report writes the summary and the merged JUnit, prints where, and fails when a cell did.

@@ -131,7 +131,9 @@ func TestMatrixShowAndList(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, _, code := run(t, dir, "matrix", "list", "-f", "m.yaml")
-	if code != 0 || strings.Count(list, "\n") != 13 || !strings.Contains(list, "labctl/trixie-backports") || !strings.Contains(list, "xenial") {
+	if code != 0 || strings.Count(list, "\n") != 37 || !strings.Contains(list, "labctl/trixie-backports") || !strings.Contains(list, "xenial") ||
+		!strings.Contains(list, "k7-3-lxc4-0-6               forky     7.3        4.0.6     v2      labctl/forky-k-trixie-backports-lxc-bullseye  yes") ||
+		!strings.Contains(list, "excluded: cannot exist: box.cgroup") {
 		t.Fatalf("list: %d\n%s", code, list)
 	}
 }

@@ -41,11 +41,14 @@ type row struct {
 	// cgroup2Only: the version runs on the unified cgroup hierarchy only (7.0 dropped cgroup v1,
 	// and kernels without pidfd or the new mount API).
 	cgroup2Only bool
+	// cgroup1Only: the version knows the v1 hierarchies only (1.x: its cgfs and cgmanager
+	// drivers have no word of cgroup2).
+	cgroup1Only bool
 }
 
 // versions is the table, oldest first.
 var versions = []row{
-	{since: "1.0", name: "LXC 1.x: legacy keys, nesting by cgroup mount + with-nesting profile", legacyKeys: true, nesting: NestingCgroupProfile, busyboxMknod: true},
+	{since: "1.0", name: "LXC 1.x: legacy keys, nesting by cgroup mount + with-nesting profile", legacyKeys: true, nesting: NestingCgroupProfile, busyboxMknod: true, cgroup1Only: true},
 	{since: "2.0", name: "LXC 2.0: legacy keys, nesting by nesting.conf", legacyKeys: true, nesting: NestingConf, busyboxMknod: true},
 	{since: "2.1", name: "LXC 2.1-3.0: new keys, nesting by nesting.conf", nesting: NestingConf, busyboxMknod: true},
 	{since: "3.0", name: "LXC 2.1-3.0: new keys, nesting by nesting.conf", nesting: NestingConf, localImages: true, busyboxMknod: true},
@@ -113,6 +116,9 @@ func (v Version) BusyboxMknod() bool { return v.row.busyboxMknod }
 
 // Cgroup2Only reports whether the version runs only on the unified cgroup hierarchy (7.0+).
 func (v Version) Cgroup2Only() bool { return v.row.cgroup2Only }
+
+// Cgroup1Only reports whether the version runs only on the v1 cgroup hierarchies (1.x).
+func (v Version) Cgroup1Only() bool { return v.row.cgroup1Only }
 
 // Key spells a configuration key in this version's dialect, given its modern (>= 2.1) name.
 func (v Version) Key(modern string) string {

@@ -24,9 +24,10 @@ var defaultFile []byte
 // DefaultFile is the embedded matrix, comments included.
 func DefaultFile() []byte { return defaultFile }
 
-// File is a matrix: its cells, in the order they run and report.
+// File is a matrix: its named cells, then its grid's, in the order they run and report.
 type File struct {
 	Cells []Cell `yaml:"cells"`
+	Grid  *Grid  `yaml:"grid,omitempty"`
 }
 
 // Cell is one kernel/LXC combination: a preset and the lab.yaml fields it overrides. It runs
@@ -35,8 +36,14 @@ type Cell struct {
 	Name   string         `yaml:"name"`
 	Preset string         `yaml:"preset"`
 	Lab    map[string]any `yaml:"lab,omitempty"`
-	// Spec is the cell's lab: the preset, the overrides, and the cell's name.
+	// Spec is the cell's lab: the preset, the overrides, and the cell's name (nil for a grid
+	// cell whose lab cannot exist).
 	Spec *spec.Spec `yaml:"-"`
+	// Point is a grid cell's place in the grid (nil for a named cell).
+	Point *Point `yaml:"-"`
+	// Excluded says why a grid cell is not run anywhere: an exclude entry's reason, or why its
+	// lab cannot exist. It is listed and reported, never run.
+	Excluded string `yaml:"-"`
 }
 
 var cellNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
@@ -62,8 +69,8 @@ func Parse(data []byte, src string) (*File, error) {
 	if err := dec.Decode(f); err != nil {
 		return nil, fmt.Errorf("%s: %s", src, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	if len(f.Cells) == 0 {
-		return nil, fmt.Errorf("%s: no cells: list them under cells: (see `labctl matrix show`)", src)
+	if len(f.Cells) == 0 && f.Grid == nil {
+		return nil, fmt.Errorf("%s: no cells: list them under cells: or give a grid: (see `labctl matrix show`)", src)
 	}
 	var errs []error
 	seen := map[string]bool{}
@@ -85,6 +92,19 @@ func Parse(data []byte, src string) (*File, error) {
 			continue
 		}
 		c.Spec = s
+	}
+	if f.Grid != nil {
+		gc, err := f.Grid.cells()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", src, err))
+		}
+		for _, c := range gc {
+			if seen[c.Name] {
+				errs = append(errs, fmt.Errorf("%s: grid cell %s: a named cell has that name already: rename the named cell", src, c.Name))
+			}
+			seen[c.Name] = true
+		}
+		f.Cells = append(f.Cells, gc...)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

@@ -55,10 +55,23 @@ type Needs struct {
 	Runnable bool
 	// Reason says what is missing (and what to do) when it is not runnable.
 	Reason string
+	// Excluded: the cell is not run anywhere (Reason says why), whatever the host has.
+	Excluded bool
+}
+
+// status is how a cell that does not run here is recorded: excluded, or skipped.
+func (n Needs) status() string {
+	if n.Excluded {
+		return Excluded
+	}
+	return Skipped
 }
 
 // NeedsOf says what cell c needs and whether h has it.
 func NeedsOf(c Cell, h Host) Needs {
+	if c.Excluded != "" {
+		return Needs{What: []string{"nothing: excluded"}, Reason: c.Excluded, Excluded: true}
+	}
 	s := c.Spec
 	var n Needs
 	var missing []string

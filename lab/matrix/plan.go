@@ -77,7 +77,7 @@ func Merge(out string, dirs []string, f *File, cells []Cell, h Host, machine str
 		r := newResult(c, f.Index(c.Name), machine)
 		r.Started = time.Now()
 		if n := NeedsOf(c, h); !n.Runnable {
-			r.Status, r.Reason = Skipped, n.Reason
+			r.Status, r.Reason = n.status(), n.Reason
 		} else {
 			r.Status, r.Reason = Failed, "no result: none of the merged directories holds one (did its job run and upload tmp/matrix?)"
 		}

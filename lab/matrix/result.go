@@ -42,6 +42,9 @@ const (
 	Passed  = "passed"
 	Failed  = "failed"
 	Skipped = "skipped"
+	// Excluded: a grid cell that is not run anywhere (an exclude entry, or a lab that cannot
+	// exist); Reason says why.
+	Excluded = "excluded"
 )
 
 // Result is what one cell came to; it is written as cells/<cell>/result.json.
@@ -57,7 +60,13 @@ type Result struct {
 	// What the guest really ran (from the suite's report).
 	Kernel string `json:"kernel,omitempty"`
 	LXC    string `json:"lxc,omitempty"`
-	// Status is passed, failed or skipped; Reason says why it failed or was skipped.
+	// Where the cell sits on the matrix's axes (cells whose box labctl builds): the userland,
+	// the kernel and LXC versions, the cgroup hierarchy.
+	Userland   string `json:"userland,omitempty"`
+	AxisKernel string `json:"axis_kernel,omitempty"`
+	AxisLXC    string `json:"axis_lxc,omitempty"`
+	Cgroup     string `json:"cgroup,omitempty"`
+	// Status is passed, failed, skipped or excluded; Reason says why it did not pass.
 	Status string            `json:"status"`
 	Reason string            `json:"reason,omitempty"`
 	Levels map[string]Counts `json:"levels,omitempty"`
@@ -76,13 +85,18 @@ func (r Result) Duration() time.Duration { return time.Duration(r.Seconds * floa
 
 // newResult is a result for cell c with what it asked for filled in.
 func newResult(c Cell, order int, machine string) Result {
+	r := Result{Cell: c.Name, Order: order, Preset: c.Preset, Host: machine}
+	r.Userland, r.AxisKernel, r.AxisLXC, r.Cgroup = c.Axes()
 	s := c.Spec
-	src := s.Box.Kernel
-	if src == "" && s.Box.Release != "" {
-		src = s.Box.Release
+	if s == nil {
+		return r
 	}
-	return Result{Cell: c.Name, Order: order, Preset: c.Preset, Box: s.BoxName(), KernelSource: src,
-		WantKernel: s.Kernel, WantLXC: s.LXC.Expect, Host: machine}
+	r.KernelSource = s.Box.Kernel
+	if r.KernelSource == "" && s.Box.Release != "" {
+		r.KernelSource = s.Box.Release
+	}
+	r.Box, r.WantKernel, r.WantLXC = s.BoxName(), s.Kernel, s.LXC.Expect
+	return r
 }
 
 // readSuite fills r from the Ginkgo JSON report the suite wrote: the specs counted by level,

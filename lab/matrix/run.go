@@ -145,9 +145,9 @@ func prepare(f *File, cells []Cell, o Options) (results []Result, todo []int, er
 		}
 		results[i] = newResult(c, f.Index(c.Name), o.Machine)
 		if n := NeedsOf(c, o.Host); !n.Runnable {
-			results[i].Status, results[i].Reason = Skipped, n.Reason
+			results[i].Status, results[i].Reason = n.status(), n.Reason
 			results[i].Started = time.Now()
-			fmt.Fprintf(o.Progress, "cell %s: skipped: %s\n", c.Name, n.Reason)
+			fmt.Fprintf(o.Progress, "cell %s: %s: %s\n", c.Name, n.status(), n.Reason)
 			if err := results[i].write(dir); err != nil {
 				return nil, nil, err
 			}

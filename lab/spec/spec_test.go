@@ -43,6 +43,8 @@ func TestInvalidSpecs(t *testing.T) {
 		{"lxc suite without lxc", base, "lxc:\n", "lxc:\n  suite: trixie-backports\n", []string{`lxc.suite: "trixie-backports" serves no LXC labctl knows`}},
 		{"lxc suite and version disagree", base, "lxc:\n", "lxc:\n  suite: forky\n", []string{`lxc.version: "5.0.2" is not the LXC that lxc.suite forky serves (7.0.0): set lxc.version: 7.0.0`}},
 		{"lxc suite unknown", base, "lxc:\n", "lxc:\n  suite: buster\n", []string{`lxc.suite: "buster" is not a suite of the host's mirror labctl knows`}},
+		{"cgroup v1 with lxc 7", strings.Replace(base, "release: bookworm\n", "release: bookworm\n  cgroup: v1\n", 1), "lxc:\n  version: 5.0.2\n  expect: \"~> 5.0.0\"", "lxc:\n  suite: forky\n  version: 7.0.0", []string{`box.cgroup: "v1" cannot carry LXC 7.0.0: LXC from 7.0 mounts only the unified hierarchy`}},
+		{"lxc 1.1 on cgroup v2", presetYAML(t, "bullseye"), "version: 4.0.6\n  expect: \"~> 4.0.0\"", "version: 1.1.5\n  expect: \"~> 1.1.0\"", []string{`lxc.version: "1.1.5" runs on cgroup v1 only`}},
 		{"box name and release", base, "release: bookworm", "release: bookworm\n  name: foo", []string{"box: set either box.name or box.release"}},
 		{"zero cpus", base, "cpus: 2", "cpus: -1", []string{"cpus: -1 is out of range"}},
 		{"tiny memory", base, "memory: 2048", "memory: 100", []string{"memory: 100 is out of range"}},

@@ -66,6 +66,7 @@ func (s *Spec) Validate() error {
 	s.validateUser(bad)
 	s.validateNetwork(bad)
 	lxcVer := s.validateLXC(bad)
+	s.validateCgroup(bad, lxcVer)
 	s.validateContainers(bad, lxcVer)
 	return errors.Join(p...)
 }
@@ -102,7 +103,6 @@ func (s *Spec) validateBox(bad badFunc) {
 			bad("box.kernel", s.Box.Kernel, "%v", err)
 		}
 	}
-	s.validateCgroup(bad)
 	if _, ok := provider.Get(s.Provider); !ok && s.Provider != provider.Auto {
 		bad("provider", s.Provider, "is not supported: use %s or %s", strings.Join(provider.Names(), ", "), provider.Auto)
 	} else if s.Box.Release != "" && !s.ProviderInfo().BuildsBoxes {

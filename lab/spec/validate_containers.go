@@ -149,9 +149,12 @@ func (s *Spec) validateImage(bad badFunc, i int, c Container, lxcVer *lxc.Versio
 
 // validateCgroup checks box.cgroup: v1 only on a box labctl builds whose release's systemd
 // still boots on v1, with a kernel that still has v1's controllers.
-func (s *Spec) validateCgroup(bad badFunc) {
+func (s *Spec) validateCgroup(bad badFunc, lxcVer *lxc.Version) {
 	switch s.Box.Cgroup {
 	case "", "v2":
+		if lxcVer != nil && lxcVer.Cgroup1Only() && s.Box.Release != "" {
+			bad("lxc.version", s.LXC.Version, "runs on cgroup v1 only (LXC 1.x has no cgroup2 driver): set box.cgroup: v1 on a release whose systemd still boots on v1 (bullseye, bookworm)")
+		}
 		return
 	case "v1":
 	default:
@@ -165,6 +168,10 @@ func (s *Spec) validateCgroup(bad badFunc) {
 	su, err := release.SuiteOf(s.Box.Release)
 	if err != nil || su.CgroupV1 == "" {
 		bad("box.cgroup", s.Box.Cgroup, "cannot be v1 on %s: its systemd (%s) boots on the unified hierarchy only; use a release whose systemd still boots on v1 (bullseye, bookworm, trixie)", s.Box.Release, su.Systemd)
+		return
+	}
+	if lxcVer != nil && lxcVer.Cgroup2Only() {
+		bad("box.cgroup", s.Box.Cgroup, "cannot carry LXC %s: LXC from 7.0 mounts only the unified hierarchy into a container (\"Failed to mount cgroups - unsupported cgroup layout\" on a v1 host): use v2, or an LXC before 7.0", s.LXC.Version)
 		return
 	}
 	r, _ := release.Get(s.Box.Release)
