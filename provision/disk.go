@@ -7,6 +7,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/hashicorp/go-version"
+
 	"github.com/labctl/labctl/lab/render"
 	"github.com/labctl/labctl/provision/remote"
 )
@@ -200,8 +202,8 @@ func (p *Provisioner) diskStep() Step {
 			}
 			// The marker says, until mkfs has finished, that the disk is labctl's, being
 			// formatted: a run interrupted in between formats it again instead of refusing it.
-			line := remote.Shf("mkdir -p %s && echo %s > %s && mkfs.btrfs -f -L %s %s && rm -f %s",
-				path.Dir(formatMarker), d.Path, formatMarker, DataDiskLabel, d.Path, formatMarker)
+			line := remote.Shf("mkdir -p %s && echo %s > %s && ", path.Dir(formatMarker), d.Path, formatMarker) +
+				p.mkfsLine(d.Path) + remote.Shf(" && rm -f %s", formatMarker)
 			if _, err := remote.Sh(ctx, p.VM, true, line); err != nil {
 				return err
 			}
@@ -269,4 +271,29 @@ func FstabOnly(o string) bool {
 		return true
 	}
 	return strings.HasPrefix(o, "x-") || strings.HasPrefix(o, "comment=")
+}
+
+// btrfsFeatures are mkfs.btrfs features that a kernel older than since cannot mount
+// read-write, so labctl leaves them out for such a kernel when the guest's mkfs.btrfs makes
+// them: forky's btrfs-progs (7.1) makes block-group-tree by default, which kernel 5.10 (a
+// box's kernel from bullseye) refuses ("cannot mount read-write because of unsupported
+// optional features (0x8)").
+var btrfsFeatures = []struct{ feature, since string }{{"block-group-tree", "6.1"}}
+
+// mkfsLine is the command that formats dev: labctl's label, and no feature the guest's kernel
+// cannot mount (only those the guest's mkfs.btrfs knows: it refuses a name it does not).
+func (p *Provisioner) mkfsLine(dev string) string {
+	var off []string
+	if kv, err := p.Facts.KernelVersion(); err == nil {
+		for _, f := range btrfsFeatures {
+			if kv.LessThan(version.Must(version.NewVersion(f.since))) {
+				off = append(off, f.feature)
+			}
+		}
+	}
+	if len(off) == 0 {
+		return remote.Shf("mkfs.btrfs -f -L %s %s", DataDiskLabel, dev)
+	}
+	return "o=; for f in " + strings.Join(off, " ") + "; do if mkfs.btrfs -O list-all 2>&1 | grep -q \"^$f\"; then o=\"${o:+$o,}^$f\"; fi; done; " +
+		remote.Shf("mkfs.btrfs -f ${o:+-O \"$o\"} -L %s %s", DataDiskLabel, dev)
 }

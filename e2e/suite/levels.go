@@ -83,6 +83,16 @@ func vmVersions(s *spec.Spec) {
 		Expect(sh(ctx, vm, false, "stat -f -c %T /sys/fs/cgroup")).To(Equal("cgroup2fs"), "LXC %s needs the unified cgroup hierarchy", theLab.Facts.LXCVersion)
 	}, SpecTimeout(time.Minute))
 
+	It("boots on the cgroup hierarchy the lab asks for (box.cgroup)", func(ctx SpecContext) {
+		if s.Box.Release == "" {
+			Skip("the box is not one labctl builds: it boots on its own hierarchy")
+		}
+		want := "cgroup2fs" // v2: the unified hierarchy is /sys/fs/cgroup
+		if s.Box.Cgroup == "v1" {
+			want = "tmpfs" // v1: a tmpfs of one mount per controller
+		}
+		Expect(sh(ctx, vm, false, "stat -f -c %T /sys/fs/cgroup")).To(Equal(want), "box.cgroup is %q", s.Box.Cgroup)
+	}, SpecTimeout(time.Minute))
 }
 
 // vmDisk: the btrfs data disk, mounted from one fstab entry and given to the lab user.

@@ -52,6 +52,8 @@ type BoxRecipe struct {
 	KernelSuite string
 	// LXCSuite is the apt suite LXC comes from ("" for the release's own).
 	LXCSuite string
+	// LXC is LXC built from source, laid over the release's (nil: none).
+	LXC *LXCBuild
 	// Flavour names the box, its cache entry and its volumes (spec.BoxFlavour).
 	Flavour  string
 	Packages []string
@@ -79,7 +81,11 @@ func BoxRecipeFor(s *spec.Spec) (BoxRecipe, error) {
 	if lxcSuite == rel.Name {
 		lxcSuite = ""
 	}
-	return BoxRecipe{Release: rel.Name, KernelSuite: s.Box.Kernel, LXCSuite: lxcSuite, Flavour: s.BoxFlavour(), Packages: pkgs, User: s.User, DiskGB: 8}, nil
+	lb, err := LXCBuildFor(s)
+	if err != nil {
+		return BoxRecipe{}, err
+	}
+	return BoxRecipe{Release: rel.Name, KernelSuite: s.Box.Kernel, LXCSuite: lxcSuite, LXC: lb, Flavour: s.BoxFlavour(), Packages: pkgs, User: s.User, DiskGB: 8}, nil
 }
 
 // suites is where the box's kernel and LXC come from.
@@ -95,6 +101,9 @@ func (r BoxRecipe) Key() string {
 	}
 	if r.LXCSuite != "" {
 		fmt.Fprintf(h, "lxc %s\n", r.LXCSuite)
+	}
+	if r.LXC != nil {
+		fmt.Fprintf(h, "lxc source %s\n", r.LXC.Key())
 	}
 	if p := r.suites().Pins(r.Release); p != "" {
 		fmt.Fprintf(h, "pins\n%s", p)
@@ -186,6 +195,13 @@ func BuildBox(ctx context.Context, r BoxRecipe, w, log io.Writer) (string, error
 	env, err := r.scriptEnv(mirrors, key, work)
 	if err != nil {
 		return "", err
+	}
+	if r.LXC != nil {
+		tree, err := BuildLXC(ctx, *r.LXC, w, log)
+		if err != nil {
+			return "", err
+		}
+		env = append(env, "LXC_TREE="+tree)
 	}
 	if err := runScript(ctx, boxScript, env, w, log); err != nil {
 		return "", fmt.Errorf("build box %s: %w", r.Name(), err)

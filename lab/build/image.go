@@ -52,6 +52,8 @@ type ImageRecipe struct {
 	Release string
 	// LXCSuite is the apt suite LXC comes from ("" for the release's own), as in the box.
 	LXCSuite string
+	// LXC is LXC built from source, laid over the release's, as in the box (nil: none).
+	LXC      *LXCBuild
 	Packages []string
 	// Overlay are the renderer's files for the inside of the container.
 	Overlay []render.GuestFile
@@ -78,7 +80,11 @@ func ImageRecipeFor(s *spec.Spec, inside []render.GuestFile) (ImageRecipe, error
 	if lxcSuite == rel.Name {
 		lxcSuite = ""
 	}
-	return ImageRecipe{Release: rel.Name, LXCSuite: lxcSuite, Packages: pkgs, Overlay: overlay}, nil
+	lb, err := LXCBuildFor(s)
+	if err != nil {
+		return ImageRecipe{}, err
+	}
+	return ImageRecipe{Release: rel.Name, LXCSuite: lxcSuite, LXC: lb, Packages: pkgs, Overlay: overlay}, nil
 }
 
 // LocalImages returns what the provisioner calls for a container's local image: the image
@@ -100,6 +106,9 @@ func (r ImageRecipe) Key() string {
 	fmt.Fprintf(h, "%s\n%s\n", r.Release, strings.Join(r.Packages, " "))
 	if r.LXCSuite != "" {
 		fmt.Fprintf(h, "lxc %s\n", r.LXCSuite)
+	}
+	if r.LXC != nil {
+		fmt.Fprintf(h, "lxc source %s\n", r.LXC.Key())
 	}
 	for _, f := range r.Overlay {
 		fmt.Fprintf(h, "%s %o\n%s\n", f.Path, f.Mode, f.Content)
@@ -178,16 +187,10 @@ func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImag
 		return img, err
 	}
 	fmt.Fprintf(w, "%s: building with mmdebstrap (~1 minute)\n", label)
-	mode, err := modeEnv()
+	env, err := r.scriptEnv(ctx, mirrors, overlay, meta, dir, w, log)
 	if err != nil {
 		return img, err
 	}
-	su := Suites{LXC: r.LXCSuite}
-	for _, extra := range su.Extra(r.Release) {
-		mirrors = append(mirrors, host.SuiteLines(mirrors, r.Release, extra)...)
-	}
-	env := append([]string{"RELEASE=" + r.Release, "PACKAGES=" + strings.Join(r.Packages, " "), "OVERLAY=" + overlay,
-		"META=" + meta, "OUT=" + dir, "MIRRORS=" + strings.Join(mirrors, "\n"), "APT_PINS=" + su.Pins(r.Release)}, mode...)
 	if err := runScript(ctx, imageScript, env, w, log); err != nil {
 		return img, fmt.Errorf("build image: %w", err)
 	}
@@ -202,4 +205,28 @@ func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImag
 	fmt.Fprintf(w, "%s: built in %s (%d MB)\n", label, time.Since(start).Round(time.Second), st.Size()>>20)
 	pruneSiblings(dir, w)
 	return img, nil
+}
+
+// scriptEnv is build-image.sh's environment: the recipe, the host's sources (and LXC's
+// suite's), the pins, the tree of LXC built from source (built now if need be), where to
+// write, how it runs.
+func (r ImageRecipe) scriptEnv(ctx context.Context, mirrors []string, overlay, meta, dir string, w, log io.Writer) ([]string, error) {
+	mode, err := modeEnv()
+	if err != nil {
+		return nil, err
+	}
+	su := Suites{LXC: r.LXCSuite}
+	for _, extra := range su.Extra(r.Release) {
+		mirrors = append(mirrors, host.SuiteLines(mirrors, r.Release, extra)...)
+	}
+	env := append([]string{"RELEASE=" + r.Release, "PACKAGES=" + strings.Join(r.Packages, " "), "OVERLAY=" + overlay,
+		"META=" + meta, "OUT=" + dir, "MIRRORS=" + strings.Join(mirrors, "\n"), "APT_PINS=" + su.Pins(r.Release)}, mode...)
+	if r.LXC != nil {
+		tree, err := BuildLXC(ctx, *r.LXC, w, log)
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, "LXC_TREE="+tree)
+	}
+	return env, nil
 }

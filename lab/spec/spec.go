@@ -122,6 +122,13 @@ type LXC struct {
 	Version string `yaml:"version"`
 	// Expect is a go-version constraint the guest's LXC must satisfy.
 	Expect string `yaml:"expect"`
+	// Source builds the LXC under test from source, for a box labctl builds: a release
+	// tarball (.tar.gz, .tar.xz, ...) or a git checkout, as a path relative to the directory
+	// labctl runs in, or absolute. The build runs on the host (a build chroot of the box's
+	// release); its tree is laid over the release's LXC in the box and in the images.
+	Source string `yaml:"source,omitempty"`
+	// Ref is the commit or tag of a git checkout to build (default HEAD).
+	Ref string `yaml:"ref,omitempty"`
 }
 
 // Container is one LXC container of the lab.
@@ -254,6 +261,9 @@ func (s *Spec) BoxFlavour() string {
 	}
 	if l := s.LXC.Suite; l != "" && l != s.Box.Release && s.Box.Release != "" {
 		f += "-lxc-" + l
+	}
+	if s.LXC.Source != "" {
+		f += "-lxc-" + sourceName(s.LXC.Source, s.LXC.Ref)
 	}
 	if s.Box.Cgroup == "v1" {
 		f += "-cgroup1"

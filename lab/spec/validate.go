@@ -244,6 +244,7 @@ func (s *Spec) validateLXC(bad badFunc) *lxc.Version {
 			bad("lxc.version", s.LXC.Version, "is not the LXC that lxc.suite %s serves (%s): set lxc.version: %s (and lxc.expect to match)", su.Name, su.LXC, su.LXC)
 		}
 	}
+	s.validateLXCSource(bad)
 	var lxcVer *lxc.Version
 	if v, err := lxc.Parse(s.LXC.Version); err != nil {
 		bad("lxc.version", s.LXC.Version, "is not a version of LXC 1.0 or newer (e.g. \"5.0.2\")")

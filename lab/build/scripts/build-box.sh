@@ -18,6 +18,8 @@
 #   WORK      scratch directory (emptied by the caller)
 #   DISK_GB   virtual size of the root disk in GiB
 #   MIRRORS   newline-separated apt source lines ("deb URI SUITE COMPONENTS")
+#   LXC_TREE  a tar of LXC built from source (lab/build's build-lxc.sh): laid over the release's
+#             LXC, whose packages are then held (empty: none)
 #   MODE      mmdebstrap's mode: root (as root) or unshare (a normal user)
 #   NS        the command prefix that runs a command over the tree's owners as they are: empty
 #             for root; for a normal user, unshare over the user's subordinate ids
@@ -57,6 +59,15 @@ if [ "${KERNEL_LATE:-}" = 1 ]; then
     --customize-hook='for d in preinst postinst prerm postrm; do [ -d "$1/usr/share/kernel/$d.d" ] || continue; mkdir -p "$1/etc/kernel/$d.d"; for f in "$1/usr/share/kernel/$d.d"/*; do [ -e "$f" ] && mv "$f" "$1/etc/kernel/$d.d/"; done; done'
     --customize-hook="$apt linux-image-amd64")
 fi
+lxctree=()
+if [ -n "${LXC_TREE:-}" ]; then
+  # Over the release's LXC (its configuration, units, AppArmor profiles and dependencies
+  # stay): the built binaries, library, templates and LXC's own config files; apt keeps its
+  # hands off the packages.
+  lxctree=(--customize-hook="copy-in \"$LXC_TREE\" /tmp"
+    --customize-hook='tar -C "$1" -xpf "$1/tmp/'"$(basename "$LXC_TREE")"'" && rm -f "$1/tmp/'"$(basename "$LXC_TREE")"'"'
+    --customize-hook='chroot "$1" ldconfig && chroot "$1" apt-mark hold lxc liblxc1 liblxc-common >/dev/null && echo "==> LXC from source: $(chroot "$1" lxc-create --version)" >&2')
+fi
 merged=()
 [ "${MERGED_USR:-}" != 1 ] || merged=(--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr)
 
@@ -66,6 +77,7 @@ mmdebstrap --variant=minbase --mode="$MODE" --format=tar \
   --customize-hook='echo '"'$novalid'"' > "$1/etc/apt/apt.conf.d/10-labctl-valid-until"' \
   --include="$(tr ' ' ',' <<<"$packages" | sed 's/,*$//')" \
   "${late[@]}" \
+  "${lxctree[@]}" \
   --customize-hook='chroot "$1" useradd -m -s /bin/bash -G sudo '"$LAB_USER" \
   --customize-hook='echo "'"$LAB_USER"' ALL=(ALL) NOPASSWD:ALL" > "$1/etc/sudoers.d/90-labctl"; chmod 0440 "$1/etc/sudoers.d/90-labctl"' \
   --customize-hook='install -d -m 0700 "$1/home/'"$LAB_USER"'/.ssh"' \

@@ -9,6 +9,8 @@
 #   OUT       directory to write rootfs.tar.zst and meta.tar.xz into
 #   MIRRORS   newline-separated apt source lines ("deb URI SUITE COMPONENTS")
 #   MODE      mmdebstrap's mode: root (as root) or unshare (a normal user)
+#   LXC_TREE  a tar of LXC built from source (lab/build's build-lxc.sh): laid over the release's
+#             LXC, whose packages are then held (empty: none)
 #   APT_PINS  an apt preferences file: what comes from suites other than RELEASE (LXC); empty:
 #             nothing
 set -euo pipefail
@@ -40,10 +42,20 @@ if [ -n "${APT_PINS:-}" ]; then
   printf '%s\n' "$APT_PINS" > "$pinfile"
   pins=(--setup-hook='mkdir -p "$1/etc/apt/preferences.d"' --setup-hook="copy-in \"$pinfile\" /etc/apt/preferences.d")
 fi
+lxctree=()
+if [ -n "${LXC_TREE:-}" ]; then
+  # Over the release's LXC (its configuration, units, AppArmor profiles and dependencies
+  # stay): the built binaries, library, templates and LXC's own config files; apt keeps its
+  # hands off the packages.
+  lxctree=(--customize-hook="copy-in \"$LXC_TREE\" /tmp"
+    --customize-hook='tar -C "$1" -xpf "$1/tmp/'"$(basename "$LXC_TREE")"'" && rm -f "$1/tmp/'"$(basename "$LXC_TREE")"'"'
+    --customize-hook='chroot "$1" ldconfig && chroot "$1" apt-mark hold lxc liblxc1 liblxc-common >/dev/null && echo "==> LXC from source: $(chroot "$1" lxc-create --version)" >&2')
+fi
 mmdebstrap --variant=minbase --mode="$MODE" --aptopt="$novalid" "${nodocs[@]}" "${pins[@]}" \
   --customize-hook='echo '"'$novalid'"' > "$1/etc/apt/apt.conf.d/10-labctl-valid-until"' \
   --include="$(tr ' ' ',' <<<"$PACKAGES")" \
   "${overlay[@]}" \
+  "${lxctree[@]}" \
   --customize-hook='echo LXC_NAME > "$1/etc/hostname"; printf "127.0.0.1 localhost\n127.0.1.1 LXC_NAME\n" > "$1/etc/hosts"; : > "$1/etc/machine-id"' \
   --customize-hook='chroot "$1" systemctl mask systemd-journald-audit.socket >/dev/null 2>&1 || true' \
   --format=tar "$RELEASE" - "${mirrors[@]}" | zstd -q -T0 -9 > "$OUT/rootfs.tar.zst.part"
