@@ -16,6 +16,10 @@ var updateGolden = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 const smallGrid = `cells:
   - {name: bookworm, preset: bookworm}
+  - name: recipe
+    preset: bullseye
+    excluded: "a reason the matrix file gives"
+    lab: {lxc: {version: 1.1.5, source: /nonexistent/lxc-1.1.5.tar.xz}}
 grid:
   preset: forky
   axes:
@@ -47,6 +51,7 @@ func TestGridProduct(t *testing.T) {
 	}
 	want := []string{
 		"bookworm labctl/bookworm kernel ~> 6.1.0 lxc /5.0.2",
+		"recipe excluded: a reason the matrix file gives",
 		"k5-10-lxc4-0-6 labctl/forky-k-bullseye-lxc-bullseye kernel ~> 5.10.0 lxc bullseye/4.0.6",
 		"k5-10-lxc7-0-0 labctl/forky-k-bullseye kernel ~> 5.10.0 lxc /7.0.0",
 		"k7-3-lxc4-0-6 excluded: a reason of the matrix file",
@@ -57,7 +62,7 @@ func TestGridProduct(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("grid cells (-want +got):\n%s", diff)
 	}
-	if n := NeedsOf(f.Cells[3], libvirtHost()); n.Runnable || !n.Excluded || n.status() != Excluded {
+	if n := NeedsOf(f.Cells[4], libvirtHost()); n.Runnable || !n.Excluded || n.status() != Excluded {
 		t.Errorf("an excluded cell's needs: %+v", n)
 	}
 }
@@ -102,7 +107,7 @@ func TestGridReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(rep.Headline(), "7 cells: 4 passed, 1 failed, 0 skipped, 2 excluded") {
+	if !strings.Contains(rep.Headline(), "8 cells: 4 passed, 1 failed, 0 skipped, 3 excluded") {
 		t.Errorf("headline: %s", rep.Headline())
 	}
 	golden(t, "grid.md.golden", rep.gridMarkdown())

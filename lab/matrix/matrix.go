@@ -41,9 +41,10 @@ type Cell struct {
 	Spec *spec.Spec `yaml:"-"`
 	// Point is a grid cell's place in the grid (nil for a named cell).
 	Point *Point `yaml:"-"`
-	// Excluded says why a grid cell is not run anywhere: an exclude entry's reason, or why its
-	// lab cannot exist. It is listed and reported, never run.
-	Excluded string `yaml:"-"`
+	// Excluded says why the cell is not run anywhere: for a named cell, the matrix file says
+	// so (excluded: REASON; its lab need not validate here); for a grid cell, an exclude
+	// entry's reason or why its lab cannot exist. It is listed and reported, never run.
+	Excluded string `yaml:"excluded,omitempty"`
 }
 
 var cellNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
@@ -87,7 +88,7 @@ func Parse(data []byte, src string) (*File, error) {
 		}
 		seen[c.Name] = true
 		s, err := c.resolve()
-		if err != nil {
+		if err != nil && c.Excluded == "" {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 			continue
 		}

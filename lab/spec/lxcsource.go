@@ -13,6 +13,7 @@ func sourceName(src, ref string) string {
 	for _, ext := range tarballExts {
 		base = strings.TrimSuffix(base, ext)
 	}
+	base = strings.TrimPrefix(base, "lxc-") // the box's name says lxc- already
 	if ref != "" {
 		base += "-" + ref
 	}

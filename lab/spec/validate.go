@@ -71,6 +71,19 @@ func (s *Spec) Validate() error {
 	return errors.Join(p...)
 }
 
+// ValidateBox checks what a box labctl builds depends on (`labctl box build`): the box, the
+// user baked in, LXC and the cgroup hierarchy; not the containers, which a box does not
+// carry.
+func (s *Spec) ValidateBox() error {
+	var p problems
+	bad := p.bad
+	s.validateBox(bad)
+	s.validateUser(bad)
+	lxcVer := s.validateLXC(bad)
+	s.validateCgroup(bad, lxcVer)
+	return errors.Join(p...)
+}
+
 // problems are the invalid fields found so far; bad adds one.
 type problems []error
 

@@ -49,7 +49,7 @@ if [ -n "${LXC_TREE:-}" ]; then
   # hands off the packages.
   lxctree=(--customize-hook="copy-in \"$LXC_TREE\" /tmp"
     --customize-hook='tar -C "$1" -xpf "$1/tmp/'"$(basename "$LXC_TREE")"'" && rm -f "$1/tmp/'"$(basename "$LXC_TREE")"'"'
-    --customize-hook='chroot "$1" ldconfig && chroot "$1" apt-mark hold lxc liblxc1 liblxc-common >/dev/null && echo "==> LXC from source: $(chroot "$1" lxc-create --version)" >&2')
+    --customize-hook='chroot "$1" ldconfig && for p in lxc liblxc1 liblxc-common; do if chroot "$1" dpkg -s $p >/dev/null 2>&1; then chroot "$1" apt-mark hold $p >/dev/null; fi; done && echo "==> LXC from source: $(chroot "$1" lxc-create --version 2>&1)" >&2')
 fi
 mmdebstrap --variant=minbase --mode="$MODE" --aptopt="$novalid" "${nodocs[@]}" "${pins[@]}" \
   --customize-hook='echo '"'$novalid'"' > "$1/etc/apt/apt.conf.d/10-labctl-valid-until"' \
