@@ -35,6 +35,7 @@ var flow = map[string]int{
 	// A test helper (a real sshd and a proxy that stalls or cuts): it imports no labctl package.
 	"provision/remote/sshdtest": 0,
 	"lab/faulttest":             0, // a test helper, likewise
+	"lab/golden":                0, // a test helper: golden files under testdata/
 	"provision/agent":           7,
 	"provision":                 8,  // the steps in the guest: never the lab itself
 	"lab":                       9,  // the lab: state, provider, the connection, the verbs

@@ -14,9 +14,10 @@
 #      `labctl matrix run`: each cell's lab comes up, the suite proves every level and
 #      re-provisions (0 changed), the lab is destroyed; reports in tmp/matrix/ (summary.md,
 #      junit.xml, cells/<cell>/run.log). LABCTL_CELLS=a,b runs other cells.
-#   7. as root: the VM test and the PRESET cell again as a normal user, on that user's own
-#      libvirt daemon, checking that nothing outside its home was written (scripts/user-run.sh;
-#      reports in tmp/user-run/). LABCTL_USER_RUN=0 leaves it out.
+#   7. as root: the VM test and a cross cell of the grid (LABCTL_USER_CELL, default
+#      k5-10-lxc7-0-0: LXC 7.0 on kernel 5.10, a pair no release makes) as a normal user, on
+#      that user's own libvirt daemon, checking that nothing outside its home was written
+#      (scripts/user-run.sh; reports in tmp/user-run/). LABCTL_USER_RUN=0 leaves it out.
 # Usage: scripts/test.sh [PRESET]
 set -uo pipefail
 preset=${1:-bookworm}
@@ -60,7 +61,7 @@ if ! phase e2e "$bin" matrix run --cells "$cells"; then
   done
 fi
 if [ "$(id -u)" -eq 0 ] && [ "${LABCTL_USER_RUN:-1}" != 0 ]; then
-  phase user ./scripts/user-run.sh "$preset"
+  phase user ./scripts/user-run.sh "${LABCTL_USER_CELL:-k5-10-lxc7-0-0}"
 fi
 echo "=== durations"
 printf '%s\n' "${summary[@]}"

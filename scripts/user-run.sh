@@ -2,16 +2,16 @@
 # user-run.sh proves labctl as a normal user: as root it makes (once) the unprivileged user
 # USER_RUN_USER (default labctl-ci) with a subordinate id range, copies this working tree into
 # that user's home, and runs there, as that user and with no sudo: the VM test (TestVM) and the
-# e2e suite on the PRESET cell (`labctl matrix run`), each against the user's own lab on the
+# e2e suite on the matrix cell CELL (`labctl matrix run`), each against the user's own lab on the
 # user's own libvirt daemon (qemu:///session), its caches under the user's XDG directories.
 # Then it checks that the run wrote nothing outside the user's home (see the end: no file of the
 # user or its subordinate ids elsewhere, not even scratch left in /tmp; nothing changed where a
 # system daemon would write for it). The reports land in tmp/user-run/ (files.txt: what it
 # found outside).
 # Run by `make test` after the root phases (scripts/test.sh), or alone: `make test-user`.
-# Usage: scripts/user-run.sh [PRESET]
+# Usage: scripts/user-run.sh [CELL]   (default bookworm; make test runs the cross cell k5-10-lxc7-0-0)
 set -uo pipefail
-preset=${1:-bookworm}
+cell=${1:-bookworm}
 cd "$(dirname "$0")/.."
 u=${USER_RUN_USER:-labctl-ci}
 out=$PWD/tmp/user-run
@@ -70,11 +70,11 @@ fi
 if [ $rc -eq 0 ]; then
   t=$SECONDS
   # The cell's lab is the run's own: clear what an interrupted earlier run may have left.
-  as_user "[ ! -f tmp/matrix/cells/$preset/lab.yaml ] || ./bin/labctl destroy -f tmp/matrix/cells/$preset/lab.yaml >/dev/null 2>&1 || true"
-  as_user "./bin/labctl matrix run --cells $preset" || rc=1
-  echo "user-run: e2e on cell $preset $( [ $rc -eq 0 ] && echo passed || echo FAILED) in $((SECONDS - t))s"
+  as_user "[ ! -f tmp/matrix/cells/$cell/lab.yaml ] || ./bin/labctl destroy -f tmp/matrix/cells/$cell/lab.yaml >/dev/null 2>&1 || true"
+  as_user "./bin/labctl matrix run --cells $cell" || rc=1
+  echo "user-run: e2e on cell $cell $( [ $rc -eq 0 ] && echo passed || echo FAILED) in $((SECONDS - t))s"
   cp "$home/labctl/tmp/matrix/summary.md" "$out/summary.md" 2>/dev/null
-  [ $rc -eq 0 ] || tail -n 150 "$home/labctl/tmp/matrix/cells/$preset/run.log"
+  [ $rc -eq 0 ] || tail -n 150 "$home/labctl/tmp/matrix/cells/$cell/run.log"
 fi
 # The user's own libvirt daemon would leave by itself after two idle minutes: end it now, by
 # its pid (it is this run's).

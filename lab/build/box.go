@@ -8,14 +8,12 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/release"
@@ -163,59 +161,44 @@ func modeEnv() ([]string, error) {
 // carries the key).
 // Progress lines and timings go to w; the build's full output to log.
 func BuildBox(ctx context.Context, r BoxRecipe, w, log io.Writer) (string, error) {
-	dir := r.Dir()
-	lock, err := lockEntry(ctx, dir, "box build "+r.Name(), w)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Unlock()
-	if err := verifyEntry(dir, r.Key()); err == nil {
-		fmt.Fprintf(w, "box %s: cached (%s)\n", r.Name(), r.File())
-		return r.File(), nil
-	} else if !errors.Is(err, errNoEntry) {
-		fmt.Fprintf(w, "box %s: the cached build is damaged (%v): building it again\n", r.Name(), err)
-	}
-	mirrors, err := hostReady("box "+r.Name(), r.Release, "mmdebstrap", "qemu-img", "mkfs.ext4", "ssh-keygen")
-	if err != nil {
-		return "", err
-	}
-	start := time.Now()
-	work, err := freshEntry(dir)
-	if err != nil {
-		return "", err
-	}
-	built := false
-	defer func() { dropUnfinished(dir, work, built) }()
-	key := filepath.Join(dir, "vagrant_key")
-	// A key of this box's own: never Vagrant's well-known insecure key.
-	if out, err := host.Command(ctx, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "labctl-"+r.Release, "-f", key).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("ssh-keygen: %v: %s", err, out)
-	}
-	fmt.Fprintf(w, "box %s: building with mmdebstrap (key %s; takes ~2 minutes)\n", r.Name(), r.Key())
-	env, err := r.scriptEnv(mirrors, key, work)
-	if err != nil {
-		return "", err
-	}
-	if r.LXC != nil {
-		tree, err := BuildLXC(ctx, *r.LXC, w, log)
+	e := cacheEntry{dir: r.Dir(), key: r.Key(), label: "box " + r.Name(), files: []string{"labctl.box", "vagrant_key", "vagrant_key.pub"}}
+	built, err := e.ensure(ctx, w, " ("+r.File()+")", func(work string) (string, error) {
+		mirrors, err := hostReady("box "+r.Name(), r.Release, "mmdebstrap", "qemu-img", "mkfs.ext4", "ssh-keygen")
 		if err != nil {
 			return "", err
 		}
-		env = append(env, "LXC_TREE="+tree)
-	}
-	if err := runScript(ctx, boxScript, env, w, log); err != nil {
-		return "", fmt.Errorf("build box %s: %w", r.Name(), err)
-	}
-	st, err := os.Stat(r.File())
+		key := filepath.Join(e.dir, "vagrant_key")
+		// A key of this box's own: never Vagrant's well-known insecure key.
+		if out, err := host.Command(ctx, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "labctl-"+r.Release, "-f", key).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("ssh-keygen: %v: %s", err, out)
+		}
+		env, err := r.scriptEnv(mirrors, key, work)
+		if err != nil {
+			return "", err
+		}
+		if r.LXC != nil {
+			tree, err := BuildLXC(ctx, *r.LXC, w, log)
+			if err != nil {
+				return "", err
+			}
+			env = append(env, "LXC_TREE="+tree)
+		}
+		fmt.Fprintf(w, "%s: building with mmdebstrap (key %s; takes ~2 minutes)\n", e.label, e.key)
+		if err := runScript(ctx, boxScript, env, w, log); err != nil {
+			return "", fmt.Errorf("build box %s: %w", r.Name(), err)
+		}
+		st, err := os.Stat(r.File())
+		if err != nil {
+			return "", fmt.Errorf("build box %s: the script ended without writing %s: %w", r.Name(), r.File(), err)
+		}
+		return fmt.Sprintf(" (%d MB)", st.Size()>>20), nil
+	})
 	if err != nil {
-		return "", fmt.Errorf("build box %s: the script ended without writing %s: %w", r.Name(), r.File(), err)
+		return "", err
 	}
-	if err := finishEntry(dir, r.Key(), "labctl.box", "vagrant_key", "vagrant_key.pub"); err != nil {
-		return "", fmt.Errorf("build box %s: %w", r.Name(), err)
+	if built {
+		pruneSiblings(e.dir, w)
 	}
-	built = true
-	fmt.Fprintf(w, "box %s: built in %s (%d MB)\n", r.Name(), time.Since(start).Round(time.Second), st.Size()>>20)
-	pruneSiblings(dir, w)
 	return r.File(), nil
 }
 

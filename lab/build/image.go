@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/lxc"
@@ -159,51 +157,36 @@ func BuildImage(ctx context.Context, r ImageRecipe, w, log io.Writer) (LocalImag
 	key := r.Key()
 	dir := filepath.Join(host.CacheDir(), "images", r.Release+"-"+key)
 	img := LocalImage{Rootfs: filepath.Join(dir, RootfsFile), Meta: filepath.Join(dir, MetaFile), Key: key}
-	label := fmt.Sprintf("image %s-%s", r.Release, key)
-	lock, err := lockEntry(ctx, dir, label, w)
+	e := cacheEntry{dir: dir, key: key, label: fmt.Sprintf("image %s-%s", r.Release, key), files: []string{RootfsFile, MetaFile}}
+	built, err := e.ensure(ctx, w, "", func(work string) (string, error) {
+		mirrors, err := hostReady("the container image", r.Release, "mmdebstrap", "xz", "zstd")
+		if err != nil {
+			return "", err
+		}
+		overlay, meta := filepath.Join(work, "overlay"), filepath.Join(work, "meta")
+		if err := r.writeInputs(overlay, meta); err != nil {
+			return "", err
+		}
+		env, err := r.scriptEnv(ctx, mirrors, overlay, meta, dir, w, log)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(w, "%s: building with mmdebstrap (~1 minute)\n", e.label)
+		if err := runScript(ctx, imageScript, env, w, log); err != nil {
+			return "", fmt.Errorf("build image: %w", err)
+		}
+		st, err := os.Stat(img.Rootfs)
+		if err != nil {
+			return "", fmt.Errorf("build image: the script ended without writing %s: %w", img.Rootfs, err)
+		}
+		return fmt.Sprintf(" (%d MB)", st.Size()>>20), nil
+	})
 	if err != nil {
 		return img, err
 	}
-	defer lock.Unlock()
-	if err := verifyEntry(dir, key); err == nil {
-		fmt.Fprintf(w, "%s: cached\n", label)
-		return img, nil
-	} else if !errors.Is(err, errNoEntry) {
-		fmt.Fprintf(w, "%s: the cached build is damaged (%v): building it again\n", label, err)
+	if built {
+		pruneSiblings(dir, w)
 	}
-	mirrors, err := hostReady("the container image", r.Release, "mmdebstrap", "xz", "zstd")
-	if err != nil {
-		return img, err
-	}
-	start := time.Now()
-	work, err := freshEntry(dir)
-	if err != nil {
-		return img, err
-	}
-	built := false
-	defer func() { dropUnfinished(dir, work, built) }()
-	overlay, meta := filepath.Join(work, "overlay"), filepath.Join(work, "meta")
-	if err := r.writeInputs(overlay, meta); err != nil {
-		return img, err
-	}
-	fmt.Fprintf(w, "%s: building with mmdebstrap (~1 minute)\n", label)
-	env, err := r.scriptEnv(ctx, mirrors, overlay, meta, dir, w, log)
-	if err != nil {
-		return img, err
-	}
-	if err := runScript(ctx, imageScript, env, w, log); err != nil {
-		return img, fmt.Errorf("build image: %w", err)
-	}
-	st, err := os.Stat(img.Rootfs)
-	if err != nil {
-		return img, fmt.Errorf("build image: the script ended without writing %s: %w", img.Rootfs, err)
-	}
-	if err := finishEntry(dir, key, RootfsFile, MetaFile); err != nil {
-		return img, fmt.Errorf("build image: %w", err)
-	}
-	built = true
-	fmt.Fprintf(w, "%s: built in %s (%d MB)\n", label, time.Since(start).Round(time.Second), st.Size()>>20)
-	pruneSiblings(dir, w)
 	return img, nil
 }
 

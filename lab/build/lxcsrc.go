@@ -5,13 +5,11 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/spec"
@@ -103,55 +101,34 @@ func (b LXCBuild) File() string { return filepath.Join(b.Dir(), "lxc-tree.tar") 
 // script, and returns the tree. Progress goes to w, the build's whole output to log; a failed
 // build ends with its last lines (the compiler's) and says where the log is.
 func BuildLXC(ctx context.Context, b LXCBuild, w, log io.Writer) (string, error) {
-	dir := b.Dir()
-	label := "LXC " + b.Release + "-" + b.Key()
-	lock, err := lockEntry(ctx, dir, label, w)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Unlock()
-	if err := verifyEntry(dir, b.Key()); err == nil {
-		fmt.Fprintf(w, "%s: cached (%s)\n", label, b.What())
-		return b.File(), nil
-	} else if !errors.Is(err, errNoEntry) {
-		fmt.Fprintf(w, "%s: the cached build is damaged (%v): building it again\n", label, err)
-	}
-	tools := []string{"mmdebstrap"}
-	if b.Commit != "" {
-		tools = append(tools, "git")
-	}
-	mirrors, err := hostReady("LXC from source", b.Release, tools...)
-	if err != nil {
-		return "", err
-	}
-	start := time.Now()
-	work, err := freshEntry(dir)
-	if err != nil {
-		return "", err
-	}
-	built := false
-	defer func() { dropUnfinished(dir, work, built) }()
-	src, err := b.sourceTar(ctx, work)
-	if err != nil {
-		return "", err
-	}
-	fmt.Fprintf(w, "%s: building %s for %s on the host (a build chroot; a few minutes)\n", label, b.What(), b.Release)
-	mode, err := modeEnv()
-	if err != nil {
-		return "", err
-	}
-	env := append([]string{"RELEASE=" + b.Release, "SRC=" + src, "OUT=" + b.File(), "WORK=" + work,
-		"MIRRORS=" + strings.Join(mirrors, "\n")}, mode...)
-	if err := runScript(ctx, lxcScript, env, w, log); err != nil {
-		return "", fmt.Errorf("build LXC from %s for %s: %w", b.What(), b.Release, err)
-	}
-	if err := finishEntry(dir, b.Key(), "lxc-tree.tar"); err != nil {
-		return "", fmt.Errorf("build LXC: %w", err)
-	}
-	built = true
+	e := cacheEntry{dir: b.Dir(), key: b.Key(), label: "LXC " + b.Release + "-" + b.Key(), files: []string{"lxc-tree.tar"}}
 	// Older builds stay: another source for the same release is another build, not an older one.
-	fmt.Fprintf(w, "%s: built in %s\n", label, time.Since(start).Round(time.Second))
-	return b.File(), nil
+	_, err := e.ensure(ctx, w, " ("+b.What()+")", func(work string) (string, error) {
+		tools := []string{"mmdebstrap"}
+		if b.Commit != "" {
+			tools = append(tools, "git")
+		}
+		mirrors, err := hostReady("LXC from source", b.Release, tools...)
+		if err != nil {
+			return "", err
+		}
+		src, err := b.sourceTar(ctx, work)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(w, "%s: building %s for %s on the host (a build chroot; a few minutes)\n", e.label, b.What(), b.Release)
+		mode, err := modeEnv()
+		if err != nil {
+			return "", err
+		}
+		env := append([]string{"RELEASE=" + b.Release, "SRC=" + src, "OUT=" + b.File(), "WORK=" + work,
+			"MIRRORS=" + strings.Join(mirrors, "\n")}, mode...)
+		if err := runScript(ctx, lxcScript, env, w, log); err != nil {
+			return "", fmt.Errorf("build LXC from %s for %s: %w", b.What(), b.Release, err)
+		}
+		return "", nil
+	})
+	return b.File(), err
 }
 
 // sourceTar is the source as one tarball the build chroot takes: the release tarball itself,

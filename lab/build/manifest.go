@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/labctl/labctl/lab/host"
 )
@@ -151,4 +152,44 @@ func BoxImageSize(boxFile string) (int64, error) {
 			return h.Size, nil
 		}
 	}
+}
+
+// cacheEntry is one build in the cache: its directory, its key, its name in progress lines and
+// the files a finished build holds.
+type cacheEntry struct {
+	dir, key, label string
+	files           []string
+}
+
+// ensure runs build in a fresh work directory unless the cache holds a finished build of the
+// entry; one build of an entry runs at a time (a second waits, then takes its files). An
+// unfinished build never counts and is not left behind. build returns what to add to the
+// "built in" line; cachedNote is added to the "cached" line. built says whether it built.
+func (e cacheEntry) ensure(ctx context.Context, w io.Writer, cachedNote string, build func(work string) (string, error)) (built bool, err error) {
+	lock, err := lockEntry(ctx, e.dir, e.label, w)
+	if err != nil {
+		return false, err
+	}
+	defer lock.Unlock()
+	if err := verifyEntry(e.dir, e.key); err == nil {
+		fmt.Fprintf(w, "%s: cached%s\n", e.label, cachedNote)
+		return false, nil
+	} else if !errors.Is(err, errNoEntry) {
+		fmt.Fprintf(w, "%s: the cached build is damaged (%v): building it again\n", e.label, err)
+	}
+	start := time.Now()
+	work, err := freshEntry(e.dir)
+	if err != nil {
+		return false, err
+	}
+	defer func() { dropUnfinished(e.dir, work, built) }()
+	done, err := build(work)
+	if err != nil {
+		return false, err
+	}
+	if err := finishEntry(e.dir, e.key, e.files...); err != nil {
+		return false, fmt.Errorf("%s: %w", e.label, err)
+	}
+	fmt.Fprintf(w, "%s: built in %s%s\n", e.label, time.Since(start).Round(time.Second), done)
+	return true, nil
 }

@@ -1,20 +1,14 @@
 package build
 
 import (
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
+	"github.com/labctl/labctl/lab/golden"
 	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/release"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // TestAptOfEveryPair renders, for every release labctl builds and every suite of the mirror
 // as the kernel's (and as LXC's) source, what a build's apt gets: the sources lines it adds
@@ -50,7 +44,7 @@ func TestAptOfEveryPair(t *testing.T) {
 			}
 		}
 	}
-	golden(t, "apt-pairs.golden", b.String())
+	golden.Check(t, "apt-pairs.golden", []byte(b.String()))
 }
 
 func orOwn(s string) string {
@@ -58,22 +52,4 @@ func orOwn(s string) string {
 		return "the release's own"
 	}
 	return s
-}
-
-// golden compares got with testdata/name (rewritten with -update).
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *updateGolden {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (go test ./lab/build -update creates it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s changed (-golden +now):\n%s\nif that is intended: go test ./lab/build -update", name, diff)
-	}
 }

@@ -3,16 +3,14 @@ package matrix
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/labctl/labctl/lab/golden"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 const smallGrid = `cells:
   - {name: bookworm, preset: bookworm}
@@ -110,7 +108,7 @@ func TestGridReport(t *testing.T) {
 	if !strings.Contains(rep.Headline(), "8 cells: 4 passed, 1 failed, 0 skipped, 3 excluded") {
 		t.Errorf("headline: %s", rep.Headline())
 	}
-	golden(t, "grid.md.golden", rep.gridMarkdown())
+	golden.Check(t, "grid.md.golden", []byte(rep.gridMarkdown()))
 	html, err := os.ReadFile(filepath.Join(out, "summary.html"))
 	if err != nil {
 		t.Fatal(err)
@@ -120,23 +118,5 @@ func TestGridReport(t *testing.T) {
 	if from < 0 || to < from {
 		t.Fatalf("summary.html has no grid:\n%s", page)
 	}
-	golden(t, "grid.html.golden", page[from:to])
-}
-
-// golden compares got with testdata/name (rewritten with -update).
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *updateGolden {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (go test ./lab/matrix -update creates it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s changed (-golden +now):\n%s\nif that is intended: go test ./lab/matrix -update", name, diff)
-	}
+	golden.Check(t, "grid.html.golden", []byte(page[from:to]))
 }

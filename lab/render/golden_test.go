@@ -2,39 +2,14 @@ package render
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/labctl/labctl/lab/golden"
 	"github.com/labctl/labctl/lab/spec"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// golden compares got with testdata/<name>, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run `go test ./lab/render -update` to create it)", err)
-	}
-	if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")); diff != "" {
-		t.Errorf("%s differs from the golden file (-want +got):\n%s\nrun `go test ./lab/render -update` if the change is intended", p, diff)
-	}
-}
 
 // fixedInputs are the host values of golden renderings.
 var fixedInputs = VagrantInputs{SSHPort: 2222, Accel: "tcg", Pool: "labctl"}
@@ -75,7 +50,7 @@ func TestGoldenPresets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("presets", name+".txt"), renderAll(t, s, s.LXC.Version))
+			golden.Check(t, filepath.Join("presets", name+".txt"), renderAll(t, s, s.LXC.Version))
 		})
 	}
 }
@@ -96,7 +71,7 @@ func TestGoldenSession(t *testing.T) {
 	if !bytes.Contains(vf, []byte(`lv.uri = "qemu:///session"`)) {
 		t.Fatalf("the session Vagrantfile does not name qemu:///session:\n%s", vf)
 	}
-	golden(t, "vagrantfile-session.txt", vf)
+	golden.Check(t, "vagrantfile-session.txt", vf)
 	in.Session = false
 	if vf, _ := Vagrantfile(s, in); bytes.Contains(vf, []byte("qemu_use_session")) {
 		t.Fatalf("the system Vagrantfile asks for a session:\n%s", vf)
@@ -127,7 +102,7 @@ func TestGoldenDialects(t *testing.T) {
 						b.WriteString("\n" + string(f.Content))
 					}
 				}
-				golden(t, filepath.Join("dialects", "lxc-"+v+"-"+aa+".txt"), []byte(b.String()))
+				golden.Check(t, filepath.Join("dialects", "lxc-"+v+"-"+aa+".txt"), []byte(b.String()))
 			})
 		}
 	}
