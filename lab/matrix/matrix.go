@@ -124,7 +124,11 @@ func (c Cell) resolve() (*spec.Spec, error) {
 	if err := yaml.Unmarshal(src, &base); err != nil {
 		return nil, err
 	}
-	merged := merge(base, c.Lab).(map[string]any)
+	m, err := merge(base, c.Lab)
+	if err != nil {
+		return nil, fmt.Errorf("lab (preset %s with the cell's overrides): %w", c.Preset, err)
+	}
+	merged := m.(map[string]any)
 	merged["name"] = c.Name
 	data, err := yaml.Marshal(merged)
 	if err != nil {
@@ -138,43 +142,67 @@ func (c Cell) resolve() (*spec.Spec, error) {
 }
 
 // merge lays over onto base: maps merge key by key, lists of named maps (containers) merge
-// by name, anything else is replaced.
-func merge(base, over any) any {
+// by name (an item with remove: true takes the base's item of that name out), anything else
+// is replaced.
+func merge(base, over any) (any, error) {
 	switch o := over.(type) {
 	case map[string]any:
 		b, ok := base.(map[string]any)
 		if !ok {
-			return o
+			return o, nil
 		}
 		out := map[string]any{}
 		for k, v := range b {
 			out[k] = v
 		}
 		for k, v := range o {
-			out[k] = merge(b[k], v)
+			m, err := merge(b[k], v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			out[k] = m
 		}
-		return out
+		return out, nil
 	case []any:
 		b, ok := base.([]any)
 		if !ok || !named(o) || !named(b) {
-			return o
+			return o, nil
 		}
 		out := append([]any{}, b...)
 	next:
 		for _, item := range o {
+			it := item.(map[string]any)
+			rm, isRemove := it["remove"]
+			if isRemove {
+				if rm != true || len(it) != 2 {
+					return nil, fmt.Errorf("item %v: remove takes true and only a name beside it ({name: %v, remove: true} takes the preset's %v out)", it["name"], it["name"], it["name"])
+				}
+			}
 			for i, have := range out {
-				if have.(map[string]any)["name"] == item.(map[string]any)["name"] {
-					out[i] = merge(have, item)
+				if have.(map[string]any)["name"] != it["name"] {
+					continue
+				}
+				if isRemove {
+					out = append(out[:i:i], out[i+1:]...)
 					continue next
 				}
+				m, err := merge(have, item)
+				if err != nil {
+					return nil, err
+				}
+				out[i] = m
+				continue next
+			}
+			if isRemove {
+				return nil, fmt.Errorf("item %v: remove: the preset has no item named %v: remove only what it has", it["name"], it["name"])
 			}
 			out = append(out, item)
 		}
-		return out
+		return out, nil
 	case nil:
-		return base
+		return base, nil
 	}
-	return over
+	return over, nil
 }
 
 // named reports whether every item is a map with a name.

@@ -94,6 +94,9 @@ func TestBadMatrixNamesEveryBadCell(t *testing.T) {
   - {name: b, preset: nosuch}
   - {name: c, preset: bookworm, lab: {cpu: 2}}
   - {name: d, preset: bookworm, lab: {box: {kernel: bullseye-backports}}}
+  - {name: e, preset: bookworm, lab: {containers: [{name: n9, remove: true}]}}
+  - {name: g, preset: bookworm, lab: {containers: [{name: n1, remove: true, nesting: true}]}}
+  - {name: h, preset: bookworm, lab: {containers: [{name: box1, remove: true}]}}
 `), "m.yaml")
 	if err == nil {
 		t.Fatal("a bad matrix was accepted")
@@ -104,6 +107,9 @@ func TestBadMatrixNamesEveryBadCell(t *testing.T) {
 		`cells[3] (b): preset: preset "nosuch" does not exist`,
 		`cells[4] (c): lab (preset bookworm with the cell's overrides)`, "field cpu not found",
 		`cells[5] (d)`, `box.kernel: "bullseye-backports" is not a suite`, "use one of bullseye, bookworm, bookworm-backports",
+		`cells[6] (e)`, "containers: item n9: remove: the preset has no item named n9",
+		`cells[7] (g)`, "containers: item n1: remove takes true and only a name beside it",
+		`cells[8] (h)`, `containers[0].parent: "box1" is not a container listed before this one`, // n1 without its parent: the lab's own validation
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q:\n%v", want, err)
@@ -115,6 +121,26 @@ func TestBadMatrixNamesEveryBadCell(t *testing.T) {
 	f, _ := Load("")
 	if _, err := f.Select([]string{"forky", "sid"}); err == nil || !strings.Contains(err.Error(), "no cell sid") || !strings.Contains(err.Error(), "bookworm-bpo") {
 		t.Errorf("unknown cell: %v", err)
+	}
+}
+
+// TestCellRemovesAPresetContainer: a cell's overrides take a preset's container out with
+// {name: NAME, remove: true} and keep the others, merged by name.
+func TestCellRemovesAPresetContainer(t *testing.T) {
+	f, err := Parse([]byte(`cells:
+  - name: one
+    preset: bullseye
+    lab:
+      containers:
+        - {name: n1, remove: true}
+        - {name: box1, nesting: false}
+`), "m.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := f.Cells[0].Spec.Containers
+	if len(cs) != 1 || cs[0].Name != "box1" || cs[0].Nesting || !cs[0].Unprivileged {
+		t.Errorf("containers = %+v, want box1 alone, unprivileged, not nesting", cs)
 	}
 }
 
