@@ -190,6 +190,9 @@ func (s *fakeSuite) Run(ctx context.Context, c Cell, dir string, log io.Writer) 
 		return err
 	}
 	if s.fail[c.Name] {
+		// As Suite.Run keeps a failed lab's logs: a console line of a known failure.
+		os.MkdirAll(filepath.Join(dir, EvidenceDir), 0o755)
+		os.WriteFile(filepath.Join(dir, EvidenceDir, "console.log"), []byte("[ 1.0] Kernel panic - not syncing: fake\n"), 0o644)
 		return io.ErrUnexpectedEOF // the suite exits non-zero
 	}
 	return nil
@@ -268,6 +271,9 @@ func TestPlanRunMerge(t *testing.T) {
 		"| trixie-bpo | labctl/trixie-backports (trixie-backports) | ~> 7.3.0 / 7.3.0-1-amd64 | ~> 6.0.0 / 6.0.0 | 2/2 | 2/2 | 1/2 (1 failed) | 2/2 | failed: failed: level:nested spec",
 		"| xenial | ubuntu/xenial64 (-) | ~> 4.4.0 / - | ~> 2.0.0 / - | - | - | - | - | skipped: this host lacks VirtualBox (VBoxManage not found)",
 		"12 cells: 5 passed, 1 failed, 6 skipped", "machine: job bullseye; job bookworm;",
+		// The failed cell's evidence came along with the merge, and explains it.
+		"- **trixie-bpo**", "the VM's kernel panicked: fake (console.log has the trace). Seen in `evidence/console.log:1:",
+		"evidence: cells/trixie-bpo/evidence/console.log",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("summary.md lacks %q:\n%s", want, md)

@@ -153,6 +153,19 @@ func copyResults(out string, from map[string]string) ([]string, error) {
 				return nil, err
 			}
 		}
+		// A failed cell's evidence (its lab's logs) comes along.
+		ev, _ := os.ReadDir(filepath.Join(src, EvidenceDir))
+		for _, e := range ev {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			if err := os.MkdirAll(filepath.Join(dst, EvidenceDir), 0o755); err != nil {
+				return nil, err
+			}
+			if err := copyTail(filepath.Join(src, EvidenceDir, e.Name()), filepath.Join(dst, EvidenceDir, e.Name()), evidenceMax); err != nil {
+				return nil, err
+			}
+		}
 		merged = append(merged, cell)
 	}
 	if err := os.RemoveAll(filepath.Join(out, "cells")); err != nil {

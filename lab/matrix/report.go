@@ -50,6 +50,8 @@ type Report struct {
 	Run     *RunInfo
 	// Made is when the report was written.
 	Made time.Time
+	// Out is the matrix's output directory (the failed cells' evidence is listed from it).
+	Out string
 }
 
 // Failed lists the cells that ran and failed.
@@ -87,7 +89,10 @@ func WriteReport(out string) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	rep := Report{Results: rs, Run: readRunInfo(out), Made: time.Now().UTC()}
+	for i := range rs {
+		rs[i].explain(out)
+	}
+	rep := Report{Results: rs, Run: readRunInfo(out), Made: time.Now().UTC(), Out: out}
 	if err := os.WriteFile(filepath.Join(out, "summary.md"), []byte(rep.Markdown()), 0o644); err != nil {
 		return rep, err
 	}
@@ -188,6 +193,7 @@ func (r Report) Markdown() string {
 			row.Cell, row.Box, orDash(row.KernelSource), orDash(row.WantKernel), orDash(row.Kernel), orDash(row.WantLXC), orDash(row.LXC),
 			row.Levels[0], row.Levels[1], row.Levels[2], row.Levels[3], strings.ReplaceAll(result, "|", "/"), row.Time)
 	}
+	b.WriteString(r.whyMarkdown(r.Out))
 	return b.String()
 }
 
@@ -201,12 +207,21 @@ var htmlPage = template.Must(template.New("summary").Parse(`<!doctype html>
 <p>{{.Headline}}.</p>
 {{with .Grid}}{{if .Kernels}}{{$g := .}}<h2>Kernel × LXC</h2><p>{{$.GridLegend}}</p>
 <table class="grid"><tr><th>kernel \ LXC</th>{{range .LXCs}}<th>{{.}}</th>{{end}}</tr>
-{{range $k := .Kernels}}<tr><th>{{$k}}</th>{{range $l := $g.LXCs}}<td>{{range $g.Entries $k $l}}<span class="{{.Status}}" title="{{.Status}}{{if .Reason}}: {{.Reason}}{{end}}">{{.Marks}} {{.Cell}} ({{.Where}})</span>{{else}}-{{end}}</td>{{end}}</tr>
+{{range $k := .Kernels}}<tr><th>{{$k}}</th>{{range $l := $g.LXCs}}<td>{{range $g.Entries $k $l}}<span class="{{.Status}}" title="{{.Status}}{{if .Reason}}: {{.Reason}}{{end}}">{{.Marks}} {{if eq .Status "failed"}}<a href="#why-{{.Cell}}">{{.Cell}}</a>{{else}}{{.Cell}}{{end}} ({{.Where}})</span>{{else}}-{{end}}</td>{{end}}</tr>
 {{end}}</table>{{end}}{{end}}
 <h2>Cells</h2>
 <table><tr><th>cell</th><th>box (kernel from)</th><th>kernel wanted / guest</th><th>LXC wanted / guest</th><th>VM</th><th>box1 (unpriv)</th><th>n1 (nested)</th><th>other</th><th>result</th><th>time</th></tr>
 {{range .Rows}}<tr class="{{.Status}}"><td>{{.Cell}}</td><td>{{.Box}} ({{.KernelSource}})</td><td>{{.WantKernel}} / {{.Kernel}}</td><td>{{.WantLXC}} / {{.LXC}}</td>{{range .Levels}}<td>{{.}}</td>{{end}}<td>{{.Status}}{{if .Reason}}: {{.Reason}}{{end}}</td><td>{{.Time}}</td></tr>
-{{end}}</table></body></html>
+{{end}}</table>
+{{with $.Reds $.Out}}<h2>Why the failed cells failed</h2>
+{{range .}}<h3 id="why-{{.Cell}}">{{.Cell}}{{if .AxisKernel}} (kernel {{.AxisKernel}}, LXC {{.AxisLXC}}, {{.Userland}}, cgroup {{.Cgroup}}){{end}}</h3>
+<p>{{.Reason}}</p><ul>
+{{range .Why}}<li>{{.Says}}. <br>Seen in <code>{{.Found}}</code></li>
+{{else}}<li>no known failure in its logs: read its run.log and evidence</li>
+{{end}}{{range .Near}}<li class="passed">passes with the {{.Axis}}: {{.Cell}} ({{range $i, $d := .Differs}}{{if $i}}, {{end}}{{$d}}{{end}})</li>
+{{end}}{{if .Files}}<li>evidence: {{range .Files}}<a href="{{.}}">{{.}}</a> {{end}}</li>{{end}}
+</ul>
+{{end}}{{end}}</body></html>
 `))
 
 // mergeJUnit writes out/junit.xml: each cell's suites renamed "<cell>: <suite>", and each

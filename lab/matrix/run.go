@@ -47,7 +47,13 @@ func (s Suite) Run(ctx context.Context, c Cell, dir string, log io.Writer) error
 	}
 	cmd := host.Command(ctx, s.Labctl, args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = s.Dir, log, log
+	start := time.Now()
 	err = cmd.Run()
+	if err != nil {
+		if kerr := keepEvidence(s.Dir, c.Spec.Name, dir, start); kerr != nil {
+			fmt.Fprintf(log, "matrix: keeping the lab's logs as evidence: %v\n", kerr)
+		}
+	}
 	if err != nil && !s.Keep {
 		// The suite destroys its lab itself; one stopped (an interrupt: SIGKILL after the
 		// grace) or dead before its cleanup must not leave the cell's VM behind. destroy
@@ -202,6 +208,12 @@ func runCell(ctx context.Context, c Cell, r *Result, o Options) error {
 	}
 	if runErr != nil && r.Status == Failed && !strings.Contains(r.Reason, runErr.Error()) {
 		r.Reason += " (" + runErr.Error() + ")"
+	}
+	if r.Status == Failed {
+		r.explain(o.Out)
+		for _, w := range r.Why {
+			fmt.Fprintf(o.Progress, "cell %s: why: %s (%s)\n", c.Name, w.Says, w.Found)
+		}
 	}
 	fmt.Fprintf(o.Progress, "cell %s: %s in %s (%d passed, %d failed, %d skipped; kernel %s, LXC %s; log %s)\n",
 		c.Name, r.Status, r.Duration(), r.Total.Passed, r.Total.Failed, r.Total.Skipped, orDash(r.Kernel), orDash(r.LXC), logPath)
