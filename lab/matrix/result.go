@@ -67,14 +67,14 @@ type Result struct {
 	AxisLXC    string `json:"axis_lxc,omitempty"`
 	Cgroup     string `json:"cgroup,omitempty"`
 	// Status is passed, failed, skipped or excluded; Reason says why it did not pass.
-	Status string            `json:"status"`
-	Reason string            `json:"reason,omitempty"`
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
 	// Why is what the failed cell's logs say about the failure (known failures, explain.go);
 	// Evidence the directory, relative to the matrix's output, that keeps its lab's logs.
 	Why      []Why  `json:"why,omitempty"`
 	Evidence string `json:"evidence,omitempty"`
 	// Step is the step of labctl up that failed, when the cell failed there.
-	Step string `json:"step,omitempty"`
+	Step   string            `json:"step,omitempty"`
 	Levels map[string]Counts `json:"levels,omitempty"`
 	Total  Counts            `json:"total"`
 	// Up is how long `labctl up` took; Suite the suite's own run time; Seconds the whole cell.
