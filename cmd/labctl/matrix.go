@@ -76,8 +76,97 @@ func matrixCmd(g *globals) *cobra.Command {
 	for _, c := range withCells {
 		c.Flags().StringVar(&m.cells, "cells", "", "comma-separated cell names (default: every cell)")
 	}
-	root.AddCommand(append(withCells, show, rep)...)
+	root.AddCommand(append(withCells, show, rep, attachCmd(g), cleanCmd(g))...)
 	return root
+}
+
+// cellLabs are the labs of the cells under tmp/matrix/cells/ (each cell's lab.yaml): the
+// cell named, or all.
+func cellLabs(cell string) ([]string, error) {
+	pattern := filepath.Join(matrixOut, "cells", "*", "lab.yaml")
+	if cell != "" {
+		if err := matrix.CheckCellName(cell); err != nil {
+			return nil, err
+		}
+		pattern = filepath.Join(matrixOut, "cells", cell, "lab.yaml")
+	}
+	files, err := filepath.Glob(pattern)
+	if err == nil && len(files) == 0 && cell != "" {
+		err = fmt.Errorf("no cell %s under %s/cells: run it here first (labctl matrix run --cells %s --keep-failed, or --keep)", cell, matrixOut, cell)
+	}
+	return files, err
+}
+
+func attachCmd(g *globals) *cobra.Command {
+	level := "host"
+	cmd := &cobra.Command{
+		Use:   "attach CELL [--level host|CONTAINER]",
+		Short: "open a shell in a kept cell's lab: its VM, or a container at any level",
+		Long: "Opens a shell in the lab of a cell that `matrix run --keep-failed` (or --keep) left up, as\n" +
+			"`labctl ssh --level` does for a lab: on its VM, or inside a container (as its root).",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, err := cellLabs(args[0])
+			if err != nil {
+				return err
+			}
+			cg := *g
+			cg.file, cg.preset = files[0], ""
+			return sshInto(cmd, &cg, level, nil)
+		},
+	}
+	cmd.Flags().StringVar(&level, "level", "host", "host (the VM), or a container's name")
+	return cmd
+}
+
+func cleanCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "clean",
+		Short: "destroy the labs the matrix's cells left (--keep, --keep-failed, an interrupted run)",
+		Long: "Runs labctl destroy on the lab of every cell under " + matrixOut + "/cells/: it removes only what\n" +
+			"labctl made for that lab, and says \"nothing to destroy\" for a lab that is gone. Results stay.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, err := cellLabs("")
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if len(files) == 0 {
+				fmt.Fprintf(out, "no cell under %s/cells: nothing to clean\n", matrixOut)
+				return nil
+			}
+			var errs []error
+			for _, f := range files {
+				cg := *g
+				cg.file, cg.preset = f, ""
+				s, err := cg.load()
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if _, err := os.Stat(filepath.Join(cg.source().Labs(), s.Name)); errors.Is(err, os.ErrNotExist) {
+					fmt.Fprintf(out, "lab %s: nothing to destroy\n", s.Name)
+					continue
+				}
+				l, err := cg.openLab()
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				gone, err := l.Destroy(cmd.Context(), out)
+				switch {
+				case err != nil:
+					errs = append(errs, fmt.Errorf("lab %s: %w", l.Spec.Name, err))
+				case len(gone) == 0:
+					fmt.Fprintf(out, "lab %s: nothing to destroy\n", l.Spec.Name)
+				default:
+					fmt.Fprintf(out, "lab %s destroyed: %v\n", l.Spec.Name, gone)
+				}
+			}
+			return errors.Join(errs...)
+		},
+	}
 }
 
 func (m *matrixFlags) listCmd() *cobra.Command {
@@ -154,7 +243,9 @@ func (m *matrixFlags) runCmd() *cobra.Command {
 		},
 	}
 	run.Flags().IntVar(&o.Jobs, "jobs", 0, "cells at once (default: what the host's free memory and cores fit)")
-	run.Flags().BoolVar(&o.Keep, "keep", false, "keep each cell's lab after its suite (labctl destroy -f tmp/matrix/cells/<cell>/lab.yaml)")
+	run.Flags().BoolVar(&o.Keep, "keep", false, "keep each cell's lab after its suite (labctl matrix clean removes them)")
+	run.Flags().BoolVar(&o.KeepFailed, "keep-failed", false, "keep the labs of the cells that failed, destroy the others (labctl matrix attach CELL; matrix clean)")
+	run.MarkFlagsMutuallyExclusive("keep", "keep-failed")
 	run.Flags().StringVar(&o.Labctl, "suite", "", "another labctl binary whose `test` verb runs the suite (default: this labctl)")
 	return run
 }

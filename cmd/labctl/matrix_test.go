@@ -110,6 +110,12 @@ func TestMatrixBadInput(t *testing.T) {
 		{[]string{"matrix", "list", "-f", "nosuch.yaml"}, 1, "read the matrix file"},
 		{[]string{"matrix", "report"}, 1, "no cell results under tmp/matrix/cells"},
 		{[]string{"matrix", "merge", "nosuch"}, 1, "merge: stat nosuch"},
+		{[]string{"matrix", "attach", "../../etc"}, 1, `"../../etc" is not a cell name`},
+		{[]string{"matrix", "attach", "forky"}, 1, "no cell forky under tmp/matrix/cells: run it here first (labctl matrix run --cells forky --keep-failed"},
+		{[]string{"matrix", "run", "--cells", "forky", "--keep", "--keep-failed"}, 1, "if any flags in the group [keep keep-failed] are set none of the others can be"},
+		{[]string{"test", "--keep-failed"}, 2, "--keep and --keep-failed go with --up"},
+		{[]string{"test", "--up", "--keep", "--keep-failed"}, 2, "give one"},
+		{[]string{"ssh", "--level", "box1", "--", "uname"}, 2, "--level box1 opens a shell there and takes no SSH-ARGS"},
 	} {
 		_, errOut, code := run(t, dir, c.args...)
 		if code != c.code || !strings.Contains(errOut, c.want) {
@@ -118,6 +124,20 @@ func TestMatrixBadInput(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "tmp", "matrix", "cells")); err == nil {
 		t.Error("bad input left results behind")
+	}
+	if out, _, code := run(t, dir, "matrix", "clean"); code != 0 || !strings.Contains(out, "nothing to clean") {
+		t.Errorf("clean with no cells: exit %d: %s", code, out)
+	}
+	// A cell whose lab is gone: clean says so and creates nothing.
+	cell := filepath.Join(dir, "tmp", "matrix", "cells", "c1")
+	os.MkdirAll(cell, 0o755)
+	preset, _, _ := run(t, dir, "presets", "show", "bookworm")
+	os.WriteFile(filepath.Join(cell, "lab.yaml"), []byte(strings.Replace(preset, "name: bookworm", "name: c1", 1)), 0o644)
+	if out, errOut, code := run(t, dir, "matrix", "clean"); code != 0 || !strings.Contains(out, "lab c1: nothing to destroy") {
+		t.Errorf("clean of a gone lab: exit %d: %s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tmp", "c1")); err == nil {
+		t.Error("clean made the directory of a lab that was not there")
 	}
 }
 

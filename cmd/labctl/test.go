@@ -19,6 +19,7 @@ type testFlags struct {
 	labelFilter, junit, json string
 	focus                    []string
 	verbose, up, keep, reset bool
+	keepFailed               bool
 	timeout                  time.Duration
 }
 
@@ -29,7 +30,8 @@ func testCmd(g *globals) *cobra.Command {
 		Short: "prove the lab, level by level, with labctl's e2e suite (Ginkgo, built in)",
 		Long: "Runs labctl's e2e suite (the one `ginkgo ./e2e` runs in labctl's repository, built into this\n" +
 			"binary) against the lab (-f, --preset, ./lab.yaml, as every verb): one Ordered container per\n" +
-			"level, driven by the spec. --up brings the lab up first and destroys it after (unless --keep);\n" +
+			"level, driven by the spec. --up brings the lab up first and destroys it after (unless --keep;\n" +
+			"--keep-failed keeps it only when something failed);\n" +
 			"--reset brings it back to its ready snapshot first. Reports also go to tmp/<lab>/reports/.\n" +
 			"Exit code 0 when every spec passed, 1 otherwise (Ginkgo's).",
 		Args: cobra.NoArgs,
@@ -44,6 +46,7 @@ func testCmd(g *globals) *cobra.Command {
 	fl.DurationVar(&f.timeout, "timeout", time.Hour, "fail the suite after this long")
 	fl.BoolVar(&f.up, "up", false, "bring the lab up before the specs (labctl up), and destroy it after them")
 	fl.BoolVar(&f.keep, "keep", false, "with --up: keep the lab after the specs")
+	fl.BoolVar(&f.keepFailed, "keep-failed", false, "with --up: keep the lab when a spec (or labctl up) failed, destroy it when all passed")
 	fl.BoolVar(&f.reset, "reset", false, "bring the lab back to its ready snapshot (labctl reset) before the specs")
 	return cmd
 }
@@ -57,6 +60,12 @@ func (f *failed) Fail() { f.yes = true }
 func runTest(g *globals, f testFlags) error {
 	if g.file == "-" {
 		return usageError{errors.New("labctl test reads the spec from a file, a preset or ./lab.yaml, not standard input")}
+	}
+	switch {
+	case (f.keep || f.keepFailed) && !f.up:
+		return usageError{errors.New("--keep and --keep-failed go with --up (a lab the suite brings up); without --up the suite never destroys the lab")}
+	case f.keep && f.keepFailed:
+		return usageError{errors.New("--keep keeps the lab whatever happens, --keep-failed only when something failed: give one")}
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -73,7 +82,7 @@ func runTest(g *globals, f testFlags) error {
 	rc.JUnitReport, rc.JSONReport, rc.Verbose = f.junit, f.json, f.verbose
 	o := suite.Options{
 		Lab: labtest.Options{File: file, Preset: g.preset, StateDir: g.stateDirAbs(), Libvirt: g.libvirt, Labctl: exe, InsecureIgnoreHostKey: g.insecure},
-		Up:  f.up, Keep: f.keep, Reset: f.reset,
+		Up:  f.up, Keep: f.keep, KeepFailed: f.keepFailed, Reset: f.reset,
 	}
 	var t failed
 	if !suite.Run(&t, o, sc, rc) || t.yes {

@@ -79,14 +79,20 @@ type Lab struct {
 // Up brings the lab up with `labctl up` (idempotent: a lab that is up is checked).
 func Up(ctx context.Context, o Options) error { return o.verb(ctx, "up") }
 
+// UpKeepOnFailure is Up that keeps a VM it created when a later phase fails
+// (`labctl up --keep-on-failure`), for inspection.
+func UpKeepOnFailure(ctx context.Context, o Options) error {
+	return o.verb(ctx, "up", "--keep-on-failure")
+}
+
 // Reset brings the lab back to its ready snapshot with `labctl reset`.
 func Reset(ctx context.Context, o Options) error { return o.verb(ctx, "reset") }
 
 // Destroy removes the lab with `labctl destroy`.
 func Destroy(ctx context.Context, o Options) error { return o.verb(ctx, "destroy") }
 
-func (o Options) verb(ctx context.Context, verb string) error {
-	if _, err := Labctl(ctx, o, verb); err != nil {
+func (o Options) verb(ctx context.Context, verb string, flags ...string) error {
+	if _, err := Labctl(ctx, o, append([]string{verb}, flags...)...); err != nil {
 		return fmt.Errorf("labctl %s: %w (see the log)", verb, err)
 	}
 	return nil

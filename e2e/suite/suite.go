@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -41,9 +42,10 @@ type Options struct {
 	// Lab names the lab (File, Preset, Root) and the labctl binary (Labctl) that brings it up,
 	// resets and destroys it, and runs its agent; File and Labctl absolute.
 	Lab labtest.Options
-	// Up brings the lab up before the specs and destroys it after them, unless Keep; Reset
+	// Up brings the lab up before the specs and destroys it after them, unless Keep, or
+	// KeepFailed and something failed (labctl up then keeps the VM it created too); Reset
 	// brings it back to its ready snapshot first.
-	Up, Keep, Reset bool
+	Up, Keep, KeepFailed, Reset bool
 	// Source is labctl's source tree, where the README's example (a plain `go test`) runs;
 	// "" skips that spec.
 	Source string
@@ -77,10 +79,18 @@ var (
 	prov    *provision.Provisioner
 )
 
+// anyFailed is set when a spec, or bringing the lab up, failed (for KeepFailed).
+var anyFailed atomic.Bool
+
 // declare declares the suite for spec s: the lab set up before the specs, the specs, the
 // reports after them.
 func declare(s *spec.Spec) {
 	BeforeSuite(setUp, NodeTimeout(45*time.Minute))
+	ReportAfterEach(func(r SpecReport) {
+		if r.Failed() {
+			anyFailed.Store(true)
+		}
+	})
 	describeLab(s)
 	// Reports go to tmp/<lab>/reports/ whichever flags ginkgo was given, and the suite ends
 	// with two lines: the guest's facts, and one that counts its specs: "e2e: N passed, M
@@ -111,13 +121,25 @@ func setUp(ctx SpecContext) {
 	if opts.Up {
 		if !opts.Keep {
 			DeferCleanup(func(ctx SpecContext) {
+				if opts.KeepFailed && anyFailed.Load() {
+					fmt.Fprintf(GinkgoWriter, "lab %s kept: a spec failed (--keep-failed); look with labctl ssh/exec, remove with labctl destroy\n", theSpec.Name)
+					return
+				}
 				start := time.Now()
 				Expect(labtest.Destroy(ctx, o)).To(Succeed())
 				fmt.Fprintf(GinkgoWriter, "lab %s destroyed in %s\n", theSpec.Name, time.Since(start).Round(time.Second))
 			}, NodeTimeout(10*time.Minute))
 		}
 		start := time.Now()
-		Expect(labtest.Up(ctx, o)).To(Succeed(), "labctl up failed: see the report's output and tmp/%s/logs/", theSpec.Name)
+		up := labtest.Up
+		if opts.KeepFailed {
+			up = labtest.UpKeepOnFailure
+		}
+		err := up(ctx, o)
+		if err != nil {
+			anyFailed.Store(true)
+		}
+		Expect(err).To(Succeed(), "labctl up failed: see the report's output and tmp/%s/logs/", theSpec.Name)
 		AddReportEntry(matrix.EntryUp, time.Since(start).Round(time.Second).String())
 	}
 	if opts.Reset {

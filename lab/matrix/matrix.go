@@ -49,6 +49,14 @@ type Cell struct {
 
 var cellNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
 
+// CheckCellName refuses what cannot be a cell's name (and so a directory under cells/).
+func CheckCellName(name string) error {
+	if !cellNameRE.MatchString(name) {
+		return fmt.Errorf("%q is not a cell name: cells are named with 1-31 lowercase letters, digits and '-', starting with a letter (labctl matrix list)", name)
+	}
+	return nil
+}
+
 // Load reads the matrix file at path, or the embedded one for "".
 func Load(path string) (*File, error) {
 	if path == "" {

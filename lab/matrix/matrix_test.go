@@ -389,20 +389,23 @@ func TestSuiteLeavesNoLab(t *testing.T) {
 	lab := filepath.Join(dir, "cell", "lab.yaml")
 	test := "test --up -v --timeout 80m --json " + filepath.Join(dir, "cell", "report.json") + " --junit " + filepath.Join(dir, "cell", "junit.xml") + " -f " + lab
 	for _, c := range []struct {
-		suite string
-		keep  bool
-		want  string
+		suite            string
+		keep, keepFailed bool
+		want             string
 	}{
-		{"exit 1", false, test + "\ndestroy -f " + lab + "\n"},
-		{"exit 1", true, test + " --keep\n"},
-		{"exit 0", false, test + "\n"},
+		{"exit 1", false, false, test + "\ndestroy -f " + lab + "\n"},
+		{"exit 1", true, false, test + " --keep\n"},
+		{"exit 0", false, false, test + "\n"},
+		// --keep-failed: the suite keeps a failed lab itself, and the matrix does not destroy it.
+		{"exit 1", false, true, test + " --keep-failed\n"},
+		{"exit 0", false, true, test + " --keep-failed\n"},
 	} {
 		os.Remove(calls)
 		// labctl stands in: `test` ends as the case says, every call recorded.
 		os.WriteFile(labctl, []byte("#!/bin/sh\necho \"$@\" >> "+calls+"\n[ \"$1\" = test ] && "+c.suite+"\nexit 0\n"), 0o755)
 		os.MkdirAll(filepath.Join(dir, "cell"), 0o755)
 		var log bytes.Buffer
-		err := Suite{Dir: dir, Labctl: labctl, Keep: c.keep}.Run(context.Background(), cells[0], filepath.Join(dir, "cell"), &log)
+		err := Suite{Dir: dir, Labctl: labctl, Keep: c.keep, KeepFailed: c.keepFailed}.Run(context.Background(), cells[0], filepath.Join(dir, "cell"), &log)
 		if (err != nil) != (c.suite != "exit 0") {
 			t.Errorf("%s: %v", c.suite, err)
 		}

@@ -29,8 +29,9 @@ type Suite struct {
 	// Labctl is the labctl binary whose `test` verb runs the suite (labctl itself, or another
 	// build given with --suite); Dir is where it runs (labs live in Dir/tmp/).
 	Labctl, Dir string
-	// Keep leaves each cell's lab up after the suite.
-	Keep bool
+	// Keep leaves each cell's lab up after the suite; KeepFailed only a failed cell's (labctl
+	// test --keep-failed: kept when labctl up or a spec failed).
+	Keep, KeepFailed bool
 }
 
 // Run runs the suite for one cell.
@@ -42,8 +43,11 @@ func (s Suite) Run(ctx context.Context, c Cell, dir string, log io.Writer) error
 	lab := filepath.Join(dir, "lab.yaml")
 	args := []string{"test", "--up", "-v", "--timeout", "80m",
 		"--json", filepath.Join(dir, "report.json"), "--junit", filepath.Join(dir, "junit.xml"), "-f", lab}
-	if s.Keep {
+	switch {
+	case s.Keep:
 		args = append(args, "--keep")
+	case s.KeepFailed:
+		args = append(args, "--keep-failed")
 	}
 	cmd := host.Command(ctx, s.Labctl, args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = s.Dir, log, log
@@ -54,7 +58,7 @@ func (s Suite) Run(ctx context.Context, c Cell, dir string, log io.Writer) error
 			fmt.Fprintf(log, "matrix: keeping the lab's logs as evidence: %v\n", kerr)
 		}
 	}
-	if err != nil && !s.Keep {
+	if err != nil && !s.Keep && !s.KeepFailed {
 		// The suite destroys its lab itself; one stopped (an interrupt: SIGKILL after the
 		// grace) or dead before its cleanup must not leave the cell's VM behind. destroy
 		// removes only what labctl made for this lab, and nothing when there is nothing.

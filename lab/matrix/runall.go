@@ -18,10 +18,10 @@ type RunAllOptions struct {
 	// Jobs is how many cells run at once (0: what fits, Jobs).
 	Jobs int
 	// Labctl is the labctl binary whose `test` verb runs the suite; Dir is where the cells'
-	// labs live (Dir/tmp/); Keep leaves each cell's lab up.
-	Labctl, Dir string
-	Keep        bool
-	Host        Host
+	// labs live (Dir/tmp/); Keep leaves each cell's lab up, KeepFailed only a failed cell's.
+	Labctl, Dir      string
+	Keep, KeepFailed bool
+	Host             Host
 	// Progress gets the run's lines.
 	Progress io.Writer
 }
@@ -39,7 +39,7 @@ func RunAll(ctx context.Context, f *File, cs []Cell, o RunAllOptions) error {
 			mem = max(mem, c.Spec.Memory+512)
 		}
 	}
-	s := Suite{Labctl: o.Labctl, Dir: o.Dir, Keep: o.Keep}
+	s := Suite{Labctl: o.Labctl, Dir: o.Dir, Keep: o.Keep, KeepFailed: o.KeepFailed}
 	if len(runnable) > 0 {
 		var err error
 		if o.Jobs, err = Jobs(o.Jobs, mem, len(runnable)); err != nil {

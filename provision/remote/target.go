@@ -147,6 +147,21 @@ func (c *Container) Chain() ([]*Container, Target) {
 	}
 }
 
+// Line is the command line that runs line inside t, to be run on the VM (as root when sudo):
+// line itself for the VM, else wrapped in each container's attach, the outermost last. It is
+// how a command that needs the caller's terminal (an interactive shell) reaches a level.
+func Line(t Target, line string) (wrapped string, sudo bool) {
+	c, ok := t.(*Container)
+	if !ok {
+		return line, false
+	}
+	chain, _ := c.Chain()
+	for i := len(chain) - 1; i >= 0; i-- {
+		line = chain[i].Wrap(line)
+	}
+	return line, !chain[0].AsUser
+}
+
 // Run runs cmd inside the container, as its root.
 func (c *Container) Run(ctx context.Context, cmd Cmd) (Result, error) {
 	if chain, top := c.Chain(); top != nil {
