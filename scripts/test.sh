@@ -6,7 +6,8 @@
 #      rejected, faults survived, anything lost (must be 0)
 #   4. as root: the Debian package (make deb) installed into a clean Debian 12 chroot, its
 #      dependencies resolved by apt, and labctl version, render, test --help, doctor run there
-#      (scripts/deb-test.sh)
+#      (scripts/deb-test.sh); and the matrix summary of a fixture rendered in headless chromium,
+#      its screenshot checked for its green and red cells (scripts/screenshot-check.sh)
 #   5. a real VM: box build (cached), vagrant up, pinned SSH, blank SATA data disk, kept
 #      console, two timed-out boots of the halted VM (kept), destroy; two timed-out boots of a
 #      new VM; and `vagrant validate` on both providers (it starts libvirtd)
@@ -44,6 +45,7 @@ phase unit go test -count=1 ./... || { echo "fast tests failed: not booting VMs"
 phase faults ./scripts/faults.sh || { echo "fault tests failed: not booting VMs"; exit 1; }
 if [ "$(id -u)" -eq 0 ]; then
   phase deb ./scripts/deb-test.sh
+  phase screenshot ./scripts/screenshot-check.sh
 fi
 phase vm env LABCTL_VM_TESTS=1 go test -tags vm -count=1 -timeout 30m -v -run TestVM ./lab/
 cells=${LABCTL_CELLS:-$preset,forky}

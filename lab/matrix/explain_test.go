@@ -141,8 +141,10 @@ func TestKeepEvidence(t *testing.T) {
 
 // TestWhySection: the summary explains each failed cell with its logs, its nearest passing
 // cells on the grid and what differs, and lists its evidence (golden).
-func TestWhySection(t *testing.T) {
-	out := t.TempDir()
+// whyFixture is a matrix output under out with two real red cells (their evidence from
+// testdata/why/) and passing cells around them, and its report.
+func whyFixture(t *testing.T, out string) Report {
+	t.Helper()
 	for _, c := range []string{"k6-12-lxc4-0-6", "k5-10-lxc4-0-6"} {
 		ev := filepath.Join(out, "cells", c, EvidenceDir)
 		os.MkdirAll(ev, 0o755)
@@ -154,6 +156,11 @@ func TestWhySection(t *testing.T) {
 	}
 	cell := func(name, k, l, status, kernel, lxc string) Result {
 		r := Result{Cell: name, Userland: "forky", AxisKernel: k, AxisLXC: l, Cgroup: "v2", Status: status, Kernel: kernel, LXC: lxc}
+		if status == Passed {
+			r.Levels = map[string]Counts{"host": {Passed: 10}, "unpriv": {Passed: 12}, "nested": {Passed: 5}, "other": {Passed: 4}}
+			r.Total = Counts{Passed: 31}
+			r.Seconds = 540
+		}
 		if status == Failed {
 			r.Reason = "failed:  [BeforeSuite] (the suite: exit status 1)"
 			r.Why = explain(filepath.Join("testdata", "why", name))
@@ -162,7 +169,7 @@ func TestWhySection(t *testing.T) {
 		}
 		return r
 	}
-	rep := Report{Out: out, Results: []Result{
+	return Report{Out: out, Made: time.Date(2026, 12, 3, 23, 0, 0, 0, time.UTC), Results: []Result{
 		cell("k5-10-lxc4-0-6", "5.10", "4.0.6", Failed, "", ""),
 		cell("k5-10-lxc7-0-0", "5.10", "7.0.0", Passed, "5.10.0-32-amd64", "7.0.0"),
 		cell("k6-12-lxc4-0-6", "6.12", "4.0.6", Failed, "", ""),
@@ -170,6 +177,11 @@ func TestWhySection(t *testing.T) {
 		cell("k7-3-lxc4-0-6", "7.3", "4.0.6", Passed, "7.3.1+deb14-amd64", "4.0.6"),
 		{Cell: "k6-1-lxc6-0-4-v1-trixie", Userland: "trixie", AxisKernel: "6.1", AxisLXC: "6.0.4", Cgroup: "v1", Status: Passed},
 	}}
+}
+
+func TestWhySection(t *testing.T) {
+	out := t.TempDir()
+	rep := whyFixture(t, out)
 	md := rep.whyMarkdown(out)
 	golden.Check(t, "why.md.golden", []byte(md))
 	for _, want := range []string{
@@ -190,7 +202,7 @@ func TestWhySection(t *testing.T) {
 	if err := htmlPage.Execute(&page, rep); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`<h3 id="why-k6-12-lxc4-0-6">`, `<a href="cells/k6-12-lxc4-0-6/evidence/console.log">`, "passes with the same kernel: k6-12-lxc6-0-4"} {
+	for _, want := range []string{`<h3 id="why-k6-12-lxc4-0-6">`, `labctl up failed at its step “start box1”`, `<a href="cells/k6-12-lxc4-0-6/evidence/console.log">`, "passes with the same kernel: k6-12-lxc6-0-4"} {
 		if !strings.Contains(page.String(), want) {
 			t.Errorf("the HTML page lacks %q", want)
 		}

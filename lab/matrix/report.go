@@ -215,7 +215,7 @@ var htmlPage = template.Must(template.New("summary").Parse(`<!doctype html>
 {{end}}</table>
 {{with $.Reds $.Out}}<h2>Why the failed cells failed</h2>
 {{range .}}<h3 id="why-{{.Cell}}">{{.Cell}}{{if .AxisKernel}} (kernel {{.AxisKernel}}, LXC {{.AxisLXC}}, {{.Userland}}, cgroup {{.Cgroup}}){{end}}</h3>
-<p>{{.Reason}}</p><ul>
+<p>{{if .Step}}labctl up failed at its step “{{.Step}}”: {{end}}{{.Reason}}</p><ul>
 {{range .Why}}<li>{{.Says}}. <br>Seen in <code>{{.Found}}</code></li>
 {{else}}<li>no known failure in its logs: read its run.log and evidence</li>
 {{end}}{{range .Near}}<li class="passed">passes with the {{.Axis}}: {{.Cell}} ({{range $i, $d := .Differs}}{{if $i}}, {{end}}{{$d}}{{end}})</li>
