@@ -12,6 +12,7 @@ import (
 	"github.com/labctl/labctl/lab/build"
 	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/provider"
+	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/lab/vagrant"
 )
 
@@ -78,4 +79,16 @@ func vagrantCopyIntact(name, boxFile string) bool {
 	}
 	st, err := os.Stat(vagrantBoxImage(name))
 	return err == nil && st.Size() == want
+}
+
+// BuildLXC builds the LXC of spec s from its lxc.source (cached; nothing for an LXC from
+// apt): what a bisection does first for each commit, a failure telling that the commit does
+// not build. Progress goes to w, the build's output to log.
+func BuildLXC(ctx context.Context, s *spec.Spec, w, log io.Writer) error {
+	b, err := build.LXCBuildFor(s)
+	if err != nil || b == nil {
+		return err
+	}
+	_, err = build.BuildLXC(ctx, *b, w, log)
+	return err
 }

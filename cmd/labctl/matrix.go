@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,8 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/matrix"
+	"github.com/labctl/labctl/lab/spec"
 )
 
 // matrixOut is where the matrix writes: tmp/matrix/ of the project.
@@ -76,7 +80,7 @@ func matrixCmd(g *globals) *cobra.Command {
 	for _, c := range withCells {
 		c.Flags().StringVar(&m.cells, "cells", "", "comma-separated cell names (default: every cell)")
 	}
-	root.AddCommand(append(withCells, show, rep, attachCmd(g), cleanCmd(g))...)
+	root.AddCommand(append(withCells, show, rep, attachCmd(g), cleanCmd(g), m.bisectCmd())...)
 	return root
 }
 
@@ -167,6 +171,66 @@ func cleanCmd(g *globals) *cobra.Command {
 			return errors.Join(errs...)
 		},
 	}
+}
+
+func (m *matrixFlags) bisectCmd() *cobra.Command {
+	var good, bad, labels string
+	cmd := &cobra.Command{
+		Use:   "bisect --good CELL --bad CELL [--label-filter EXPR]",
+		Short: "find the first bad LXC commit (or kernel) between a passing and a failing cell",
+		Long: "Given a passing and a failing cell that differ on one axis, runs the cells between them,\n" +
+			"halving the range each step, and prints the first bad one with what its run failed with.\n" +
+			"LXC axis: both cells build lxc.source from the same git checkout at two lxc.ref; each step\n" +
+			"builds a commit (cached; a commit that does not build is skipped, as git bisect run does)\n" +
+			"and runs its cell (labctl test --up, the suite's specs --label-filter selects). Kernel axis:\n" +
+			"two grid cells with the same LXC; the steps are the grid's kernels between theirs.\n" +
+			"Steps go to " + matrixOut + "/bisect/<step>/ (lab.yaml, run.log, report.json, evidence/), the outcome\n" +
+			"to " + matrixOut + "/bisect/bisect.json. The good cell is taken as good, the bad one as bad (not run).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if good == "" || bad == "" {
+				return usageError{errors.New("bisect needs --good CELL (a cell that passes) and --bad CELL (one that fails): labctl matrix list names them")}
+			}
+			f, _, err := m.load()
+			if err != nil {
+				return err
+			}
+			var pair [2]matrix.Cell
+			for i, c := range []struct{ flag, name string }{{"--good", good}, {"--bad", bad}} {
+				at := f.Index(c.name)
+				if at < 0 {
+					return fmt.Errorf("%s: no cell %s in the matrix: labctl matrix list names them", c.flag, c.name)
+				}
+				pair[i] = f.Cells[at]
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			dir, err := os.Getwd()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			bi, err := matrix.RunBisect(cmd.Context(), f, pair[0], pair[1], matrix.BisectOptions{
+				Out:      matrixOut,
+				Runner:   matrix.Suite{Labctl: exe, Dir: dir, LabelFilter: labels},
+				Build:    func(ctx context.Context, s *spec.Spec, log io.Writer) error { return lab.BuildLXC(ctx, s, log, log) },
+				Progress: out,
+			})
+			if err != nil {
+				return err
+			}
+			if bi.FirstBad == "" {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&good, "good", "", "a cell that passes")
+	cmd.Flags().StringVar(&bad, "bad", "", "a cell that fails, one axis away from --good")
+	cmd.Flags().StringVar(&labels, "label-filter", "", "run only these specs at each step (Ginkgo's syntax, e.g. 'level:unpriv'): a faster step, as long as they show the failure")
+	return cmd
 }
 
 func (m *matrixFlags) listCmd() *cobra.Command {

@@ -115,6 +115,9 @@ func TestMatrixBadInput(t *testing.T) {
 		{[]string{"matrix", "run", "--cells", "forky", "--keep", "--keep-failed"}, 1, "if any flags in the group [keep keep-failed] are set none of the others can be"},
 		{[]string{"test", "--keep-failed"}, 2, "--keep and --keep-failed go with --up"},
 		{[]string{"test", "--up", "--keep", "--keep-failed"}, 2, "give one"},
+		{[]string{"matrix", "bisect", "--good", "bookworm"}, 2, "bisect needs --good CELL (a cell that passes) and --bad CELL"},
+		{[]string{"matrix", "bisect", "--good", "nosuch", "--bad", "forky"}, 1, "--good: no cell nosuch in the matrix"},
+		{[]string{"matrix", "bisect", "--good", "bookworm", "--bad", "forky"}, 1, "cells bookworm and forky do not differ on one axis labctl bisects"},
 		{[]string{"ssh", "--level", "box1", "--", "uname"}, 2, "--level box1 opens a shell there and takes no SSH-ARGS"},
 	} {
 		_, errOut, code := run(t, dir, c.args...)

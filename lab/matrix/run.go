@@ -32,6 +32,8 @@ type Suite struct {
 	// Keep leaves each cell's lab up after the suite; KeepFailed only a failed cell's (labctl
 	// test --keep-failed: kept when labctl up or a spec failed).
 	Keep, KeepFailed bool
+	// LabelFilter runs only the specs it matches (Ginkgo's syntax; "" all).
+	LabelFilter string
 }
 
 // Run runs the suite for one cell.
@@ -43,6 +45,9 @@ func (s Suite) Run(ctx context.Context, c Cell, dir string, log io.Writer) error
 	lab := filepath.Join(dir, "lab.yaml")
 	args := []string{"test", "--up", "-v", "--timeout", "80m",
 		"--json", filepath.Join(dir, "report.json"), "--junit", filepath.Join(dir, "junit.xml"), "-f", lab}
+	if s.LabelFilter != "" {
+		args = append(args, "--label-filter", s.LabelFilter)
+	}
 	switch {
 	case s.Keep:
 		args = append(args, "--keep")
