@@ -120,11 +120,30 @@ func (p *Provisioner) startStep(c *spec.Container) Step {
 			_, err := remote.Must(ctx, parent, remote.Cmd{Line: line, Stdout: p.Opts.Log, Stderr: p.Opts.Log})
 			p.keepLog(ctx, parent, guestLog, logName)
 			if err != nil {
+				p.startEvidence(ctx, parent, c, start, guestLog)
 				return err
 			}
 			_, err = remote.Must(ctx, p.parentOf(c), remote.Cmd{Line: remote.Shf("lxc-wait -n %s -s RUNNING -t 60", c.Name)})
 			return err
 		},
+	}
+}
+
+// startEvidence is what a failed start leaves for the one who reads why: the start tried once
+// more with LXC's trace log (kept as NAME-lxc-start-trace.log; a container that starts then
+// stays up, and the next up finds it running), and the VM kernel's AppArmor denials
+// (NAME-apparmor-denials.txt), in the lab's logs.
+func (p *Provisioner) startEvidence(ctx context.Context, parent remote.Target, c *spec.Container, start, guestLog string) {
+	if p.Opts.LogDir == "" {
+		return
+	}
+	trace := strings.TrimSuffix(guestLog, ".log") + "-trace.log"
+	line := remote.Shf("rm -f %s && ", trace) + start + remote.Shf(" -n %s -d --logfile %s --logpriority TRACE", c.Name, trace)
+	_, _ = parent.Run(ctx, remote.Cmd{Line: line, Stdout: p.Opts.Log, Stderr: p.Opts.Log})
+	p.keepLog(ctx, parent, trace, path.Base(trace))
+	r, err := p.VM.Run(ctx, remote.Cmd{Line: `dmesg | grep -F 'apparmor="DENIED"' | tail -n 100`, Sudo: true})
+	if err == nil {
+		_ = host.WriteFileAtomic(filepath.Join(p.Opts.LogDir, c.Name+"-apparmor-denials.txt"), []byte(r.Stdout), 0o644)
 	}
 }
 

@@ -31,6 +31,12 @@ func Evidence(ctx context.Context, s *spec.Spec, vm remote.Target, f Facts, leve
 		run("vm-dmesg.txt", vm, true, "dmesg | tail -n 200")
 		run("vm-lxc-net.txt", vm, true, "journalctl -u lxc-net --no-pager -n 100 2>/dev/null || true")
 		run("vm-mounts.txt", vm, false, "findmnt; lsblk -f")
+		// What the kernel refused and what it offers containers: AppArmor's denials, LXC's own
+		// check of the kernel, the cgroup hierarchy and its controllers, the btrfs subvolumes.
+		run("vm-apparmor-denials.txt", vm, true, `dmesg | grep -F 'apparmor="DENIED"' | tail -n 100 || true`)
+		run("vm-lxc-checkconfig.txt", vm, true, `lxc-checkconfig 2>&1 | sed 's/\x1b\[[0-9;]*m//g' || true`)
+		run("vm-cgroup.txt", vm, false, "findmnt -t cgroup,cgroup2; for f in cgroup.controllers cgroup.subtree_control; do echo \"$f: $(cat /sys/fs/cgroup/$f 2>/dev/null)\"; done")
+		run("vm-btrfs-subvolumes.txt", vm, true, "btrfs subvolume list "+remote.Quote(s.Btrfs.MountPoint)+" 2>&1 || true")
 	default:
 		c := s.Container(level)
 		if c == nil {
@@ -49,6 +55,7 @@ func Evidence(ctx context.Context, s *spec.Spec, vm remote.Target, f Facts, leve
 		}
 		if c.Parent == "" {
 			run(c.Name+"-uid_map.txt", vm, false, remote.Shf("cat /proc/$(lxc-info -n %s -p -H)/uid_map", c.Name))
+			run(c.Name+"-cgroup.txt", vm, false, remote.Shf("p=$(lxc-info -n %s -p -H) && cat /proc/$p/cgroup && d=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$p/cgroup) && while [ \"$d\" != /sys/fs ]; do echo \"$d: $(cat $d/cgroup.controllers 2>/dev/null) / $(cat $d/cgroup.subtree_control 2>/dev/null)\"; d=${d%%/*}; done", c.Name))
 		}
 	}
 	return out

@@ -40,6 +40,9 @@ type fakeGuest struct {
 	// passwd and group are the guest's users and groups ("name:id" lines); mpState is what
 	// the mount point is before labctl mounts it (absent, empty or full).
 	passwd, group, mpState string
+	// denyStart names a container whose start the guest's kernel refuses (as AppArmor does
+	// when the lxc-start profile lacks userns), with a denial in its kernel log.
+	denyStart string
 }
 
 type fakeContainer struct {
@@ -369,12 +372,30 @@ var rules = []rule{
 			return fail("lxc-start: " + m[1] + ": No container config specified")
 		case c.partial:
 			return fail("lxc-start: " + m[1] + ": Failed checking for incomplete container creation")
+		case m[1] == g.denyStart:
+			return fail("lxc-start: " + m[1] + ": conf.c: userns_exec_mapped_root: Permission denied - Failed to unshare new user namespace")
 		case t == "" && strings.Contains(g.files[":/mnt/"+m[1]+"/config"], "lxc.apparmor.profile = generated"):
 			// As the lab user LXC cannot load the profile it generates (no mac_admin).
 			return fail("lxc-start: " + m[1] + ": Cannot use generated profile: apparmor_parser not available")
 		}
 		c.running = true
 		return ok("")
+	}},
+	{re: regexp.MustCompile(`^rm -f (\S+-lxc-start-trace\.log) && (?:env \S+ \S+ systemd-run --user --scope --quiet -p Delegate=yes )?lxc-start -n (\S+) -d --logfile (\S+) --logpriority TRACE$`), run: func(g *fakeGuest, t string, m []string, _ string) remote.Result {
+		if m[1] != m[3] || m[2] != g.denyStart {
+			return fail("a trace start of " + m[2] + " into another log, or of a container that starts")
+		}
+		g.files[t+":"+m[1]] = "lxc-start " + m[2] + " TRACE conf - userns_exec_mapped_root - Permission denied\n"
+		return fail("lxc-start: " + m[2] + ": The container failed to start")
+	}},
+	{re: regexp.MustCompile(`^cat (\S+-lxc-start-trace\.log)$`), run: func(g *fakeGuest, t string, m []string, _ string) remote.Result {
+		return ok(g.files[t+":"+m[1]])
+	}},
+	{re: regexp.MustCompile(`^dmesg \| grep -F 'apparmor="DENIED"' \| tail -n 100$`), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result {
+		if g.denyStart == "" {
+			return remote.Result{ExitCode: 1}
+		}
+		return ok(`[  245.19] audit: type=1400 apparmor="DENIED" operation="userns_create" class="namespace" profile="/usr/bin/lxc-start" comm="lxc-start"` + "\n")
 	}},
 	{re: regexp.MustCompile(`^cat (\S+-lxc-start\.log)$`), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result { return ok("lxc-start debug log\n") }},
 	{re: regexp.MustCompile(`^lxc-wait -n (\S+) -s RUNNING -t 60$`), run: func(g *fakeGuest, t string, m []string, _ string) remote.Result {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -52,6 +54,35 @@ func TestFakeGuestProvisions(t *testing.T) {
 	sum, out, err = runAll(t, g)
 	if err != nil || sum.Changed != 0 {
 		t.Fatalf("second run: %s %v\n%s", sum, err, out)
+	}
+}
+
+// TestFailedStartLeavesEvidence: a container that does not start is tried once more with
+// LXC's trace log, and the lab's logs keep its debug log, the trace log and the VM kernel's
+// AppArmor denials; the step still fails.
+func TestFailedStartLeavesEvidence(t *testing.T) {
+	g := newFakeGuest()
+	g.denyStart = "box1"
+	p := fakeProvisioner(t, &fakeConn{g: g})
+	p.Opts.LogDir = t.TempDir()
+	steps, err := p.Steps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	_, err = RunSteps(context.Background(), steps, &out, false)
+	if err == nil || !strings.Contains(err.Error(), `step "start box1" failed`) {
+		t.Fatalf("want start box1 to fail: %v\n%s", err, out.String())
+	}
+	for name, want := range map[string]string{
+		"box1-lxc-start.log":        "lxc-start debug log",
+		"box1-lxc-start-trace.log":  "TRACE conf - userns_exec_mapped_root - Permission denied",
+		"box1-apparmor-denials.txt": `apparmor="DENIED" operation="userns_create"`,
+	} {
+		data, err := os.ReadFile(filepath.Join(p.Opts.LogDir, name))
+		if err != nil || !strings.Contains(string(data), want) {
+			t.Errorf("%s: %q %v, want %q", name, data, err, want)
+		}
 	}
 }
 
