@@ -100,3 +100,45 @@ func (f Facts) Delegated() bool { return f.Cgroup == "v2" && f.Systemd }
 func (f Facts) String() string {
 	return fmt.Sprintf("kernel %s, %s %s, LXC %s, cgroup %s, apparmor %v, systemd %v", f.Kernel, f.Distro, f.Release, f.LXCVersion, f.Cgroup, f.AppArmor, f.Systemd)
 }
+
+// cellFactsScript prints what a matrix cell records of its guest (key=value lines): the
+// kernel's container-relevant options, whether the syscalls LXC uses when it can are there
+// (pidfd, the new mount API, idmapped mounts, seccomp notify), AppArmor's and systemd's
+// versions, LXC's version and where it runs from. Every probe tolerates absence.
+const cellFactsScript = `k=$(uname -r); echo kernel=$k
+cfg=/boot/config-$k
+for o in USER_NS CGROUPS MEMCG CGROUP_BPF CGROUP_PIDS CPUSETS SECCOMP_FILTER SECURITY_APPARMOR BTRFS_FS VETH BRIDGE; do
+  echo "config.$o=$(sed -n "s/^CONFIG_$o=//p" $cfg 2>/dev/null)"
+done
+for s in pidfd_open fsopen mount_setattr clone3; do
+  if grep -qw "__x64_sys_$s" /proc/kallsyms 2>/dev/null; then echo "syscall.$s=yes"; else echo "syscall.$s=no"; fi
+done
+if grep -qw seccomp_notify_ioctl /proc/kallsyms 2>/dev/null; then echo seccomp.notify=yes; else echo seccomp.notify=no; fi
+echo "userns.max=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null)"
+echo "apparmor.enabled=$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)"
+echo "apparmor.parser=$(apparmor_parser --version 2>/dev/null | sed -n '1s/.*version //p')"
+echo "apparmor.restrict_userns=$(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns 2>/dev/null)"
+echo "systemd=$(systemctl --version 2>/dev/null | sed -n '1s/^systemd \([0-9]*\).*/\1/p')"
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then echo cgroup=v2; echo "cgroup.controllers=$(cat /sys/fs/cgroup/cgroup.controllers)"; else echo cgroup=v1; fi
+echo "lxc=$(lxc-create --version 2>/dev/null)"
+echo "lxc.from=$(dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}' liblxc1 2>/dev/null || echo built)"`
+
+// CellFacts reads what a matrix cell records of its guest (cellFactsScript), as key=value.
+func CellFacts(ctx context.Context, vm remote.Target) (map[string]string, error) {
+	r, err := remote.Must(ctx, vm, remote.Cmd{Line: cellFactsScript, Sudo: true})
+	if err != nil {
+		return nil, fmt.Errorf("cell facts: %w", err)
+	}
+	return parseKV(r.Stdout), nil
+}
+
+// parseKV reads key=value lines.
+func parseKV(out string) map[string]string {
+	kv := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && k != "" {
+			kv[k] = strings.TrimSpace(v)
+		}
+	}
+	return kv
+}

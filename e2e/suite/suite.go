@@ -6,6 +6,7 @@ package suite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -157,6 +158,14 @@ func setUp(ctx SpecContext) {
 	// What the guest really runs, for the matrix's report (not what the spec claims).
 	AddReportEntry(matrix.EntryKernel, theLab.Facts.Kernel)
 	AddReportEntry(matrix.EntryLXC, theLab.Facts.LXCVersion)
+	// What a matrix cell records of its guest, to compare with its neighbours when it fails.
+	if cf, err := provision.CellFacts(ctx, vm); err == nil {
+		if data, err := json.Marshal(cf); err == nil {
+			AddReportEntry(matrix.EntryFacts, string(data))
+		}
+	} else {
+		fmt.Fprintf(GinkgoWriter, "cell facts not read: %v\n", err)
+	}
 }
 
 // factsOf is the guest's facts as the suite recorded them (a report entry of BeforeSuite).

@@ -139,6 +139,17 @@ func TestKeepEvidence(t *testing.T) {
 	}
 }
 
+// TestDiffersNamesTheFacts: two cells' facts that differ are listed, the same ones are not.
+func TestDiffersNamesTheFacts(t *testing.T) {
+	a := Result{Userland: "forky", AxisKernel: "6.12", AxisLXC: "4.0.6", Kernel: "6.12.1", LXC: "4.0.6",
+		Facts: map[string]string{"systemd": "262", "apparmor.parser": "4.1.0", "config.USER_NS": "y", "kernel": "6.12.1"}}
+	b := Result{Userland: "forky", AxisKernel: "6.12", AxisLXC: "6.0.4", Kernel: "6.12.1", LXC: "6.0.4",
+		Facts: map[string]string{"systemd": "262", "apparmor.parser": "4.1.2", "config.USER_NS": "y", "kernel": "6.12.1", "only.b": "x"}}
+	if got := strings.Join(differs(a, b), "; "); got != "LXC 4.0.6 → 6.0.4; apparmor.parser 4.1.0 → 4.1.2" {
+		t.Errorf("differs = %q", got)
+	}
+}
+
 // TestWhySection: the summary explains each failed cell with its logs, its nearest passing
 // cells on the grid and what differs, and lists its evidence (golden).
 // whyFixture is a matrix output under out with two real red cells (their evidence from

@@ -173,6 +173,7 @@ func (s *fakeSuite) Run(ctx context.Context, c Cell, dir string, log io.Writer) 
 			{Name: EntryUp, Value: types.WrapEntryValue("2m20s")},
 			{Name: EntryKernel, Value: types.WrapEntryValue(c.Spec.Kernel[3:] + "-1-amd64")},
 			{Name: EntryLXC, Value: types.WrapEntryValue(strings.TrimPrefix(c.Spec.LXC.Expect, "~> "))},
+			{Name: EntryFacts, Value: types.WrapEntryValue(`{"systemd":"262","syscall.pidfd_open":"yes"}`)},
 		}})
 	for _, lv := range []string{"level:host", "level:unpriv", "level:nested", "reboot"} {
 		for i := 0; i < 2; i++ {
@@ -299,6 +300,9 @@ func TestPlanRunMerge(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs, _ := ReadResults(out)
+	if f := rs[0].Facts; f["systemd"] != "262" || f["syscall.pidfd_open"] != "yes" {
+		t.Errorf("the cell's facts were not read from its report: %v", f)
+	}
 	if r := rs[5]; r.Cell != "forky" || r.Status != Failed || !strings.Contains(r.Reason, "no result") {
 		t.Errorf("a cell without a result: %+v", r)
 	}

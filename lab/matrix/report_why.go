@@ -90,6 +90,17 @@ func differs(a, b Result) []string {
 			out = append(out, fmt.Sprintf("%s %s → %s", d.what, orDash(d.a), orDash(d.b)))
 		}
 	}
+	// The facts both guests recorded that differ (kernel and LXC are said above).
+	var keys []string
+	for k, va := range a.Facts {
+		if vb, ok := b.Facts[k]; ok && va != vb && k != "kernel" && k != "lxc" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, fmt.Sprintf("%s %s → %s", k, orDash(a.Facts[k]), orDash(b.Facts[k])))
+	}
 	return out
 }
 

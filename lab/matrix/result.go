@@ -22,6 +22,8 @@ const (
 	EntryKernel = "guest kernel"
 	EntryLXC    = "guest LXC"
 	EntryUp     = "labctl up"
+	// EntryFacts is the guest's cell facts (provision.CellFacts) as a JSON object.
+	EntryFacts = "cell facts"
 )
 
 // Counts are specs by how they ended.
@@ -74,7 +76,10 @@ type Result struct {
 	Why      []Why  `json:"why,omitempty"`
 	Evidence string `json:"evidence,omitempty"`
 	// Step is the step of labctl up that failed, when the cell failed there.
-	Step   string            `json:"step,omitempty"`
+	Step string `json:"step,omitempty"`
+	// Facts are what the suite read of the guest (kernel options, syscalls, AppArmor, systemd,
+	// cgroup, LXC): none when the cell failed before the suite reached the lab.
+	Facts  map[string]string `json:"facts,omitempty"`
 	Levels map[string]Counts `json:"levels,omitempty"`
 	Total  Counts            `json:"total"`
 	// Up is how long `labctl up` took; Suite the suite's own run time; Seconds the whole cell.
@@ -130,6 +135,8 @@ func (r *Result) readSuite(path string) error {
 					r.LXC = e.StringRepresentation()
 				case EntryUp:
 					r.Up = e.StringRepresentation()
+				case EntryFacts:
+					_ = json.Unmarshal([]byte(e.StringRepresentation()), &r.Facts)
 				}
 			}
 			var c Counts
