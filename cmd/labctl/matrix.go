@@ -136,6 +136,13 @@ func cleanCmd(g *globals) *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if len(files) > 0 {
+				lk, err := matrix.LockOut(matrixOut, "matrix clean")
+				if err != nil {
+					return err
+				}
+				defer lk.Unlock()
+			}
 			if len(files) == 0 {
 				fmt.Fprintf(out, "no cell under %s/cells: nothing to clean\n", matrixOut)
 				return nil

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/labctl/labctl/lab/matrix"
 )
 
 // standInSuite takes labctl's place in `matrix run --suite`: its `test` verb checks that it got
@@ -139,6 +141,15 @@ func TestMatrixBadInput(t *testing.T) {
 	if out, errOut, code := run(t, dir, "matrix", "clean"); code != 0 || !strings.Contains(out, "lab c1: nothing to destroy") {
 		t.Errorf("clean of a gone lab: exit %d: %s%s", code, out, errOut)
 	}
+	// While a matrix run works there, clean destroys nothing and says why.
+	lk, err := matrix.LockOut(filepath.Join(dir, "tmp", "matrix"), "matrix run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := run(t, dir, "matrix", "clean"); code != 1 || !strings.Contains(errOut, "matrix clean: matrix run (pid") {
+		t.Errorf("clean during a run: exit %d: %s", code, errOut)
+	}
+	lk.Unlock()
 	if _, err := os.Stat(filepath.Join(dir, "tmp", "c1")); err == nil {
 		t.Error("clean made the directory of a lab that was not there")
 	}

@@ -247,6 +247,11 @@ func RunBisect(ctx context.Context, f *File, good, bad Cell, o BisectOptions) (*
 	if err != nil {
 		return nil, err
 	}
+	lk, err := LockOut(o.Out, "matrix bisect")
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Unlock()
 	dir := filepath.Join(o.Out, "bisect")
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err

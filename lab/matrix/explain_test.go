@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -221,4 +222,26 @@ func TestWhySection(t *testing.T) {
 	if (Report{Results: []Result{{Cell: "a", Status: Passed}}}).whyMarkdown(out) != "" {
 		t.Error("a matrix without a failed cell has a why section")
 	}
+}
+
+// TestLockOut: a second verb on the same matrix output is refused, naming the first; once the
+// first ends, it may go.
+func TestLockOut(t *testing.T) {
+	out := t.TempDir()
+	lk, err := LockOut(out, "matrix run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockOut(out, "matrix clean"); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("matrix clean: matrix run (pid %d) works in %s", os.Getpid(), out)) {
+		t.Errorf("a second verb: %v", err)
+	}
+	if _, err := Merge(out, []string{t.TempDir()}, nil, nil, nil, "m"); err == nil || !strings.Contains(err.Error(), "matrix merge: matrix run") {
+		t.Errorf("merge during a run: %v", err)
+	}
+	lk.Unlock()
+	lk2, err := LockOut(out, "matrix clean")
+	if err != nil {
+		t.Fatalf("after the first ended: %v", err)
+	}
+	lk2.Unlock()
 }

@@ -60,6 +60,11 @@ var resultFiles = []string{"result.json", "junit.xml", "report.json", "lab.yaml"
 // one that no directory holds a result of is failed ("no result"). Two results of one cell
 // are an error. It returns the cells merged.
 func Merge(out string, dirs []string, f *File, cells []Cell, h Host, machine string) ([]string, error) {
+	lk, err := LockOut(out, "matrix merge")
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Unlock()
 	from, err := findResults(dirs)
 	if err != nil {
 		return nil, err

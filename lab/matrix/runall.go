@@ -2,9 +2,11 @@ package matrix
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -49,6 +51,11 @@ func RunAll(ctx context.Context, f *File, cs []Cell, o RunAllOptions) error {
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return err
 	}
+	lk, err := LockOut(o.Out, "matrix run")
+	if err != nil {
+		return err
+	}
+	defer lk.Unlock()
 	fmt.Fprintf(o.Progress, "matrix: %d cells (%d run here, %d at a time), on %s\n", len(cs), len(runnable), max(o.Jobs, 1), machine)
 	start := time.Now()
 	_, runErr := Run(ctx, f, cs, Options{Out: o.Out, Jobs: o.Jobs, Runner: s, Host: o.Host, Progress: o.Progress, Machine: machine})
@@ -79,4 +86,19 @@ func Jobs(jobs, mem, cells int) (int, error) {
 		jobs = min(fits, max(1, runtime.NumCPU()/2), cells)
 	}
 	return jobs, nil
+}
+
+// LockOut takes the matrix output directory for a verb that runs or changes its cells' labs
+// and results (run, merge, clean, bisect), or says which one holds it: a second run there
+// would wipe the first one's results, and clean would destroy the lab of a cell that runs.
+func LockOut(out, what string) (*host.Lock, error) {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, err
+	}
+	lk, err := host.TryLock(filepath.Join(out, "run.lock"), what)
+	var busy *host.BusyError
+	if errors.As(err, &busy) {
+		return nil, fmt.Errorf("%s: %s (pid %d) works in %s: wait for it to end, or run from another directory", what, busy.What, busy.PID, out)
+	}
+	return lk, err
 }
