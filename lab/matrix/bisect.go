@@ -336,7 +336,7 @@ func probe(ctx context.Context, p Probe, dir string, o BisectOptions) (Verdict, 
 		return Good, ""
 	}
 	// The step's why: the failed specs, the failed step of up, what the logs show.
-	why := r.Reason
+	why := "failed: " + r.Reason
 	if step := failedStep(dir); step != "" {
 		why = fmt.Sprintf("labctl up failed at its step %q; %s", step, why)
 	}

@@ -143,7 +143,7 @@ func (r *Result) readSuite(path string) error {
 			switch {
 			case sr.State.Is(types.SpecStateFailureStates):
 				c.Failed = 1
-				failures = append(failures, sr.FullText()+nodeKind(sr))
+				failures = append(failures, strings.TrimSpace(sr.FullText()+nodeKind(sr)))
 			case sr.LeafNodeType != types.NodeTypeIt:
 				continue
 			case sr.State == types.SpecStatePassed:
@@ -162,7 +162,7 @@ func (r *Result) readSuite(path string) error {
 	}
 	switch {
 	case len(failures) > 0:
-		r.Status, r.Reason = Failed, "failed: "+strings.Join(failures, "; ")
+		r.Status, r.Reason = Failed, strings.Join(failures, "; ")
 	case r.Total.Passed == 0:
 		r.Status, r.Reason = Failed, "no spec passed"
 	default:
