@@ -69,6 +69,8 @@ func (r *Result) explain(out string) {
 		return
 	}
 	dir := filepath.Join(out, "cells", r.Cell)
+	// Results of a labctl before 6da1a38 said "failed: " twice, and "  [BeforeSuite]".
+	r.Reason = strings.TrimSpace(strings.TrimPrefix(r.Reason, "failed: "))
 	if r.Why == nil {
 		r.Why = explain(dir)
 	}
