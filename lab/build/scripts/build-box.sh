@@ -64,9 +64,13 @@ if [ -n "${LXC_TREE:-}" ]; then
   # Over the release's LXC (its configuration, units, AppArmor profiles and dependencies
   # stay): the built binaries, library, templates and LXC's own config files; apt keeps its
   # hands off the packages.
+  # The release's liblxc files the tree does not replace go: ldconfig links the soname to
+  # the highest file version (the release's liblxc.so.1.7.0 over LXC 1.1.5's liblxc.so.1.1.5,
+  # whose tools then fail "undefined symbol"). The built tools must run, or the build fails.
+  tree='$1/tmp/'"$(basename "$LXC_TREE")"
   lxctree=(--customize-hook="copy-in \"$LXC_TREE\" /tmp"
-    --customize-hook='tar -C "$1" -xpf "$1/tmp/'"$(basename "$LXC_TREE")"'" && rm -f "$1/tmp/'"$(basename "$LXC_TREE")"'"'
-    --customize-hook='chroot "$1" ldconfig && for p in lxc liblxc1 liblxc-common; do if chroot "$1" dpkg -s $p >/dev/null 2>&1; then chroot "$1" apt-mark hold $p >/dev/null; fi; done && echo "==> LXC from source: $(chroot "$1" lxc-create --version 2>&1)" >&2')
+    --customize-hook='tar -C "$1" -xpf "'"$tree"'" && for f in "$1"/usr/lib/*/liblxc.so.*; do [ -e "$f" ] || continue; tar -tf "'"$tree"'" | grep -qxF "./${f#"$1"/}" || rm -f "$f"; done && rm -f "'"$tree"'"'
+    --customize-hook='chroot "$1" ldconfig && for p in lxc liblxc1 liblxc-common; do if chroot "$1" dpkg -s $p >/dev/null 2>&1; then chroot "$1" apt-mark hold $p >/dev/null; fi; done && v=$(chroot "$1" lxc-create --version 2>&1) || { echo "LXC from source does not run here: $v" >&2; exit 1; }; echo "==> LXC from source: $v" >&2')
 fi
 merged=()
 [ "${MERGED_USR:-}" != 1 ] || merged=(--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr)
