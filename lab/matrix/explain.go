@@ -50,6 +50,8 @@ var signatures = []signature{
 		"LXC cannot mount the host's cgroup layout into the container: LXC 7.0 and later mount only the unified hierarchy; use box.cgroup v2, or an LXC before 7.0"},
 	{regexp.MustCompile(`new[ug]idmap: [ug]id range .* not allowed`),
 		"newuidmap/newgidmap refused the container's id map: the lab user's /etc/subuid and /etc/subgid must cover idmap.start/idmap.count (and the user's own id where it is mapped in)"},
+	{regexp.MustCompile(`Permission denied - Failed to preserve (\w+) namespace`),
+		"LXC could not open its child's %[1]s namespace (/proc/PID/ns/%[1]s: permission denied): the child was not dumpable then. Seen with LXC from git at 312976c (\"do prctl(PR_SET_DUMPABLE) after last uid/gid switch\") on kernel 6.12: bisect the LXC commits (labctl matrix bisect)"},
 	{regexp.MustCompile(`Permission denied - Failed to unshare new user namespace`),
 		"the guest's kernel refused LXC a new user namespace (permission denied): an AppArmor denial (see its line, if any), kernel.unprivileged_userns_clone=0 or user.max_user_namespaces=0"},
 	{regexp.MustCompile(`(lxc-[a-z]+): not found`),

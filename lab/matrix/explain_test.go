@@ -76,6 +76,7 @@ func TestSignaturesExplainTheirLines(t *testing.T) {
 		`BTRFS error (device sda): cannot mount read-write because of unsupported optional features (0x8)`,
 		`lxc-start box1 ERROR cgfsng - Failed to mount cgroups - unsupported cgroup layout`,
 		`newuidmap: uid range [0-65536) -> [100000-165536) not allowed`,
+		`lxc-start box1 20261204004850.607 ERROR    start - ../src/lxc/start.c:lxc_spawn:1832 - Permission denied - Failed to preserve net namespace`,
 		`conf.c:userns_exec_mapped_root:4584 - Permission denied - Failed to unshare new user namespace`,
 		`sh: lxc-create: not found`,
 		`[   3.1] Kernel panic - not syncing: VFS: Unable to mount root fs`,
