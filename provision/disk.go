@@ -238,8 +238,11 @@ func (p *Provisioner) mountStep() Step {
 		Apply: func(ctx context.Context) error {
 			// udev first: systemd binds the mount to the disk's by-uuid device unit and
 			// unmounts it again at once while udev has not yet seen the new file system's
-			// UUID (seen on bullseye under load: mount exited 0, findmnt found nothing).
-			_, err := remote.Sh(ctx, p.VM, true, remote.Shf("(udevadm settle 2>/dev/null || true) && mkdir -p %s && (systemctl daemon-reload 2>/dev/null || true) && if mountpoint -q %s; then mount -o remount %s; else mount %s; fi", mp, mp, mp, mp))
+			// UUID ("mnt.mount: Unit is bound to inactive unit dev-disk-by\x2duuid-....device.
+			// Stopping, too.": bullseye, mount exited 0, findmnt found nothing). Settling is not
+			// enough when udev got no event for the new file system: a change event is asked
+			// for every block device first.
+			_, err := remote.Sh(ctx, p.VM, true, remote.Shf("(udevadm trigger --action=change --subsystem-match=block 2>/dev/null || true) && (udevadm settle 2>/dev/null || true) && mkdir -p %s && (systemctl daemon-reload 2>/dev/null || true) && if mountpoint -q %s; then mount -o remount %s; else mount %s; fi", mp, mp, mp, mp))
 			return err
 		},
 	}

@@ -269,7 +269,7 @@ var rules = []rule{
 		}
 		return ok("btrfs rw,relatime," + g.mounted)
 	}},
-	{re: regexp.MustCompile(`^\(udevadm settle 2>/dev/null \|\| true\) && mkdir -p /mnt && \(systemctl daemon-reload 2>/dev/null \|\| true\) && if mountpoint -q /mnt; then mount -o remount /mnt; else mount /mnt; fi$`), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result {
+	{re: regexp.MustCompile(`^\(udevadm trigger --action=change --subsystem-match=block 2>/dev/null \|\| true\) && \(udevadm settle 2>/dev/null \|\| true\) && mkdir -p /mnt && \(systemctl daemon-reload 2>/dev/null \|\| true\) && if mountpoint -q /mnt; then mount -o remount /mnt; else mount /mnt; fi$`), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result {
 		for _, l := range strings.Split(g.files[":/etc/fstab"], "\n") {
 			f := strings.Fields(l)
 			if len(f) == 6 && f[1] == "/mnt" && f[0] == "UUID="+g.uuid && g.fs == "btrfs" {
