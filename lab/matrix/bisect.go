@@ -144,7 +144,7 @@ func RunBisect(ctx context.Context, f *File, good, bad Cell, o BisectOptions) (*
 	for _, p := range probes {
 		bi.Candidates = append(bi.Candidates, p.What)
 	}
-	fmt.Fprintf(o.Progress, "bisect: %s axis, %d candidates after %s up to %s (the last one is %s, known bad): about %d steps\n",
+	fmt.Fprintf(o.Progress, "bisect: %s axis, %d candidates after %s up to %s (the last one is %s, known bad): about %d step(s)\n",
 		axis, len(probes), good.Name, bad.Name, bad.Name, steps(len(probes)))
 	start := time.Now()
 	why := map[int]string{}
