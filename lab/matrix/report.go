@@ -201,7 +201,7 @@ var htmlPage = template.Must(template.New("summary").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>labctl matrix</title>
 <style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px;text-align:left}
 .passed{background:#dfd}.failed{background:#fdd}.skipped,.excluded{background:#eee;color:#555}
-.grid td{vertical-align:top}.grid span{display:block;margin:2px 0;padding:1px 4px;white-space:nowrap}</style></head><body>
+.grid td{vertical-align:top}.grid span{display:block;margin:2px 0;padding:1px 4px;white-space:nowrap}li a,li code{word-break:break-all}</style></head><body>
 <h1>labctl matrix</h1>
 <p>Generated on {{.Made.Format "2006-01-02 15:04 UTC"}}; machine: {{.Machines}}.</p>
 <p>{{.Headline}}.</p>
