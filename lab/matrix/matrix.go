@@ -128,10 +128,11 @@ func (c Cell) resolve() (*spec.Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("preset: %w", err)
 	}
-	var base map[string]any
-	if err := yaml.Unmarshal(src, &base); err != nil {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
 		return nil, err
 	}
+	base, _ := asWritten(&doc).(map[string]any)
 	m, err := merge(base, c.Lab)
 	if err != nil {
 		return nil, fmt.Errorf("lab (preset %s with the cell's overrides): %w", c.Preset, err)
