@@ -164,12 +164,12 @@ func Line(t Target, line string) (wrapped string, sudo bool) {
 
 // Run runs cmd inside the container, as its root.
 func (c *Container) Run(ctx context.Context, cmd Cmd) (Result, error) {
-	if chain, top := c.Chain(); top != nil {
-		if d, ok := top.(Direct); ok {
-			return d.RunIn(ctx, chain, cmd)
-		}
+	chain, top := c.Chain()
+	if d, ok := top.(Direct); ok {
+		return d.RunIn(ctx, chain, cmd)
 	}
-	return c.Parent.Run(ctx, Cmd{Line: c.Wrap(cmd.Line), Sudo: !c.AsUser, Stdin: cmd.Stdin, Stdout: cmd.Stdout, Stderr: cmd.Stderr})
+	line, sudo := Line(c, cmd.Line)
+	return top.Run(ctx, Cmd{Line: line, Sudo: sudo, Stdin: cmd.Stdin, Stdout: cmd.Stdout, Stderr: cmd.Stderr})
 }
 
 // Must runs cmd and turns a non-zero exit into a *RunError.
