@@ -96,12 +96,13 @@ func (d *doctor) kvm() {
 			d.add("/dev/kvm for you", false, "KVM does not open for you ("+err.Error()+"): your VMs would run under tcg, many times slower", d.admin("usermod -aG kvm "+d.name)+", then log in again")
 		}
 	}
-	gid := -1
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		gid = int(sys.Gid)
+	if kvmNodeUnusable() {
+		d.add("libvirt and /dev/kvm", !DaemonSeesUnusableKVM(), "KVM cannot be used here; libvirtd must not see a /dev/kvm qemu may open",
+			"libvirtd sees a /dev/kvm node qemu may open but KVM cannot be used: libvirt probes qemu again on every call (4 s each here, minutes per new VM). Let labctl start libvirtd (stop yours; `labctl doctor --fix` starts one that does not see the node), or `chmod 0600 /dev/kvm`")
+		return
 	}
-	d.add("/dev/kvm permissions", st.Mode().Perm()&0o060 == 0o060, fmt.Sprintf("mode %o gid %d", st.Mode().Perm(), gid),
-		"chgrp kvm /dev/kvm && chmod 0660 /dev/kvm (labctl up does it): otherwise libvirt re-probes qemu for minutes on every domain definition")
+	d.add("/dev/kvm permissions", st.Mode().Perm()&0o060 == 0o060, fmt.Sprintf("mode %o gid %d", st.Mode().Perm(), kvmGid(st)),
+		"chgrp kvm /dev/kvm && chmod 0660 /dev/kvm (labctl up does it): qemu runs as libvirt-qemu, in group kvm")
 }
 
 // host checks the accelerator, the apt sources and the cache.

@@ -84,10 +84,9 @@ func (v Libvirt) Ensure(ctx context.Context, w io.Writer) error {
 
 // Start makes the daemon answer. A session daemon is started by libvirt itself on the first
 // call (and leaves after two idle minutes). The system daemon is started by root when nothing
-// runs it (virtlogd and libvirtd; no service manager here), and root makes /dev/kvm group kvm
-// 0660 as Debian's udev rule does: without it libvirt re-probes qemu on every call ("KVM was
-// enabled when probing ... but it is not available now"), two minutes per domain definition.
-// A normal user is told what an administrator does instead.
+// runs it (virtlogd and libvirtd; no service manager here), libvirtd so that it sees /dev/kvm
+// as qemu can use it (startLibvirtd). Root makes a working /dev/kvm group kvm 0660 as Debian's
+// udev rule does. A normal user is told what an administrator does instead.
 func (v Libvirt) Start(ctx context.Context, w io.Writer) error {
 	if !v.Session {
 		fixKVMPermissions(w)
@@ -114,10 +113,11 @@ func (v Libvirt) Start(ctx context.Context, w io.Writer) error {
 			if _, err := exec.LookPath(d); err != nil {
 				return fmt.Errorf("%s is not installed: run `make deps` (or apt-get install libvirt-daemon-system)", d)
 			}
-			if out, err := exec.CommandContext(ctx, d, "-d").CombinedOutput(); err != nil {
-				return fmt.Errorf("start %s: %v: %s (see `labctl doctor`)", d, err, strings.TrimSpace(string(out)))
+			how, err := startDaemon(ctx, d)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(w, "host: started %s (no service manager runs it)\n", d)
+			fmt.Fprintf(w, "host: started %s (no service manager runs it)%s\n", d, how)
 		}
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -155,24 +155,6 @@ func currentUser() string {
 		return u.Username
 	}
 	return os.Getenv("USER")
-}
-
-// fixKVMPermissions sets /dev/kvm to group kvm, mode 0660, when root finds it otherwise, and
-// says on w what it did or why it could not.
-func fixKVMPermissions(w io.Writer) {
-	st, err := os.Stat("/dev/kvm")
-	if err != nil || os.Geteuid() != 0 || st.Mode().Perm()&0o060 == 0o060 {
-		return
-	}
-	if out, err := exec.Command("chgrp", "kvm", "/dev/kvm").CombinedOutput(); err != nil {
-		fmt.Fprintf(w, "host: could not set /dev/kvm to group kvm (%v: %s): libvirt may re-probe qemu for minutes per domain definition\n", err, strings.TrimSpace(string(out)))
-		return
-	}
-	if err := os.Chmod("/dev/kvm", 0o660); err != nil {
-		fmt.Fprintf(w, "host: could not make /dev/kvm mode 0660 (%v): libvirt may re-probe qemu for minutes per domain definition\n", err)
-		return
-	}
-	fmt.Fprintln(w, "host: /dev/kvm set to group kvm, mode 0660 (as Debian's udev rule does)")
 }
 
 // OK reports whether the daemon answers within 10 s (a session daemon is started by the
