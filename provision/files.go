@@ -209,7 +209,14 @@ func (p *Provisioner) fileStep(laid render.GuestFile) Step {
 			if err != nil {
 				return err
 			}
-			return WriteFile(ctx, p.targetOf(f), f)
+			if err := WriteFile(ctx, p.targetOf(f), f); err != nil {
+				return err
+			}
+			if f.Target == "" && strings.HasPrefix(f.Path, "/etc/systemd/system/") {
+				// systemd reads a unit or drop-in it has loaded again only when told.
+				_, err = remote.Must(ctx, p.VM, remote.Cmd{Line: "systemctl daemon-reload", Sudo: true})
+			}
+			return err
 		},
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/lab/render"
+
 	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/provision/remote"
 )
@@ -51,9 +53,12 @@ func TestFakeGuestProvisions(t *testing.T) {
 	if sum.Changed == 0 {
 		t.Fatalf("a fresh guest needed no change:\n%s", out)
 	}
+	if _, ok := g.file("", render.UserManagerDropIn); !ok || g.reloads != 1 {
+		t.Fatalf("the user manager's drop-in (written %v) was not loaded by one daemon-reload (%d)", ok, g.reloads)
+	}
 	sum, out, err = runAll(t, g)
-	if err != nil || sum.Changed != 0 {
-		t.Fatalf("second run: %s %v\n%s", sum, err, out)
+	if err != nil || sum.Changed != 0 || g.reloads != 1 {
+		t.Fatalf("second run: %s %v, %d reloads\n%s", sum, err, g.reloads, out)
 	}
 }
 

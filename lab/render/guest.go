@@ -119,6 +119,35 @@ type guestData struct {
 	Container spec.Container
 	// NestedProfile is what containers nested in a nesting one get as their AppArmor profile.
 	NestedProfile string
+	// MountUnit is the systemd mount unit of the data disk's mount point.
+	MountUnit string
+}
+
+// UserManagerDropIn orders every user's manager after the data disk's mount (and so stops it
+// first at shutdown).
+const UserManagerDropIn = "/etc/systemd/system/user@.service.d/labctl-data-disk.conf"
+
+// MountUnit is systemd's name of the mount unit of absolute path p (systemd-escape --path
+// --suffix=mount): the slashes between its parts become dashes, every byte but letters,
+// digits, ':', '_' and a '.' not first is written \xNN.
+func MountUnit(p string) string {
+	p = strings.Trim(path.Clean(p), "/")
+	if p == "" {
+		return "-.mount"
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '/':
+			b.WriteByte('-')
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == ':', c == '_', c == '.' && i > 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "\\x%02x", c)
+		}
+	}
+	return b.String() + ".mount"
 }
 
 // guestRendering is one rendering of a lab's guest files.
@@ -139,7 +168,7 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 	}
 	g := &guestRendering{s: s, in: in, data: guestData{
 		Header: fmt.Sprintf("# Rendered by labctl for lab %s, LXC %s (%s).", s.Name, d.Version, d.Name()),
-		Spec:   s, LXC: d, NestedProfile: lxc.NestedProfile,
+		Spec:   s, LXC: d, NestedProfile: lxc.NestedProfile, MountUnit: MountUnit(s.Btrfs.MountPoint),
 	}}
 	g.vmFiles()
 	autostart := false
@@ -159,6 +188,7 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 		// containers of the VM at boot, in a delegated cgroup as labctl starts them, and stops
 		// them cleanly before the VM goes down.
 		g.whole(g.vm(path.Join(s.Home(), ".config/systemd/user", AutostartUnit), g.userOwner(), "containers start at boot", "autostart unit", StageUser), "autostart.service.tmpl", spec.Container{})
+		g.whole(g.vm(UserManagerDropIn, "root:root", "containers stop before the data disk is unmounted", "user manager order", StageUser), "user-manager.conf.tmpl", spec.Container{})
 	}
 	return g.files, g.err
 }
