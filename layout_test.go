@@ -27,6 +27,7 @@ var flow = map[string]int{
 	"lab/action":       0, // a verb as an ordered list of actions, with its rollback
 	"lab/spec":         1,
 	"lab/render":       2,
+	"lab/layer":        2, // provisioned layers: their key (from the spec), records, checks
 	"lab/host":         3,
 	"lab/build":        4,
 	"lab/vagrant":      5,

@@ -70,6 +70,9 @@ func (p libvirt) Inputs(l *Lab) (render.VagrantInputs, string, error) {
 	if l.Spec.Box.Release != "" {
 		vin.SSHKey = host.VagrantBoxKey(l.Spec.BoxName())
 	}
+	if st.Layer != nil {
+		vin.LayerBox, vin.LayerDisk = st.Layer.Box, st.Layer.Disk
+	}
 	return vin, notice, nil
 }
 
@@ -189,6 +192,8 @@ func (p libvirt) PowerOff(ctx context.Context, uuid string, v *vagrant.Driver) e
 }
 
 func (p libvirt) Snapshots() Snapshots { return p }
+
+func (p libvirt) Layers() Layers { return p }
 
 func (p libvirt) Take(ctx context.Context, uuid, name, description string) error {
 	_, err := p.virt.Virsh(ctx, "snapshot-create-as", "--domain", uuid, "--name", name, "--description", description, "--atomic")

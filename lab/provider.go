@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/labctl/labctl/lab/layer"
+
 	"github.com/labctl/labctl/lab/provider"
 	"github.com/labctl/labctl/lab/render"
 	"github.com/labctl/labctl/lab/spec"
@@ -60,9 +62,29 @@ type Provider interface {
 	// Snapshots are the VM's snapshots by name, for the ready snapshot; nil when the
 	// provider takes none (`labctl snapshot` goes through Vagrant).
 	Snapshots() Snapshots
+	// Layers keeps provisioned layers of the provider's VMs; nil when it keeps none.
+	Layers() Layers
 	// ValidateEnv prepares the host (or a stand-in under dir) for `vagrant validate` and
 	// returns the environment it needs, and the host values to render the Vagrantfile with.
 	ValidateEnv(ctx context.Context, dir string, out io.Writer) ([]string, render.VagrantInputs, error)
+}
+
+// Layers makes, checks, uses and drops provisioned layers (lab/layer) in the provider.
+type Layers interface {
+	// BaseVolume names the provider's copy of a labctl box that a layer is a delta over.
+	BaseVolume(flavour string) (string, error)
+	// CheckLayer refuses a layer whose disks are not as recorded, or whose base is gone.
+	CheckLayer(rec layer.Layer) error
+	// UseLayer readies a new VM of the lab to boot from the layer: the box and data disk to
+	// name in its Vagrantfile.
+	UseLayer(ctx context.Context, l *Lab, rec layer.Layer) (box, disk string, err error)
+	// CaptureLayer makes the layer of in from the lab's ready snapshot; the tools' output
+	// goes to log.
+	CaptureLayer(ctx context.Context, l *Lab, in layer.Inputs, flavour string, log io.Writer) (layer.Layer, error)
+	// DropLayer deletes the layer's disks (its record is the caller's).
+	DropLayer(ctx context.Context, rec layer.Layer) error
+	// LayersInUse names the layer disks some VM is backed by.
+	LayersInUse(ctx context.Context) (map[string]bool, error)
 }
 
 // Snapshots take, revert to and delete a VM's snapshots by name.

@@ -37,6 +37,16 @@ type State struct {
 	SSH *SSHEndpoint `json:"ssh,omitempty"`
 	// Ready is the snapshot taken after the first green provision (`labctl reset`).
 	Ready *Ready `json:"ready,omitempty"`
+	// Layer is the provisioned layer the VM was created from (nil: provisioned itself).
+	Layer *LayerUse `json:"layer,omitempty"`
+}
+
+// LayerUse is the layer a lab's VM boots from: its key, its Vagrant box, and the lab's data
+// disk labctl made as an overlay of the layer's.
+type LayerUse struct {
+	Key  string `json:"key"`
+	Box  string `json:"box"`
+	Disk string `json:"disk"`
 }
 
 // SSHEndpoint is where and as whom the VM's sshd is reached.
@@ -132,6 +142,12 @@ func (l *Lab) recordDomain(uuid, box string, volumes []string) error {
 
 // rememberSSH keeps the VM's SSH endpoint.
 func (l *Lab) rememberSSH(e SSHEndpoint) error { return l.update(func(st *State) { st.SSH = &e }) }
+
+// recordLayer keeps the layer the lab's new VM boots from, and the data disk made for it as
+// a volume of the lab's own.
+func (l *Lab) recordLayer(u LayerUse) error {
+	return l.update(func(st *State) { st.Layer = &u; st.Volumes = mergeNames(st.Volumes, []string{u.Disk}) })
+}
 
 // recordReady keeps (r) or drops (nil) the ready snapshot's record.
 func (l *Lab) recordReady(r *Ready) error { return l.update(func(st *State) { st.Ready = r }) }

@@ -8,8 +8,10 @@ import (
 
 	"github.com/labctl/labctl/lab/action"
 	"github.com/labctl/labctl/lab/labdir"
+	"github.com/labctl/labctl/lab/layer"
 	"github.com/labctl/labctl/lab/vagrant"
 	"github.com/labctl/labctl/provision"
+	"github.com/labctl/labctl/provision/remote"
 )
 
 // UpOptions change what up may do and say how it reaches the lab.
@@ -18,7 +20,9 @@ type UpOptions struct {
 	Keep bool
 	// ForceFormat lets provisioning format a data disk that is not blank.
 	ForceFormat bool
-	Connect     ConnectOptions
+	// NoLayer provisions a new VM from its box even when its layer is cached, and keeps none.
+	NoLayer bool
+	Connect ConnectOptions
 }
 
 // UpReport is what up did, for the caller to print.
@@ -31,6 +35,8 @@ type UpReport struct {
 	Levels  []Level
 	// Snapshot is how long the ready snapshot took, when up took it (0: it did not).
 	Snapshot time.Duration
+	// Layer is the key of the provisioned layer the new VM booted from ("": none).
+	Layer string
 }
 
 // TookFor is how long the phase called name took (0 when it did not run).
@@ -68,6 +74,13 @@ type upRun struct {
 	conn     *Conn
 	prov     *provision.Provisioner
 	report   UpReport
+	// layerIn are the inputs of the lab's layer (nil: it has none); layer is the cached one
+	// the new VM boots from (nil: provisioned from the box); flavour is the box's.
+	layerIn *layer.Inputs
+	layer   *layer.Layer
+	flavour string
+	// provisionTook is how long the provision phase took (kept with the layer).
+	provisionTook time.Duration
 }
 
 // Up brings the lab up: host, box, `vagrant up`, connection, provisioning, the levels, and
@@ -131,14 +144,20 @@ func (u *upRun) bootActions() []action.Action {
 	}
 }
 
-// actions are up's phases: boot, then connect, provision, read the levels, and take the
-// ready snapshot after the first green provision.
+// actions are up's phases: host, box, the layer a new VM boots from, `vagrant up`, then
+// connect, provision, read the levels, take the ready snapshot after the first green
+// provision, and keep the layer of a lab provisioned from its box.
 func (u *upRun) actions() []action.Action {
 	l := u.lab
-	return append(u.bootActions(), []action.Action{
+	b := u.bootActions() // host, box, vagrant up
+	newVM := func() bool { return !u.skipVM && u.boot.before == "not_created" }
+	return append([]action.Action{b[0], b[1], {Name: PhaseLayer, When: newVM, Do: u.pickLayer}, b[2]}, []action.Action{
 		{Name: PhaseSSH, Log: l.Log(labdir.ProvisionLog), Do: func(ctx context.Context) (*action.Undo, error) {
 			c, err := l.Connect(ctx, u.o.Connect)
 			u.conn = c
+			if err == nil && u.layer != nil {
+				err = u.newIdentity(ctx)
+			}
 			return nil, err
 		}},
 		{Name: PhaseProvision, Log: l.Log(labdir.ProvisionLog), Do: u.provision},
@@ -149,13 +168,31 @@ func (u *upRun) actions() []action.Action {
 		}},
 		{Name: PhaseSnapshot, When: u.wantsReady, Do: func(ctx context.Context) (*action.Undo, error) {
 			start := time.Now()
+			if err := u.syncForLayer(ctx); err != nil {
+				return nil, err
+			}
 			u.close()
 			u.conn = nil
 			err := l.takeReady(ctx)
 			u.report.Snapshot = time.Since(start)
 			return nil, err
 		}},
+		{Name: PhaseKeepLayer, Log: l.Log(labdir.LayerLog), Do: u.keepLayer, When: func() bool {
+			return u.layerIn != nil && u.layer == nil && u.report.Snapshot > 0
+		}},
 	}...)
+}
+
+// syncForLayer has the guest write what it holds in memory to its disks before the ready
+// snapshot when a layer is kept from it: the layer is the snapshot's disks without its memory.
+func (u *upRun) syncForLayer(ctx context.Context) error {
+	if u.layerIn == nil || u.layer != nil || u.conn == nil {
+		return nil
+	}
+	if _, err := u.conn.VM().Run(ctx, remote.Cmd{Sudo: true, Line: "sync"}); err != nil {
+		return fmt.Errorf("sync the guest's disks before its snapshot: %w", err)
+	}
+	return nil
 }
 
 // host prepares the host and the lab's Vagrantfile, reading first what exists: it stops,
@@ -237,7 +274,16 @@ func (u *upRun) provision(ctx context.Context) (*action.Undo, error) {
 		return nil, err
 	}
 	u.prov = p
+	start := time.Now()
 	u.report.Summary, err = p.Run(ctx)
+	u.provisionTook = time.Since(start)
+	if err == nil && u.layer != nil {
+		u.report.Layer = u.layer.Key
+		markLayerUsed(u.layer, u.out)
+		if u.report.Summary.Changed > 0 {
+			fmt.Fprintf(u.out, "layer %s: provisioning changed %d step(s) of the VM booted from it: the layer did not hold the lab as its inputs say (the lab is right now; `labctl cache prune --all` drops the layers)\n", u.layer.Key, u.report.Summary.Changed)
+		}
+	}
 	return nil, err
 }
 

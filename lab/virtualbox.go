@@ -59,6 +59,8 @@ func (virtualbox) PowerOff(ctx context.Context, _ string, v *vagrant.Driver) err
 
 func (virtualbox) Snapshots() Snapshots { return nil }
 
+func (virtualbox) Layers() Layers { return nil }
+
 // vboxStub stands in for VBoxManage: it only answers --version, so that `vagrant validate`
 // checks VirtualBox settings ("The following settings shouldn't exist") on a host without it.
 const vboxStub = "#!/bin/sh\n# labctl's stand-in for VBoxManage: only answers --version, so that\n# `vagrant validate` checks VirtualBox settings on a host without VirtualBox.\ncase \"$1\" in --version|-v) echo 7.0.14r161095; exit 0;; esac\necho \"VBoxManage stub: $*: not available\" >&2\nexit 1\n"

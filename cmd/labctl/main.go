@@ -63,7 +63,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.stateDir, "state-dir", "", "directory that holds the labs' state (tmp/<lab>/ by default: ./tmp)")
 	pf.BoolVar(&g.insecure, "insecure-ignore-host-key", false, "do not pin or check the VM's SSH host key (throwaway VMs only)")
 	for _, mk := range []func(*globals) *cobra.Command{
-		agentCmd, boxCmd, destroyCmd, doctorCmd, execCmd, haltCmd, initCmd, logsCmd, manCmd, matrixCmd, presetsCmd, provisionCmd, resetCmd,
+		agentCmd, boxCmd, cacheCmd, destroyCmd, doctorCmd, execCmd, haltCmd, initCmd, logsCmd, manCmd, matrixCmd, presetsCmd, provisionCmd, resetCmd,
 		renderCmd, snapshotCmd, sshCmd, statusCmd, testCmd, upCmd, validateCmd, versionCmd,
 	} {
 		root.AddCommand(mk(g))

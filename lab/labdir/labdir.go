@@ -37,6 +37,8 @@ const (
 	VagrantLog   = "vagrant.log"
 	ProvisionLog = "provision.log"
 	AgentLog     = "agent.log"
+	// LayerLog is what making the lab's provisioned layer ran and printed.
+	LayerLog = "layer.log"
 	// ConsoleLog is the guest's serial console since its last boot (kept by libvirt);
 	// ConsoleBoot1 the console of a first boot that timed out.
 	ConsoleLog   = "console.log"

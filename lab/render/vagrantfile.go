@@ -31,6 +31,10 @@ type VagrantInputs struct {
 	// Console is the absolute path of the file that keeps the guest's serial console
 	// (libvirt); empty: the console is not kept.
 	Console string
+	// LayerBox is the box of the provisioned layer the VM boots from (libvirt), and LayerDisk
+	// the lab's data disk labctl made beforehand as an overlay of the layer's; empty: the
+	// lab's own box and a blank data disk.
+	LayerBox, LayerDisk string
 }
 
 // DiskSerial is the serial number of the libvirt data disk; the provisioner prefers the disk
@@ -47,6 +51,7 @@ type vagrantfileData struct {
 	SSHPort                          int
 	Driver, Pool, DiskSerial         string
 	User, SSHKey, Console            string
+	LayerDisk                        string
 	Session                          bool
 	// CmdLine replaces the box's kernel command line ("": the box's own).
 	CmdLine string
@@ -89,7 +94,10 @@ func Vagrantfile(s *spec.Spec, in VagrantInputs) ([]byte, error) {
 		Controller: s.Disk.Controller, Port: s.Disk.Port, Device: s.Disk.Device,
 		SSHPort: in.SSHPort, Pool: in.Pool, DiskSerial: DiskSerial,
 		User: s.User, SSHKey: in.SSHKey, Session: in.Session, Console: in.Console,
-		CmdLine: cmdLine(s),
+		CmdLine: cmdLine(s), LayerDisk: in.LayerDisk,
+	}
+	if in.LayerBox != "" {
+		d.Box = in.LayerBox
 	}
 	if mib%1024 == 0 {
 		d.DiskSizeExpr = fmt.Sprintf("%d * 1024", mib/1024) // the recipe's own spelling (MB)
