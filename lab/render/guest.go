@@ -110,7 +110,8 @@ var guestT = template.Must(template.New("guest").Option("missingkey=error").Pars
 
 // guestData is what a guest file's template sees.
 type guestData struct {
-	// Header is the first line of every whole file: who rendered it, for which lab and LXC.
+	// Header is the first line of every whole file: who rendered it, for which LXC (not for
+	// which lab: the lab's name never reaches the guest, so that labs share provisioned layers).
 	Header string
 	Spec   *spec.Spec
 	// LXC is the guest's LXC version: {{.LXC.Set "lxc.idmap" ...}} writes a key in its dialect.
@@ -167,7 +168,7 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 		return nil, err
 	}
 	g := &guestRendering{s: s, in: in, data: guestData{
-		Header: fmt.Sprintf("# Rendered by labctl for lab %s, LXC %s (%s).", s.Name, d.Version, d.Name()),
+		Header: fmt.Sprintf("# Rendered by labctl for LXC %s (%s).", d.Version, d.Name()),
 		Spec:   s, LXC: d, NestedProfile: lxc.NestedProfile, MountUnit: MountUnit(s.Btrfs.MountPoint),
 	}}
 	g.vmFiles()
