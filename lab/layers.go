@@ -104,6 +104,13 @@ func (u *upRun) pickLayer(ctx context.Context) (*action.Undo, error) {
 	}
 	u.layerIn, u.flavour = in, flavour
 	rec, err := LayerStore().Get(in.Key())
+	if err == nil && u.o.FreshLayer {
+		if err := u.lab.dropLayer(ctx, p.Layers(), rec); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(u.out, "layer %s: dropped (a fresh one was asked for)\n", rec.Key)
+		err = layer.ErrNone
+	}
 	if errors.Is(err, layer.ErrNone) {
 		fmt.Fprintf(u.out, "layer %s: none cached: provisioning from the box, then keeping the layer\n", in.Key())
 		return nil, nil

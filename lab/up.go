@@ -22,7 +22,10 @@ type UpOptions struct {
 	ForceFormat bool
 	// NoLayer provisions a new VM from its box even when its layer is cached, and keeps none.
 	NoLayer bool
-	Connect ConnectOptions
+	// FreshLayer provisions a new VM from its box and keeps its layer anew, replacing a cached
+	// one no VM is backed by (the VM test proves provisioning from the box this way).
+	FreshLayer bool
+	Connect    ConnectOptions
 }
 
 // UpReport is what up did, for the caller to print.
@@ -81,6 +84,8 @@ type upRun struct {
 	flavour string
 	// provisionTook is how long the provision phase took (kept with the layer).
 	provisionTook time.Duration
+	// images are the container images built beside the box and the boot (nil: none).
+	images *prebuild
 }
 
 // Up brings the lab up: host, box, `vagrant up`, connection, provisioning, the levels, and
@@ -126,6 +131,7 @@ func (l *Lab) Boot(ctx context.Context, out io.Writer) (Booted, error) {
 }
 
 func (u *upRun) close() {
+	u.stopImages()
 	if u.conn != nil {
 		u.conn.Close()
 	}
@@ -151,7 +157,15 @@ func (u *upRun) actions() []action.Action {
 	l := u.lab
 	b := u.bootActions() // host, box, vagrant up
 	newVM := func() bool { return !u.skipVM && u.boot.before == "not_created" }
-	return append([]action.Action{b[0], b[1], {Name: PhaseLayer, When: newVM, Do: u.pickLayer}, b[2]}, []action.Action{
+	box := b[1]
+	doBox := box.Do
+	box.Do = func(ctx context.Context) (*action.Undo, error) {
+		if u.boot.before == "not_created" {
+			u.startImages(ctx)
+		}
+		return doBox(ctx)
+	}
+	return append([]action.Action{b[0], box, {Name: PhaseLayer, When: newVM, Do: u.pickLayer}, b[2]}, []action.Action{
 		{Name: PhaseSSH, Log: l.Log(labdir.ProvisionLog), Do: func(ctx context.Context) (*action.Undo, error) {
 			c, err := l.Connect(ctx, u.o.Connect)
 			u.conn = c
@@ -269,6 +283,7 @@ func (u *upRun) vm(ctx context.Context) (*action.Undo, error) {
 
 // provision runs the provisioning steps over the connection.
 func (u *upRun) provision(ctx context.Context) (*action.Undo, error) {
+	u.waitImages()
 	p, err := u.conn.Provisioner(ctx, provision.Options{ForceFormat: u.o.ForceFormat, Out: u.out, Ahead: provision.DefaultAhead})
 	if err != nil {
 		return nil, err

@@ -249,3 +249,61 @@ func TestVMVagrantValidate(t *testing.T) {
 		t.Fatalf("a vb.cpuz typo was not caught: %v", err)
 	}
 }
+
+// TestVMLayerKeptAndBootedFrom brings the default lab up from its box (a fresh layer asked
+// for: provisioning changes the VM, the layer is kept), destroys it, and brings it up again:
+// the new VM boots from the layer, provisioning finds nothing to change, both levels run, and
+// the VM has a host key of its own. It leaves the layer for the suite's labs of the same spec.
+func TestVMLayerKeptAndBootedFrom(t *testing.T) {
+	if os.Getenv("LABCTL_VM_TESTS") != "1" {
+		t.Skip("SKIP reason: boots two real VMs; set LABCTL_VM_TESTS=1 (make test-vm does)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	s, err := spec.Preset("bookworm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Name = "vmlayer"
+	l, err := lab.OpenSpec(spec.Source{Root: ".."}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Destroy(ctx, os.Stdout); err != nil { // a previous run's leftovers
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { destroyLeavesNothing(t, l) })
+	first, err := l.Up(ctx, os.Stdout, lab.UpOptions{FreshLayer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Layer != "" || first.Summary.Changed == 0 {
+		t.Fatalf("the first up should provision from the box: layer %q, %s", first.Layer, first.Summary)
+	}
+	key1, _ := os.ReadFile(l.KnownHosts())
+	destroyLeavesNothing(t, l)
+	second, err := l.Up(ctx, os.Stdout, lab.UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("up from the box %s (provision %s); from the layer %s (provision %s)", first.Took.Round(time.Second),
+		first.TookFor(lab.PhaseProvision).Round(time.Second), second.Took.Round(time.Second), second.TookFor(lab.PhaseProvision).Round(time.Second))
+	if second.Layer == "" || second.Summary.Changed != 0 {
+		t.Fatalf("the second up should boot from the layer and change nothing: layer %q, %s", second.Layer, second.Summary)
+	}
+	running := 0
+	for _, lv := range second.Levels {
+		if strings.Contains(lv.What, "RUNNING") {
+			running++
+		}
+	}
+	if running != 2 {
+		t.Fatalf("want box1 and n1 running, got %+v", second.Levels)
+	}
+	if key2, _ := os.ReadFile(l.KnownHosts()); len(key2) == 0 || string(key2) == string(key1) {
+		t.Fatalf("the VM booted from the layer has the host key of the one that made it (or none):\n%s", key2)
+	}
+	if rec, err := lab.LayerStore().Get(second.Layer); err != nil || rec.Used.IsZero() {
+		t.Fatalf("the layer's record does not note its use: %v", err)
+	}
+}

@@ -150,6 +150,11 @@ func (r ImageRecipe) writeInputs(overlay, meta string) error {
 	return nil
 }
 
+// ImageCached reports whether the cache holds a finished build of the recipe's image.
+func ImageCached(r ImageRecipe) bool {
+	return verifyEntry(filepath.Join(host.CacheDir(), "images", r.Release+"-"+r.Key()), r.Key()) == nil
+}
+
 // BuildImage builds the image unless the cache has a finished, unchanged build of it; one
 // build of a recipe runs at a time (a second waits, then takes its files). The files are
 // private to the user who builds, in a private directory.

@@ -37,6 +37,8 @@ const (
 	VagrantLog   = "vagrant.log"
 	ProvisionLog = "provision.log"
 	AgentLog     = "agent.log"
+	// ImagesLog is the output of the container images built beside the box and the boot.
+	ImagesLog = "images.log"
 	// LayerLog is what making the lab's provisioned layer ran and printed.
 	LayerLog = "layer.log"
 	// ConsoleLog is the guest's serial console since its last boot (kept by libvirt);

@@ -3,7 +3,7 @@
 // the host does weighs on both. It prints a Markdown table of medians and ratios and writes
 // every sample to tmp/bench/results.json. It never fails on a figure.
 //
-//	go run ./scripts/bench [-preset P] [-runs N] [-heavy] [-labctl BIN]   (make bench)
+//	go run ./scripts/bench [-preset P] [-runs N] [-heavy] [-cold] [-labctl BIN]   (make bench)
 package main
 
 import (
@@ -37,6 +37,8 @@ type Case struct {
 	// Ratio is other/labctl: how many times faster labctl is (0: no comparison).
 	Ratio  float64  `json:"ratio,omitempty"`
 	Failed []string `json:"failed,omitempty"`
+	// Setup runs once, unmeasured, before the samples.
+	Setup []string `json:"setup,omitempty"`
 }
 
 // Results is tmp/bench/results.json.
@@ -51,7 +53,7 @@ type Results struct {
 type options struct {
 	preset, bin     string
 	runs, heavyRuns int
-	heavy, up       bool
+	heavy, up, cold bool
 	labctl, labDir  string
 }
 
@@ -62,6 +64,7 @@ func main() {
 	flag.IntVar(&o.heavyRuns, "heavy-runs", 3, "runs of each heavy case")
 	flag.BoolVar(&o.heavy, "heavy", false, "also halt/up, reset and the e2e suite (minutes)")
 	flag.BoolVar(&o.up, "up", false, "bring the lab up first")
+	flag.BoolVar(&o.cold, "cold", false, "also a new lab: destroy, then up from its provisioned layer beside up from the box (--no-layer), and a reboot of the VM (minutes each)")
 	flag.StringVar(&o.bin, "labctl", "bin/labctl", "the labctl binary")
 	flag.Parse()
 	var err error
@@ -117,6 +120,9 @@ func (o options) cases(s *spec.Spec) []*Case {
 		{Name: "up (the lab is up)", Labctl: o.l("up"), Runs: o.runs},
 		{Name: "provision again", Labctl: o.l("provision"), Runs: o.runs},
 	}...)
+	if o.cold {
+		cases = append(cases, o.coldCases(s)...)
+	}
 	if !o.heavy {
 		return cases
 	}
@@ -131,6 +137,28 @@ func (o options) cases(s *spec.Spec) []*Case {
 		&Case{Name: "halt", Labctl: o.l("halt"), Runs: 1},
 		&Case{Name: "up from halted", Labctl: o.l("up"), Runs: 1},
 	)
+}
+
+// coldCases measure a new lab of the spec, the way a user makes one (destroy, up): from its
+// provisioned layer beside from the box, alternately (the layer made first, unmeasured); and
+// a reboot of the VM until its deepest container answers again.
+func (o options) coldCases(s *spec.Spec) []*Case {
+	level := "host"
+	if chain := deepest(s); len(chain) > 0 {
+		level = chain[len(chain)-1].Name
+	}
+	sh := func(line string) []string { return []string{"sh", "-c", line} }
+	q := func(args []string) string { return strings.Join(args, " ") }
+	destroyUp := func(flags ...string) string {
+		return q(o.l("destroy")) + " && " + q(o.l(append([]string{"up"}, flags...)...))
+	}
+	reboot := q(o.l("exec", "--sudo", "--", "sh", "-c", "'nohup sh -c \"sleep 1; systemctl reboot\" >/dev/null 2>&1 &'")) +
+		" && sleep 10 && until " + q(o.l("exec", "--level", level, "--", "true")) + " 2>/dev/null; do sleep 2; done"
+	return []*Case{
+		{Name: "a new lab: destroy, up from its layer (instead: up --no-layer, from the box)", Labctl: sh(destroyUp()), Other: sh(destroyUp("--no-layer")),
+			Runs: o.heavyRuns, Setup: sh(destroyUp())},
+		{Name: "reboot the VM until " + level + " answers", Labctl: sh(reboot), Runs: o.heavyRuns},
+	}
 }
 
 // deepest is the spec's deepest container with its ancestors, the container of the VM first.
@@ -152,6 +180,9 @@ func deepest(s *spec.Spec) []spec.Container {
 // both, and takes their medians.
 func measure(c *Case) {
 	fmt.Fprintf(os.Stderr, "bench: %s (%d runs)\n", c.Name, c.Runs)
+	if c.Setup != nil {
+		timed(c, c.Setup)
+	}
 	for i := 0; i < c.Runs; i++ {
 		c.Samples = append(c.Samples, timed(c, c.Labctl))
 		if c.Other != nil {
