@@ -1,6 +1,8 @@
 package render
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,15 +32,13 @@ type Rendering struct {
 
 // WriteTo writes the rendering under dir: dir/Vagrantfile, every whole guest file at
 // dir/guest/<guest path>, every set of ensured lines at dir/guest/<guest path>.lines. It
-// returns the paths it wrote, relative to dir.
+// returns the paths it wrote, relative to dir. It never writes through a symlink under dir
+// (one planted there could point anywhere): a symlinked directory is refused, a symlinked
+// file replaced (each file is written to a new file beside it, then renamed over it).
 func (r *Rendering) WriteTo(dir string) ([]string, error) {
 	var wrote []string
 	write := func(rel string, data []byte) error {
-		p := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
+		if err := writeUnder(dir, rel, data); err != nil {
 			return err
 		}
 		wrote = append(wrote, rel)
@@ -61,4 +61,53 @@ func (r *Rendering) WriteTo(dir string) ([]string, error) {
 		}
 	}
 	return wrote, nil
+}
+
+// writeUnder writes dir/rel, making its directories under dir, none of them a symlink.
+func writeUnder(dir, rel string, data []byte) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil { // the output directory: the caller's choice
+		return err
+	}
+	parts := strings.Split(filepath.Dir(filepath.Clean(rel)), string(filepath.Separator))
+	p := dir
+	for _, part := range parts {
+		if part == "." || part == "" {
+			continue
+		}
+		if part == ".." {
+			return fmt.Errorf("render: %s leaves %s", rel, dir)
+		}
+		p = filepath.Join(p, part)
+		st, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			if err := os.Mkdir(p, 0o755); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case st.Mode()&os.ModeSymlink != 0:
+			return fmt.Errorf("%s is a symlink: labctl does not write through it (it could point anywhere); remove it", p)
+		case !st.IsDir():
+			return fmt.Errorf("%s is not a directory: remove it", p)
+		}
+	}
+	tmp, err := os.CreateTemp(p, ".render-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, rel))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
