@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/labctl/labctl/lab/host"
@@ -14,6 +15,10 @@ type CachedLayer struct {
 	layer.Layer
 	// InUse says a VM's disks are backed by it (prune keeps it).
 	InUse bool
+	// Broken says why it cannot be booted from ("": it can): its disks differ from the record
+	// (a size check here; up checks the sha256 too) or its box's volume is gone (a new build
+	// of the box was added). Prune drops it whatever the limits.
+	Broken string
 }
 
 // LayerCache is the provisioned layers of one libvirt daemon's pool.
@@ -51,7 +56,7 @@ func (c *LayerCache) List(ctx context.Context) ([]CachedLayer, error) {
 	}
 	var out []CachedLayer
 	for _, r := range recs {
-		out = append(out, CachedLayer{Layer: r, InUse: used[r.Root.Name] || used[r.Data.Name]})
+		out = append(out, CachedLayer{Layer: r, InUse: used[r.Root.Name] || used[r.Data.Name], Broken: c.ls.BrokenLayer(r)})
 	}
 	return out, nil
 }
@@ -72,6 +77,11 @@ func (c *LayerCache) Prune(ctx context.Context, olderThan time.Duration, maxByte
 	pick := layer.Prune(recs, time.Now(), olderThan, maxBytes)
 	if all {
 		pick = recs
+	}
+	for _, l := range list {
+		if l.Broken != "" && !slices.ContainsFunc(pick, func(r layer.Layer) bool { return r.Key == l.Key }) {
+			pick = append(pick, l.Layer)
+		}
 	}
 	for _, r := range pick {
 		if inUse[r.Key] {

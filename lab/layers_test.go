@@ -162,6 +162,23 @@ func TestFaultCorruptLayerRefusedAndRemade(t *testing.T) {
 	if err := l.dropLayer(ctx, p, again); err == nil || !strings.Contains(err.Error(), "backed by it") {
 		t.Fatalf("a layer a VM is backed by was dropped: %v", err)
 	}
+
+	// The box's volume gone (a new build of the box was added): the layer is broken, and prune
+	// drops it without being asked for an age or a size, once no VM is backed by it.
+	c := &LayerCache{ls: p, store: LayerStore()}
+	os.Remove(filepath.Join(pool, st.Disk))
+	os.Remove(filepath.Join(pool, again.Inputs.BoxVolume))
+	list, err := c.List(ctx)
+	if err != nil || len(list) != 1 || list[0].Broken == "" || list[0].InUse {
+		t.Fatalf("a layer whose box volume is gone: %+v %v", list, err)
+	}
+	var said []string
+	if err := c.Prune(ctx, 0, 0, false, func(s string) { said = append(said, s) }); err != nil || len(said) != 1 || !strings.HasPrefix(said[0], "dropped "+again.Key) {
+		t.Fatalf("prune of a broken layer: %v %v", said, err)
+	}
+	if _, err := os.Stat(filepath.Join(pool, again.Root.Name)); !os.IsNotExist(err) {
+		t.Fatalf("the broken layer's disk stayed: %v", err)
+	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

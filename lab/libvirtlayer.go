@@ -55,6 +55,21 @@ func (p libvirt) CheckLayer(rec layer.Layer) error {
 	return layer.Verify(rec, dir)
 }
 
+// BrokenLayer says cheaply why a layer cannot be booted from ("": it can): its box's volume is
+// gone, or a disk is missing or of another size than recorded (CheckLayer reads the sha256).
+func (p libvirt) BrokenLayer(rec layer.Layer) string {
+	dir := p.virt.PoolDir()
+	if _, err := os.Stat(filepath.Join(dir, rec.Inputs.BoxVolume)); err != nil {
+		return "its box's volume is gone"
+	}
+	for _, f := range []layer.File{rec.Root, rec.Data} {
+		if st, err := os.Stat(filepath.Join(dir, f.Name)); err != nil || st.Size() != f.Size {
+			return "disk " + f.Name + " is missing or of another size"
+		}
+	}
+	return ""
+}
+
 // UseLayer makes the layer's box known to Vagrant (again, if it went) and creates the lab's
 // data disk as an overlay of the layer's; it returns the box's name and the disk's volume.
 func (p libvirt) UseLayer(ctx context.Context, l *Lab, rec layer.Layer) (box, disk string, err error) {

@@ -75,6 +75,8 @@ type Layers interface {
 	BaseVolume(flavour string) (string, error)
 	// CheckLayer refuses a layer whose disks are not as recorded, or whose base is gone.
 	CheckLayer(rec layer.Layer) error
+	// BrokenLayer says, without reading the disks through, why a layer cannot be used.
+	BrokenLayer(rec layer.Layer) string
 	// UseLayer readies a new VM of the lab to boot from the layer: the box and data disk to
 	// name in its Vagrantfile.
 	UseLayer(ctx context.Context, l *Lab, rec layer.Layer) (box, disk string, err error)

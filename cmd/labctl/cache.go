@@ -60,6 +60,9 @@ func cacheLsCmd(g *globals) *cobra.Command {
 				if l.InUse {
 					inUse = "yes"
 				}
+				if l.Broken != "" {
+					inUse += " (broken: " + l.Broken + "; prune drops it)"
+				}
 				fmt.Fprintf(tw, "%s\tlabctl/%s\t%s\t%d MiB\t%s\t%s\t%s\t%s\n", l.Key, l.Flavour, l.From, l.Bytes()>>20,
 					l.Created.Local().Format("2006-01-02 15:04"), used, l.ProvisionTook.Round(time.Second), inUse)
 				total += l.Bytes()
@@ -77,7 +80,7 @@ func cachePruneCmd(g *globals) *cobra.Command {
 	var all bool
 	prune := &cobra.Command{
 		Use:   "prune",
-		Short: "drop layers not used for --older-than, then the least recently used beyond --max-size (--all: every one); layers a VM is backed by stay",
+		Short: "drop broken layers, those not used for --older-than, then the least recently used beyond --max-size (--all: every one); layers a VM is backed by stay",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var maxBytes int64
@@ -87,9 +90,6 @@ func cachePruneCmd(g *globals) *cobra.Command {
 					return usageError{fmt.Errorf("--max-size %q is not a size: write it like 20GiB or 500MiB", maxSize)}
 				}
 				maxBytes = mib << 20
-			}
-			if older == 0 && maxBytes == 0 && !all {
-				return usageError{fmt.Errorf("say what to drop: --older-than 168h, --max-size 20GiB, or --all")}
 			}
 			c, err := lab.OpenLayerCache(cmd.Context(), g.libvirt)
 			if err != nil {
