@@ -16,7 +16,6 @@ import (
 	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/labdir"
 	"github.com/labctl/labctl/lab/layer"
-	"github.com/labctl/labctl/lab/render"
 	"github.com/labctl/labctl/lab/spec"
 	"github.com/labctl/labctl/provision/remote"
 )
@@ -56,38 +55,25 @@ func (l *Lab) layerInputs(p Provider, boxKey string) (*layer.Inputs, string, err
 // guestInputs are the sha256 of the guest files rendered for spec s (for its LXC version) and
 // the keys of its containers' local images.
 func guestInputs(s *spec.Spec) (string, []string, error) {
-	files, err := render.Guest(s, render.GuestInputs{LXCVersion: s.LXC.Version})
+	files, images, err := specImages(s)
 	if err != nil {
-		return "", nil, fmt.Errorf("layer: render the guest files: %w", err)
+		return "", nil, fmt.Errorf("layer: %w", err)
 	}
 	h := sha256.New()
 	for _, f := range files {
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%o\x00%s\x00%q\x00%s\n", f.Target, f.Path, f.Owner, f.Mode, f.Content, f.Lines, f.Owns)
 	}
-	var images []string
-	for _, c := range s.Containers {
-		if c.Image.Type != "local" {
-			continue
-		}
-		var inside []render.GuestFile
-		for _, f := range files {
-			if f.Target == c.Name {
-				inside = append(inside, f)
-			}
-		}
-		r, err := build.ImageRecipeFor(s, inside)
-		if err != nil {
-			return "", nil, err
-		}
-		images = append(images, c.Name+"="+r.Key())
+	var keys []string
+	for _, im := range images {
+		keys = append(keys, im.container+"="+im.recipe.Key())
 	}
-	return hex.EncodeToString(h.Sum(nil)), images, nil
+	return hex.EncodeToString(h.Sum(nil)), keys, nil
 }
 
 // pickLayer decides what a new VM boots from: the lab's layer when it is cached and whole
 // (checked: size and sha256 of each disk), else the box, the layer to be kept after the
-// provisioning. A layer that fails its check is dropped. Its undo removes the data disk it
-// made.
+// provisioning. A layer that fails its check is dropped. The data disk it makes for the VM
+// is recorded as the lab's at once (destroy, and up's rollback, remove it).
 func (u *upRun) pickLayer(ctx context.Context) (*action.Undo, error) {
 	l, p := u.lab, u.boot.p
 	in, flavour, err := l.layerInputs(p, u.boot.boxKey)

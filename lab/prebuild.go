@@ -9,6 +9,7 @@ import (
 	"github.com/labctl/labctl/lab/build"
 	"github.com/labctl/labctl/lab/labdir"
 	"github.com/labctl/labctl/lab/render"
+	"github.com/labctl/labctl/lab/spec"
 )
 
 // prebuild builds a new VM's container images beside the box and the boot, so that provisioning
@@ -27,23 +28,14 @@ func (u *upRun) startImages(ctx context.Context) {
 	if s.Box.Release == "" || s.LXC.Version == "" {
 		return
 	}
-	files, err := render.Guest(s, render.GuestInputs{LXCVersion: s.LXC.Version})
+	_, images, err := specImages(s)
 	if err != nil {
 		return
 	}
 	var recipes []build.ImageRecipe
-	for _, c := range s.Containers {
-		if c.Image.Type != "local" {
-			continue
-		}
-		var inside []render.GuestFile
-		for _, f := range files {
-			if f.Target == c.Name {
-				inside = append(inside, f)
-			}
-		}
-		if r, err := build.ImageRecipeFor(s, inside); err == nil && !build.ImageCached(r) {
-			recipes = append(recipes, r)
+	for _, im := range images {
+		if !build.ImageCached(im.recipe) {
+			recipes = append(recipes, im.recipe)
 		}
 	}
 	if len(recipes) == 0 {
@@ -67,6 +59,39 @@ func (u *upRun) startImages(ctx context.Context) {
 			}
 		}
 	}()
+}
+
+// specImage is the recipe of a container's local image.
+type specImage struct {
+	container string
+	recipe    build.ImageRecipe
+}
+
+// specImages renders the guest files of spec s for its LXC version, and the recipes of its
+// containers' local images (in spec order) from the files rendered for their inside.
+func specImages(s *spec.Spec) ([]render.GuestFile, []specImage, error) {
+	files, err := render.Guest(s, render.GuestInputs{LXCVersion: s.LXC.Version})
+	if err != nil {
+		return nil, nil, fmt.Errorf("render the guest files: %w", err)
+	}
+	var images []specImage
+	for _, c := range s.Containers {
+		if c.Image.Type != "local" {
+			continue
+		}
+		var inside []render.GuestFile
+		for _, f := range files {
+			if f.Target == c.Name {
+				inside = append(inside, f)
+			}
+		}
+		r, err := build.ImageRecipeFor(s, inside)
+		if err != nil {
+			return nil, nil, err
+		}
+		images = append(images, specImage{c.Name, r})
+	}
+	return files, images, nil
 }
 
 // stopImages ends a build still running (up failed or was interrupted) and waits for it.
