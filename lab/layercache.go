@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 
@@ -34,15 +35,11 @@ func OpenLayerCache(ctx context.Context, choice string) (*LayerCache, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := virt.Start(ctx, discard{}); err != nil {
+	if err := virt.Start(ctx, io.Discard); err != nil {
 		return nil, err
 	}
 	return &LayerCache{ls: libvirt{virt}, store: LayerStore()}, nil
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // List is every cached layer, the newest first, with whether a VM is backed by it.
 func (c *LayerCache) List(ctx context.Context) ([]CachedLayer, error) {

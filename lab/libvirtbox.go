@@ -52,7 +52,7 @@ func checkBoxVolume(ctx context.Context, virt host.Libvirt, boxFile, flavour str
 	if err != nil {
 		return nil // not added: vagrant says so
 	}
-	vol := fmt.Sprintf("labctl-VAGRANTSLASH-%s_vagrant_box_image_0_%d_box.img", flavour, st.ModTime().Unix())
+	vol := boxVolumeName(name, st.ModTime())
 	vols, err := virt.Volumes(ctx)
 	if err != nil {
 		return fmt.Errorf("box %s: cannot check its copy in pool %s: %w", name, host.Pool, err)

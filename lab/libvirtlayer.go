@@ -29,8 +29,13 @@ func layerBox(key string) string { return "labctl/layer-" + key }
 // layerVolumes are the pool volumes of a layer made at created: the root (named as
 // vagrant-libvirt names the box volume of layerBox, whose box.img has that mtime) and the data.
 func layerVolumes(key string, created time.Time) (root, data string) {
-	v := "labctl-VAGRANTSLASH-layer-" + key
-	return fmt.Sprintf("%s_vagrant_box_image_0_%d_box.img", v, created.Unix()), v + "_data.qcow2"
+	return boxVolumeName(layerBox(key), created), "labctl-VAGRANTSLASH-layer-" + key + "_data.qcow2"
+}
+
+// boxVolumeName is the pool volume vagrant-libvirt uploads an unversioned box's box.img to:
+// the box's name with "/" spelled -VAGRANTSLASH-, and box.img's mtime.
+func boxVolumeName(box string, mtime time.Time) string {
+	return fmt.Sprintf("%s_vagrant_box_image_0_%d_box.img", strings.ReplaceAll(box, "/", "-VAGRANTSLASH-"), mtime.Unix())
 }
 
 // vagrantBoxDir is where Vagrant keeps a box labctl made (unversioned: version 0).
@@ -42,30 +47,37 @@ func (p libvirt) BaseVolume(flavour string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("box labctl/%s is not in Vagrant: %w", flavour, err)
 	}
-	return fmt.Sprintf("labctl-VAGRANTSLASH-%s_vagrant_box_image_0_%d_box.img", flavour, st.ModTime().Unix()), nil
+	return boxVolumeName("labctl/"+flavour, st.ModTime()), nil
 }
 
 // CheckLayer makes sure a cached layer can be booted from: its base box volume is there and
 // both its disks are whole (size and sha256 as recorded).
 func (p libvirt) CheckLayer(rec layer.Layer) error {
-	dir := p.virt.PoolDir()
-	if _, err := os.Stat(filepath.Join(dir, rec.Inputs.BoxVolume)); err != nil {
-		return fmt.Errorf("layer %s: the box volume it is a delta over is gone (%s)", rec.Key, rec.Inputs.BoxVolume)
+	if why := p.baseGone(rec); why != "" {
+		return fmt.Errorf("layer %s: %s", rec.Key, why)
 	}
-	return layer.Verify(rec, dir)
+	return layer.Verify(rec, p.virt.PoolDir())
 }
 
 // BrokenLayer says cheaply why a layer cannot be booted from ("": it can): its box's volume is
 // gone, or a disk is missing or of another size than recorded (CheckLayer reads the sha256).
 func (p libvirt) BrokenLayer(rec layer.Layer) string {
-	dir := p.virt.PoolDir()
-	if _, err := os.Stat(filepath.Join(dir, rec.Inputs.BoxVolume)); err != nil {
-		return "its box's volume is gone"
+	if why := p.baseGone(rec); why != "" {
+		return why
 	}
+	dir := p.virt.PoolDir()
 	for _, f := range []layer.File{rec.Root, rec.Data} {
 		if st, err := os.Stat(filepath.Join(dir, f.Name)); err != nil || st.Size() != f.Size {
 			return "disk " + f.Name + " is missing or of another size"
 		}
+	}
+	return ""
+}
+
+// baseGone says that the box volume the layer's root is a delta over is gone ("": it is there).
+func (p libvirt) baseGone(rec layer.Layer) string {
+	if _, err := os.Stat(filepath.Join(p.virt.PoolDir(), rec.Inputs.BoxVolume)); err != nil {
+		return "the box volume it is a delta over is gone (" + rec.Inputs.BoxVolume + ")"
 	}
 	return ""
 }
