@@ -8,7 +8,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"syscall"
 
 	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/labdir"
@@ -59,17 +58,18 @@ func (l *Lab) powerOffHung(ctx context.Context, p Provider, v *vagrant.Driver, o
 
 // freshConsole empties the lab's console log (never through a symlink) before a boot.
 func (l *Lab) freshConsole() error {
-	f, err := os.OpenFile(l.Log(labdir.ConsoleLog), os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, 0)
+	f, err := host.OpenOwn(l.Log(labdir.ConsoleLog), os.O_WRONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
-	}
-	if errors.Is(err, syscall.ELOOP) {
-		return fmt.Errorf("%s is a symlink: labctl does not write through it (it could point anywhere); remove it", l.Log(labdir.ConsoleLog))
 	}
 	if err != nil {
 		return err
 	}
-	return f.Close()
+	err = f.Truncate(0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // ansi matches the terminal escapes (systemd's colours) that a console log carries.

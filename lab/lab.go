@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 
 	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/labdir"
@@ -60,8 +59,11 @@ func OpenSpec(src spec.Source, s *spec.Spec) (*Lab, error) {
 		return nil, fmt.Errorf("lab %s: %w", s.Name, err)
 	}
 	abs := filepath.Join(tmp, s.Name)
+	// The lab's directory and its logs are its owner's alone (0700, also made so when an older
+	// labctl left them 0755): its state, Vagrantfile, console and logs say what runs in the VM,
+	// and its agent's socket drives it.
 	for _, d := range []string{abs, filepath.Join(abs, labdir.Logs)} {
-		if err := host.SafeDir(d, 0o755, false); err != nil {
+		if err := host.PrivateDir(d); err != nil {
 			return nil, fmt.Errorf("lab %s: %w", s.Name, err)
 		}
 	}
@@ -98,14 +100,10 @@ func (l *Lab) hasVagrantfile() (bool, error) {
 	return err == nil, err
 }
 
-// OpenLog opens tmp/<lab>/logs/NAME for appending, never through a symlink.
+// OpenLog opens tmp/<lab>/logs/NAME for appending, never through a symlink nor into a file
+// with another hard link (host.OpenAppend).
 func (l *Lab) OpenLog(name string) (*os.File, error) {
-	p := l.Log(name)
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_APPEND|os.O_WRONLY|syscall.O_NOFOLLOW, 0o644)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%s is a symlink: labctl does not write through it (it could point anywhere); remove it", p)
-	}
-	return f, err
+	return host.OpenAppend(l.Log(name), 0o644)
 }
 
 // Vagrant returns the lab's Vagrant driver for its provider, logging to

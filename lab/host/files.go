@@ -59,6 +59,47 @@ func PrivateDir(dir string) error {
 	return os.Chmod(dir, 0o700)
 }
 
+// OpenOwn opens the file path with flag (os.O_CREATE: made with mode when missing) for a file
+// that is labctl's alone: never through a symlink, and never a file that is not regular or that
+// has another hard link, which could be any file of the same file system (a log planted as a
+// link to /etc/shadow would be written, or truncated, as root). Pass no os.O_TRUNC: truncate
+// the file returned (f.Truncate) once it is known to be labctl's. The error names the file and
+// what to do.
+func OpenOwn(path string, flag int, mode os.FileMode) (*os.File, error) {
+	// O_NONBLOCK: a FIFO planted at path fails here instead of blocking the open for ever.
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, mode)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symlink: labctl does not write through it (it could point anywhere); remove it", path)
+	}
+	if errors.Is(err, syscall.ENXIO) { // a FIFO no one reads, a socket
+		return nil, fmt.Errorf("%s is not a regular file: labctl writes only files of its own there; remove it", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, err
+	}
+	switch {
+	case st.Mode&syscall.S_IFMT != syscall.S_IFREG:
+		err = fmt.Errorf("%s is not a regular file: labctl writes only files of its own there; remove it", path)
+	case st.Nlink > 1:
+		err = fmt.Errorf("%s has %d hard links: it is also a file elsewhere on this file system, which labctl would write into; remove it (`rm %s`: the other links keep their data), and run labctl again", path, st.Nlink, path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// OpenAppend is OpenOwn of a log or record that labctl appends to: created with mode when missing.
+func OpenAppend(path string, mode os.FileMode) (*os.File, error) {
+	return OpenOwn(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, mode)
+}
+
 // WriteFileAtomic writes a file through a temporary file beside it, synced and renamed over
 // it, and syncs the directory: a reader sees the old content or the new, never a part, and a
 // crash leaves one of them. A symlink at path is replaced, never followed.

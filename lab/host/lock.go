@@ -30,9 +30,11 @@ func (e *BusyError) Error() string {
 // TryLock takes the lock on path for what (a verb: "up", "box build labctl/bookworm") or
 // returns a *BusyError naming its holder, at once.
 func TryLock(path, what string) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	// OpenOwn: the lock is truncated and written below, never through a symlink nor into a
+	// file with another hard link.
+	f, err := OpenOwn(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("lock file %s: %w (it must be a plain file, not a symlink)", path, err)
+		return nil, fmt.Errorf("lock file: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		defer f.Close()

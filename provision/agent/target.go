@@ -108,7 +108,7 @@ func Start(ctx context.Context, sock, bin string, flags []string, dir, logPath s
 	start := exec.Command(bin, append([]string{"agent", "run"}, flags...)...)
 	start.Dir = dir
 	start.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY|syscall.O_NOFOLLOW, 0o644)
+	f, err := labhost.OpenAppend(logPath, 0o644)
 	if err != nil {
 		return nil, err
 	}

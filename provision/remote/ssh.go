@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/labctl/labctl/lab/host"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -197,7 +198,7 @@ func (c *Comm) hostKeyCallback() (ssh.HostKeyCallback, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return nil, err
 	}
-	if f, err := os.OpenFile(file, os.O_CREATE|os.O_RDONLY, 0o600); err != nil {
+	if f, err := host.OpenOwn(file, os.O_CREATE|os.O_RDONLY, 0o600); err != nil {
 		return nil, fmt.Errorf("open known_hosts %s: %w", file, err)
 	} else {
 		f.Close()
@@ -214,7 +215,7 @@ func (c *Comm) hostKeyCallback() (ssh.HostKeyCallback, error) {
 				return &HostKeyError{Addr: hostname, File: file, Err: err}
 			}
 			line := knownhosts.Line([]string{knownhosts.Normalize(hostname)}, key)
-			f, ferr := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0o600)
+			f, ferr := host.OpenAppend(file, 0o600)
 			if ferr != nil {
 				return ferr
 			}
