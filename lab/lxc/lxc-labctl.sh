@@ -72,8 +72,17 @@ own=$(cat "$path/config")
 	echo "lxc.uts.name = $name"
 } >"$path/config"
 if [ -f "$(pick templates)" ]; then
+	# Only files inside the rootfs: an entry with a ".." part, or one that leads out of the
+	# rootfs through a link (resolved here, not in the container), is skipped.
+	root=$(cd "$rootfs" && pwd -P)
 	while read -r f; do
-		if [ -f "$rootfs/$f" ]; then sed -i "s#LXC_NAME#$name#g" "$rootfs/$f"; fi
+		case "/$f/" in */../*) echo "lxc-labctl: templates: $f is not a path inside the rootfs: skipped" >&2; continue ;; esac
+		[ -f "$rootfs/$f" ] || continue
+		real=$(readlink -f -- "$rootfs/$f") || continue
+		case "$real" in
+		"$root"/*) sed -i "s#LXC_NAME#$name#g" "$real" ;;
+		*) echo "lxc-labctl: templates: $f leads out of the rootfs (to $real): skipped" >&2 ;;
+		esac
 	done <"$(pick templates)"
 fi
 exit 0

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -109,13 +111,17 @@ func findResults(dirs []string) (map[string]string, error) {
 			if err != nil || e.IsDir() || e.Name() != "result.json" {
 				return err
 			}
-			data, err := os.ReadFile(p)
+			data, err := readPlain(p)
 			if err != nil {
 				return err
 			}
 			var r Result
 			if err := json.Unmarshal(data, &r); err != nil || r.Cell == "" {
 				return fmt.Errorf("merge: %s is not a cell's result.json (%v)", p, err)
+			}
+			// The cell names a directory under out/cells: "../x" would write anywhere.
+			if err := CheckCellName(r.Cell); err != nil {
+				return fmt.Errorf("merge: %s: cell %w; remove that file, or merge only the jobs' tmp/matrix directories", p, err)
 			}
 			if prev, ok := from[r.Cell]; ok {
 				return fmt.Errorf("merge: cell %s has two results, %s and %s: merge one of them", r.Cell, prev, filepath.Dir(p))
@@ -148,7 +154,7 @@ func copyResults(out string, from map[string]string) ([]string, error) {
 			return nil, err
 		}
 		for _, name := range resultFiles {
-			data, err := os.ReadFile(filepath.Join(src, name))
+			data, err := readPlain(filepath.Join(src, name))
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			} else if err != nil {
@@ -177,4 +183,23 @@ func copyResults(out string, from map[string]string) ([]string, error) {
 		return nil, err
 	}
 	return merged, os.Rename(stage, filepath.Join(out, "cells"))
+}
+
+// readPlain reads the regular file p, never through a symlink: a merged directory (a CI job's
+// artifact) could hold a link to any file of this host, which would be copied into out.
+func readPlain(p string) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("merge: %s is a symlink: a cell's result files are plain files (a link could name any file of this host); remove it", p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("merge: %s is not a regular file: a cell's result files are plain files; remove it", p)
+	}
+	return io.ReadAll(f)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-version"
@@ -49,6 +50,9 @@ var (
 	imagePathR = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
 	archRE     = regexp.MustCompile(`^[a-z0-9_]{2,16}$`)
 )
+
+// isDotPart reports whether a part of a slash-separated name is empty, "." or "..".
+func isDotPart(part string) bool { return part == "" || part == "." || part == ".." }
 
 // IsName reports whether s is a valid name for a lab, a container or a bridge: what LXC,
 // Vagrant, libvirt and a shell all accept.
@@ -104,8 +108,8 @@ func (s *Spec) validateBox(bad badFunc) {
 		bad("box", nil, "set box.name (an existing Vagrant box) or box.release (%s, built by labctl)", strings.Join(release.Buildable(), ", "))
 	case s.Box.Name != "" && s.Box.Release != "":
 		bad("box", nil, "set either box.name or box.release, not both")
-	case s.Box.Name != "" && !boxNameRE.MatchString(s.Box.Name):
-		bad("box.name", s.Box.Name, "is not a valid Vagrant box name")
+	case s.Box.Name != "" && (!boxNameRE.MatchString(s.Box.Name) || slices.ContainsFunc(strings.Split(s.Box.Name, "/"), isDotPart)):
+		bad("box.name", s.Box.Name, "is not a valid Vagrant box name: use NAME or ORG/NAME, of letters, digits and ._- (no empty, '.' or '..' part: the name becomes a path under Vagrant's boxes)")
 	case s.Box.Release != "" && !isBuildable(s.Box.Release):
 		bad("box.release", s.Box.Release, "is not a release labctl can build: use one of %s, or box.name for an existing box", strings.Join(release.Buildable(), ", "))
 	}
