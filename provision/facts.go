@@ -50,12 +50,7 @@ func GatherFacts(ctx context.Context, vm remote.Target, user string) (Facts, err
 
 // ParseFacts parses the output of factsScript.
 func ParseFacts(out string) (Facts, error) {
-	kv := map[string]string{}
-	for _, line := range strings.Split(out, "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
-			kv[k] = strings.TrimSpace(v)
-		}
-	}
+	kv := parseKV(out)
 	f := Facts{
 		Kernel: kv["kernel"], Distro: kv["distro"], Release: kv["release"], LXCVersion: kv["lxc"],
 		Cgroup: kv["cgroup"], AppArmor: kv["apparmor"] == "Y", Systemd: kv["systemd"] == "yes",
@@ -132,12 +127,13 @@ func CellFacts(ctx context.Context, vm remote.Target) (map[string]string, error)
 	return parseKV(r.Stdout), nil
 }
 
-// parseKV reads key=value lines.
+// parseKV reads key=value lines; the values come from the guest and are made printable (a
+// kernel or LXC version with escape sequences reaches no terminal as such).
 func parseKV(out string) map[string]string {
 	kv := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {
 		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && k != "" {
-			kv[k] = strings.TrimSpace(v)
+			kv[k] = remote.Printable(strings.TrimSpace(v))
 		}
 	}
 	return kv

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/provision/remote"
 )
 
 func statusCmd(g *globals) *cobra.Command {
@@ -42,18 +43,19 @@ func printStatus(out io.Writer, l *lab.Lab, st lab.Status) {
 	} else {
 		fmt.Fprintf(out, "lab %s: VM %s\n", st.Lab, st.VM)
 	}
+	// What the guest answered is printed harmlessly: escape sequences as \x1b, not obeyed.
 	if st.Kernel != "" {
-		fmt.Fprintf(out, "  kernel %s, LXC %s\n", st.Kernel, st.LXC)
+		fmt.Fprintf(out, "  kernel %s, LXC %s\n", remote.Printable(st.Kernel), remote.Printable(st.LXC))
 	}
 	for _, c := range l.Spec.Containers {
 		if v, ok := st.Containers[c.Name]; ok {
 			if why := st.Why[c.Name]; why != "" {
 				v += " (" + why + ")"
 			}
-			fmt.Fprintf(out, "  %-6s %s\n", c.Name, v)
+			fmt.Fprintf(out, "  %-6s %s\n", c.Name, remote.Printable(v))
 		}
 	}
 	if st.Error != "" {
-		fmt.Fprintf(out, "  error: %s\n", st.Error)
+		fmt.Fprintf(out, "  error: %s\n", remote.Printable(st.Error))
 	}
 }

@@ -56,7 +56,7 @@ func (v *VMTarget) exec(ctx context.Context, path []Hop, where string, c remote.
 		log = io.Discard
 	}
 	fmt.Fprintf(log, "$ [%s] %s\n", where, c.Line)
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr remote.Kept
 	out := io.MultiWriter(append([]io.Writer{&stdout, log}, nonNil(c.Stdout)...)...)
 	errw := io.MultiWriter(append([]io.Writer{&stderr, log}, nonNil(c.Stderr)...)...)
 	e, err := v.Client.Exec(ctx, Request{Path: path, Line: c.Line, Sudo: c.Sudo, Cache: c.Cache, Reads: remote.OnlyReads(ctx)}, c.Stdin, out, errw)

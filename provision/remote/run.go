@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -30,7 +29,7 @@ func (c *Comm) Run(ctx context.Context, cmd string, opts RunOpts) (Result, error
 		return Result{ExitCode: -1}, err
 	}
 	defer s.Close()
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr Kept
 	s.Stdout = multi(&stdout, c.cfg.Log, opts.Stdout)
 	s.Stderr = multi(&stderr, c.cfg.Log, opts.Stderr)
 	if opts.Stdin != nil {
