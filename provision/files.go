@@ -216,6 +216,10 @@ func (p *Provisioner) fileStep(laid render.GuestFile) Step {
 				// systemd reads a unit or drop-in it has loaded again only when told.
 				_, err = remote.Must(ctx, p.VM, remote.Cmd{Line: "systemctl daemon-reload", Sudo: true})
 			}
+			if f.Target == "" && strings.HasPrefix(f.Path, "/etc/ssh/sshd_config.d/") {
+				// sshd reads its configuration at a reload (sessions running keep theirs).
+				_, err = remote.Must(ctx, p.VM, remote.Cmd{Line: "sshd -t && systemctl reload ssh", Sudo: true})
+			}
 			return err
 		},
 	}

@@ -35,6 +35,7 @@ type fakeGuest struct {
 	linger     bool
 	enabled    bool                      // the autostart unit
 	reloads    int                       // systemctl daemon-reload (system)
+	sshdReload int                       // sshd -t && systemctl reload ssh
 	containers map[string]*fakeContainer // "parent/name"
 	uploaded   map[string]bool
 	log        []string
@@ -318,6 +319,10 @@ var rules = []rule{
 		return ok("")
 	}},
 	{re: regexp.MustCompile(`^systemctl daemon-reload$`), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result { g.reloads++; return ok("") }},
+	{re: regexp.MustCompile(`^sshd -t && systemctl reload ssh$`), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result {
+		g.sshdReload++
+		return ok("")
+	}},
 	{re: regexp.MustCompile(`^loginctl enable-linger vagrant && `), run: func(g *fakeGuest, _ string, _ []string, _ string) remote.Result { g.linger = true; return ok("") }},
 	{re: regexp.MustCompile(`^lxc-info -n (\S+) -s -H 2>/dev/null \|\| lxc-info`), run: func(g *fakeGuest, t string, m []string, _ string) remote.Result {
 		switch c := g.ctr(t, m[1]); {

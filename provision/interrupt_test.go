@@ -56,9 +56,12 @@ func TestFakeGuestProvisions(t *testing.T) {
 	if _, ok := g.file("", render.UserManagerDropIn); !ok || g.reloads != 1 {
 		t.Fatalf("the user manager's drop-in (written %v) was not loaded by one daemon-reload (%d)", ok, g.reloads)
 	}
+	if _, ok := g.file("", render.SSHKeepalive); !ok || g.sshdReload != 1 {
+		t.Fatalf("sshd's keepalive (written %v) was not loaded by one checked reload (%d)", ok, g.sshdReload)
+	}
 	sum, out, err = runAll(t, g)
-	if err != nil || sum.Changed != 0 || g.reloads != 1 {
-		t.Fatalf("second run: %s %v, %d reloads\n%s", sum, err, g.reloads, out)
+	if err != nil || sum.Changed != 0 || g.reloads != 1 || g.sshdReload != 1 {
+		t.Fatalf("second run: %s %v, %d reloads, %d sshd reloads\n%s", sum, err, g.reloads, g.sshdReload, out)
 	}
 }
 

@@ -251,7 +251,7 @@ func TestStepsFollowTheRecipe(t *testing.T) {
 	}
 	want := []string{"packages", "preflight", "btrfs data disk", "fstab", "mount /mnt", "owner of /mnt",
 		"subuid", "subgid", "user default.conf", "user lxc.conf", "lxc-usernet", "lxc-net config",
-		"autostart unit", "user manager order", "bridge lxcbr0", "user systemd (linger)", "autostart enabled", "create box1", "box1 config", "start box1",
+		"autostart unit", "user manager order", "sshd keepalive", "bridge lxcbr0", "user systemd (linger)", "autostart enabled", "create box1", "box1 config", "start box1",
 		"box1:eth0", "box1:lxc-net", "box1:default.conf", "box1 address", "lxc inside box1",
 		"create n1 in box1", "n1 config", "start n1"}
 	if diff := cmp.Diff(want, names); diff != "" {

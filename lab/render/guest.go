@@ -128,6 +128,11 @@ type guestData struct {
 // first at shutdown).
 const UserManagerDropIn = "/etc/systemd/system/user@.service.d/labctl-data-disk.conf"
 
+// SSHKeepalive makes the VM's sshd drop a client that answers no keepalive for 30 s: the
+// sessions of labctl's agents end when their host side is gone (a revert to a snapshot, a
+// killed connection), with the agents they ran in the VM and its containers.
+const SSHKeepalive = "/etc/ssh/sshd_config.d/labctl-keepalive.conf"
+
 // MountUnit is systemd's name of the mount unit of absolute path p (systemd-escape --path
 // --suffix=mount): the slashes between its parts become dashes, every byte but letters,
 // digits, ':', '_' and a '.' not first is written \xNN.
@@ -190,6 +195,9 @@ func Guest(s *spec.Spec, in GuestInputs) ([]GuestFile, error) {
 		// them cleanly before the VM goes down.
 		g.whole(g.vm(path.Join(s.Home(), ".config/systemd/user", AutostartUnit), g.userOwner(), "containers start at boot", "autostart unit", StageUser), "autostart.service.tmpl", spec.Container{})
 		g.whole(g.vm(UserManagerDropIn, "root:root", "containers stop before the data disk is unmounted", "user manager order", StageUser), "user-manager.conf.tmpl", spec.Container{})
+	}
+	if s.Box.Release != "" {
+		g.whole(g.vm(SSHKeepalive, "root:root", "sessions whose client is gone end, with their agents", "sshd keepalive", StageUser), "sshd-keepalive.conf.tmpl", spec.Container{})
 	}
 	return g.files, g.err
 }
