@@ -82,6 +82,7 @@ func TestVMBootsWithDataDisk(t *testing.T) {
 	if !strings.Contains(string(pinned), "127.0.0.1") {
 		t.Fatalf("host key not pinned in %s: %q", l.KnownHosts(), pinned)
 	}
+	forwardOnlyOnLoopback(t, st.SSHPort)
 
 	lsblk, err := remote.Sh(ctx, vm, true, "lsblk -J -b -o NAME,PATH,SIZE,TYPE,FSTYPE,SERIAL,PTTYPE,MOUNTPOINT,UUID")
 	if err != nil {
