@@ -94,6 +94,13 @@ func (s Store) Get(key string) (Layer, error) {
 	if err := json.Unmarshal(data, &l); err != nil || l.Key != key {
 		return Layer{}, fmt.Errorf("layer record %s is not labctl's (remove it: `labctl cache prune --all`): %v", s.path(key), err)
 	}
+	// The disks' names become paths in the pool that labctl reads and removes: each must be
+	// a plain file name carrying the layer's key, as labctl names them.
+	for _, f := range []File{l.Root, l.Data} {
+		if f.Name != filepath.Base(f.Name) || f.Name == ".." || !strings.Contains(f.Name, key) {
+			return Layer{}, fmt.Errorf("layer record %s names the disk %q, which is no file name of layer %s: labctl does not read or remove it; remove the record (`rm %s`)", s.path(key), f.Name, key, s.path(key))
+		}
+	}
 	return l, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/lab/faulttest"
 	"github.com/labctl/labctl/lab/spec"
 )
 
@@ -147,8 +148,8 @@ func TestStoreRoundTripAndList(t *testing.T) {
 	if _, err := s.Get("nope"); err != ErrNone {
 		t.Fatalf("missing: %v", err)
 	}
-	old := Layer{Key: "a", Created: time.Now().Add(-time.Hour)}
-	young := Layer{Key: "b", Created: time.Now()}
+	old := Layer{Key: "a", Created: time.Now().Add(-time.Hour), Root: File{Name: "root-a.img"}, Data: File{Name: "a_data.qcow2"}}
+	young := Layer{Key: "b", Created: time.Now(), Root: File{Name: "root-b.img"}, Data: File{Name: "b_data.qcow2"}}
 	for _, l := range []Layer{old, young} {
 		if err := s.Put(l); err != nil {
 			t.Fatal(err)
@@ -194,5 +195,28 @@ func TestPruneByAgeThenSize(t *testing.T) {
 	}
 	if got := Prune(ls, now, 0, 0); len(got) != 0 {
 		t.Errorf("no limits: %v", keys(got))
+	}
+}
+
+// TestFaultLayerRecordNamingOtherFilesRefused: a layer record whose disk names are paths, or
+// no names of its layer (an edited or planted record), is refused by name with what to do:
+// labctl would read and remove those files in the pool's directory.
+func TestFaultLayerRecordNamingOtherFilesRefused(t *testing.T) {
+	faulttest.Count(t, "input", "layer-record-names")
+	s := Store{Dir: t.TempDir()}
+	for _, bad := range []string{"../../etc/passwd-k1", "/etc/k1", "k1/../../x", "..", "", "other-disk.qcow2"} {
+		if err := s.Put(Layer{Key: "k1", Root: File{Name: "root-k1.img"}, Data: File{Name: bad}}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Get("k1")
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", bad)) || !strings.Contains(err.Error(), "remove the record") {
+			t.Errorf("a record naming the disk %q was read, or not refused by name with what to do: %v", bad, err)
+		}
+	}
+	if err := s.Put(Layer{Key: "k1", Root: File{Name: "root-k1.img"}, Data: File{Name: "labctl-VAGRANTSLASH-layer-k1_data.qcow2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get("k1"); err != nil {
+		t.Fatalf("a record as labctl writes it was refused: %v", err)
 	}
 }
