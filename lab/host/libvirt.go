@@ -106,18 +106,8 @@ func (v Libvirt) Start(ctx context.Context, w io.Writer) error {
 	case os.Geteuid() != 0:
 		return fmt.Errorf("the system libvirt (qemu:///system) does not answer you: an administrator starts it (`sudo libvirtd -d`, or systemctl start libvirtd) and adds you to group libvirt (`sudo usermod -aG libvirt %s`, then log in again; where no system D-Bus runs polkit, libvirtd.conf also needs unix_sock_group = \"libvirt\", unix_sock_rw_perms = \"0770\", auth_unix_rw = \"none\"); or set libvirt: session (your own daemon, no administrator)", currentUser())
 	default:
-		for _, d := range []string{"virtlogd", "libvirtd"} {
-			if exec.CommandContext(ctx, "pgrep", "-x", d).Run() == nil {
-				continue
-			}
-			if _, err := exec.LookPath(d); err != nil {
-				return fmt.Errorf("%s is not installed: run `make deps` (or apt-get install libvirt-daemon-system)", d)
-			}
-			how, err := startDaemon(ctx, d)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "host: started %s (no service manager runs it)%s\n", d, how)
+		if err := startMissing(ctx, w); err != nil {
+			return err
 		}
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -133,8 +123,34 @@ func (v Libvirt) Start(ctx context.Context, w io.Writer) error {
 			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
+		if !v.Session && os.Geteuid() == 0 {
+			// A daemon that was on its way out when looked for (stopped by someone, taking
+			// seconds to exit) is gone now: start it, rather than wait for it to answer.
+			if err := startMissing(ctx, w); err != nil {
+				return err
+			}
+		}
 	}
 	v.remember("answers")
+	return nil
+}
+
+// startMissing starts, as root, the system daemons that no process runs (virtlogd, then
+// libvirtd: no service manager here).
+func startMissing(ctx context.Context, w io.Writer) error {
+	for _, d := range []string{"virtlogd", "libvirtd"} {
+		if exec.CommandContext(ctx, "pgrep", "-x", d).Run() == nil {
+			continue
+		}
+		if _, err := exec.LookPath(d); err != nil {
+			return fmt.Errorf("%s is not installed: run `make deps` (or apt-get install libvirt-daemon-system)", d)
+		}
+		how, err := startDaemon(ctx, d)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "host: started %s (no service manager runs it)%s\n", d, how)
+	}
 	return nil
 }
 
