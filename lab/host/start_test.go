@@ -28,7 +28,7 @@ func TestFaultLibvirtdOnItsWayOutIsStartedAgain(t *testing.T) {
 	started := filepath.Join(dir, "started")
 	fakes := map[string]string{
 		// the old daemon: seen by the first two looks, then gone
-		"pgrep": `[ "$2" = libvirtd ] || exit 0; n=$(cat "$D/looks" 2>/dev/null || echo 0); echo $((n+1)) > "$D/looks"; [ -e "$D/started" ] && exit 0; [ "$n" -lt 2 ]`,
+		"pgrep":    `[ "$2" = libvirtd ] || exit 0; n=$(cat "$D/looks" 2>/dev/null || echo 0); echo $((n+1)) > "$D/looks"; [ -e "$D/started" ] && exit 0; [ "$n" -lt 2 ]`,
 		"libvirtd": `echo "$@" >> "$D/started"`,
 		"virsh":    `[ -e "$D/started" ]`,
 	}
