@@ -76,7 +76,15 @@ func (l *Lab) Connect(ctx context.Context, o ConnectOptions) (*Conn, error) {
 			return nil, err
 		}
 		c.closers = append(c.closers, client.Close)
-		c.vm = &agent.VMTarget{Client: client, Log: o.Log}
+		c.vm = &agent.VMTarget{Client: client, Log: o.Log, Redial: func(ctx context.Context) (*agent.Client, error) {
+			next, err := l.startAgent(ctx, o.Agent, o.Insecure)
+			if err == nil {
+				c.mu.Lock()
+				c.closers = append(c.closers, next.Close)
+				c.mu.Unlock()
+			}
+			return next, err
+		}}
 		return c, nil
 	}
 	fmt.Fprintf(o.log(), "# no agent (%s): commands go over SSH\n", why)

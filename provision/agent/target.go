@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,6 +28,12 @@ var VMHop = Hop{Name: "vm"}
 type VMTarget struct {
 	Client *Client
 	Log    io.Writer
+	// Redial, when set, reaches the lab's agent again (starting it) after the link to it
+	// broke: the agent was killed or quit under a command. A check (a read with no streams of
+	// the caller's) is asked again through the new link; another command's end is unknown, so
+	// its error stands, and the next command goes through the new link.
+	Redial func(ctx context.Context) (*Client, error)
+	mu     sync.Mutex
 }
 
 // Name is "vm".
@@ -56,11 +63,19 @@ func (v *VMTarget) exec(ctx context.Context, path []Hop, where string, c remote.
 		log = io.Discard
 	}
 	fmt.Fprintf(log, "$ [%s] %s\n", where, c.Line)
-	var stdout, stderr remote.Kept
-	out := io.MultiWriter(append([]io.Writer{&stdout, log}, nonNil(c.Stdout)...)...)
-	errw := io.MultiWriter(append([]io.Writer{&stderr, log}, nonNil(c.Stderr)...)...)
-	e, err := v.Client.Exec(ctx, Request{Path: path, Line: c.Line, Sudo: c.Sudo, Cache: c.Cache, Reads: remote.OnlyReads(ctx)}, c.Stdin, out, errw)
-	r := remote.Result{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: e.Code}
+	cl := v.client()
+	r, e, err := v.send(ctx, cl, path, c, log)
+	var broke *LinkError
+	if errors.As(err, &broke) && v.Redial != nil && isDone(cl) {
+		next, rerr := v.redial(ctx, cl)
+		switch {
+		case rerr != nil:
+			err = fmt.Errorf("%w; reaching the lab's agent again failed: %v", err, rerr)
+		case remote.OnlyReads(ctx) && c.Stdin == nil && c.Stdout == nil && c.Stderr == nil:
+			fmt.Fprintf(log, "# the link to the lab's agent broke (%v): asked again through a new one\n", broke.Err)
+			r, e, err = v.send(ctx, next, path, c, log)
+		}
+	}
 	if err != nil {
 		return r, fmt.Errorf("`%s` in %s: %w", c.Line, where, err)
 	}
@@ -69,6 +84,46 @@ func (v *VMTarget) exec(ctx context.Context, path []Hop, where string, c remote.
 		return r, fmt.Errorf("`%s` in %s: %s", c.Line, where, e.Err)
 	}
 	return r, nil
+}
+
+// send runs c through the client cl.
+func (v *VMTarget) send(ctx context.Context, cl *Client, path []Hop, c remote.Cmd, log io.Writer) (remote.Result, Exit, error) {
+	var stdout, stderr remote.Kept
+	out := io.MultiWriter(append([]io.Writer{&stdout, log}, nonNil(c.Stdout)...)...)
+	errw := io.MultiWriter(append([]io.Writer{&stderr, log}, nonNil(c.Stderr)...)...)
+	e, err := cl.Exec(ctx, Request{Path: path, Line: c.Line, Sudo: c.Sudo, Cache: c.Cache, Reads: remote.OnlyReads(ctx)}, c.Stdin, out, errw)
+	return remote.Result{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: e.Code}, e, err
+}
+
+func (v *VMTarget) client() *Client {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.Client
+}
+
+// redial replaces the broken client old with a new one, once: commands that saw the same link
+// break at once share the new client.
+func (v *VMTarget) redial(ctx context.Context, old *Client) (*Client, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.Client != old {
+		return v.Client, nil
+	}
+	next, err := v.Redial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v.Client = next
+	return next, nil
+}
+
+func isDone(c *Client) bool {
+	select {
+	case <-c.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 func nonNil(w io.Writer) []io.Writer {
