@@ -65,6 +65,20 @@ func (s *soak) leaks() []string {
 	return append(persistent(s.leaksOnce, 2*time.Second), persistent(s.guestLeaks, 35*time.Second)...)
 }
 
+// newLeaks are the leaks no earlier round reported: one left for good is counted once, by
+// the round that left it.
+func (s *soak) newLeaks() []string {
+	var fresh []string
+	for _, l := range s.leaks() {
+		k := digits.ReplaceAllString(l, "N")
+		if !s.known[k] {
+			s.known[k] = true
+			fresh = append(fresh, l)
+		}
+	}
+	return fresh
+}
+
 func persistent(look func() []string, gap time.Duration) []string {
 	first := look()
 	if len(first) == 0 {
@@ -239,8 +253,6 @@ func volumeNames(virshOut string) []string {
 	}
 	return vs
 }
-
-func containsLine(out, want string) bool { return slices.Contains(strings.Fields(out), want) }
 
 func trim(s string, n int) string {
 	s = strings.TrimSpace(s)

@@ -51,10 +51,10 @@ func (s *soak) round(p plan) {
 		rr.verbCodes = append(rr.verbCodes, r.code)
 		rr.hung = rr.hung || r.hung
 	}
-	s.afterVerb(p)
 	s.converge(&rr)
+	s.dropSnapshots()
 	s.checkCanaries(&rr)
-	rr.leaked = s.leaks()
+	rr.leaked = s.newLeaks()
 	rr.took = time.Since(start)
 	s.rounds = append(s.rounds, rr)
 	s.printRound(rr)

@@ -30,6 +30,7 @@ type soak struct {
 	base    baseline
 	canary  string
 	rounds  []roundResult
+	known   map[string]bool // leaks reported already (their digits as N)
 	started time.Time
 }
 
@@ -43,7 +44,7 @@ func newSoak(o options) (*soak, error) {
 		return nil, err
 	}
 	s := &soak{o: o, name: "chaos", bin: bin, dir: dir, file: filepath.Join(dir, "lab.yaml"),
-		state: filepath.Join(dir, "state"), logPath: filepath.Join(dir, "soak.log"), started: time.Now()}
+		state: filepath.Join(dir, "state"), logPath: filepath.Join(dir, "soak.log"), started: time.Now(), known: map[string]bool{}}
 	s.image = filepath.Join(host.CacheDir(), "chaos-state.img")
 	log, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // runVerb runs the round's verb: its labctl commands in order, each one the fault's target
@@ -49,17 +50,21 @@ func (s *soak) matrixFile() string {
 	return f
 }
 
-// afterVerb undoes what the soak itself made for the verb: the named snapshot.
-func (s *soak) afterVerb(p plan) {
-	if p.verb.name != "snapshot" {
-		return
-	}
+// dropSnapshots deletes the soak's own named snapshots (chaos-rN), once the lab converged: a
+// `snapshot save` whose labctl was killed may still have made one (its vagrant goes on).
+func (s *soak) dropSnapshots() {
 	st := s.labState()
 	if st.DomainUUID == "" {
 		return
 	}
-	name := fmt.Sprintf("chaos-r%d", p.round)
-	if out, err := s.virsh("snapshot-list", st.DomainUUID, "--name"); err == nil && containsLine(out, name) {
+	out, err := s.virsh("snapshot-list", st.DomainUUID, "--name")
+	if err != nil {
+		return
+	}
+	for _, name := range strings.Fields(out) {
+		if !strings.HasPrefix(name, "chaos-r") {
+			continue
+		}
 		if out, err := s.virsh("snapshot-delete", st.DomainUUID, name); err != nil {
 			fmt.Fprintf(s.run.log, "# the soak's snapshot %s could not be deleted: %s\n", name, out)
 		}
