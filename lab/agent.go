@@ -64,7 +64,9 @@ func (l *Lab) ServeAgent(ctx context.Context, insecure bool, idle time.Duration,
 		return err
 	}
 	defer logf.Close()
-	ssh := &agentSSH{lab: l, o: ConnectOptions{Insecure: insecure, Log: logf, BootTimeout: 30 * time.Second}}
+	// The VM's SSH is waited for as long as a boot may take (the guest may be rebooting) while
+	// the VM runs; an off VM ends the wait at once (sshConfig's Alive).
+	ssh := &agentSSH{lab: l, o: ConnectOptions{Insecure: insecure, Log: logf, BootTimeout: time.Duration(l.Spec.BootTimeout) * time.Second}}
 	defer ssh.close()
 	s := &agent.Server{Version: version, Log: logf, Spawn: ssh.spawn(version),
 		Installer: &agent.Installer{Binary: bin, Version: version, Root: ssh.root}}

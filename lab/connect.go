@@ -275,6 +275,19 @@ func (l *Lab) sshConfig(o ConnectOptions, e SSHEndpoint) remote.SSHConfig {
 	return remote.SSHConfig{
 		Host: e.Host, Port: e.Port, User: e.User, IdentityFiles: e.IdentityFiles,
 		KnownHosts: l.KnownHosts(), InsecureIgnoreHostKey: o.Insecure,
-		BootTimeout: o.BootTimeout, Log: o.Log,
+		BootTimeout: o.BootTimeout, Log: o.Log, Alive: l.notOff,
 	}
+}
+
+// notOff is nil unless the lab's VM is known to be off: a wait for its SSH goes on while it
+// runs (booting, or rebooted from inside), and ends at once, saying so, when it is off.
+func (l *Lab) notOff(ctx context.Context) error {
+	st, err := l.VMState(ctx)
+	switch {
+	case err != nil:
+		return nil // unknown: keep waiting
+	case st == "shutoff" || st == "poweroff" || st == "aborted" || st == "not_created" || st == "crashed":
+		return fmt.Errorf("the lab's VM is %s: `labctl up` starts it", st)
+	}
+	return nil
 }

@@ -2,9 +2,15 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/labctl/labctl/lab/faulttest"
@@ -64,5 +70,39 @@ func TestFaultGuestTextIsPrintable(t *testing.T) {
 		if strings.ContainsAny(got, "\x1b\x07\r\u009b") || !utf8.ValidString(got) {
 			t.Errorf("Printable(%q) still holds a control character: %q", in, got)
 		}
+	}
+}
+
+// TestFaultOffMachineEndsTheWaitForSSH: while the machine runs (booting, or rebooted from
+// inside) the wait for its SSH goes on past failed attempts; once Alive says it is off, the
+// wait ends at once with that reason instead of running to the boot timeout.
+func TestFaultOffMachineEndsTheWaitForSSH(t *testing.T) {
+	faulttest.Count(t, "fault", "ssh-wait-on-an-off-machine")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing answers there: every attempt fails
+	key := filepath.Join(t.TempDir(), "id")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	asked := 0
+	cfg := SSHConfig{Host: "127.0.0.1", Port: port, User: "u", IdentityFiles: []string{key}, KnownHosts: filepath.Join(t.TempDir(), "kh"),
+		BootTimeout: 30 * time.Second, Log: io.Discard, Alive: func(context.Context) error {
+			asked++
+			if asked < 3 {
+				return nil // running: booting
+			}
+			return errors.New("the lab's VM is shutoff")
+		}}
+	begin := time.Now()
+	_, err = Dial(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "the lab's VM is shutoff") || asked != 3 {
+		t.Fatalf("want the wait ended by the third answer that the machine is off: %v (%d asked)", err, asked)
+	}
+	if took := time.Since(begin); took > 10*time.Second {
+		t.Fatalf("the wait went on for %s after the machine was off", took)
 	}
 }

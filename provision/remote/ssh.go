@@ -32,6 +32,9 @@ type SSHConfig struct {
 	InsecureIgnoreHostKey bool
 	// BootTimeout bounds the wait for the machine to accept SSH (default 5 minutes).
 	BootTimeout time.Duration
+	// Alive, when set, is asked between attempts to connect: an error (the machine is off)
+	// ends the wait at once, with it; nil (it runs, booting maybe) lets the wait go on.
+	Alive func(ctx context.Context) error
 	// KeepAlive is the interval of keepalive requests (default 15 s; negative disables).
 	KeepAlive time.Duration
 	// KeepAliveMisses is how many intervals in a row without an answer drop the connection
@@ -136,6 +139,11 @@ func (c *Comm) connect(ctx context.Context, timeout time.Duration) error {
 			return err
 		}
 		last = err
+		if c.cfg.Alive != nil {
+			if down := c.cfg.Alive(ctx); down != nil {
+				return fmt.Errorf("SSH to %s@%s does not answer (%v), and %w", c.cfg.User, c.cfg.Addr(), last, down)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("SSH to %s@%s not ready after %s: %v (is the VM running? see tmp/<lab>/logs/vagrant.log, or raise the boot timeout)",
