@@ -18,7 +18,7 @@ import (
 // after the lab that it did not create are left, and named in the error. It returns what it
 // removed, and holds the lab's lock.
 func (l *Lab) Destroy(ctx context.Context, out io.Writer) (gone []string, err error) {
-	err = l.locked("destroy", out, func(v *vagrant.Driver) error {
+	err = l.locked(ctx, "destroy", out, func(v *vagrant.Driver) error {
 		gone, err = l.destroy(ctx, v, out)
 		return err
 	})

@@ -24,7 +24,7 @@ const HaltTimeout = 3 * time.Minute
 // when the guest does not go off within HaltTimeout; it sends ACPI and, after its own 60 s,
 // pulls the plug. It returns how the VM went off.
 func (l *Lab) Halt(ctx context.Context, out io.Writer, o ConnectOptions) (how string, err error) {
-	err = l.locked("halt", out, func(v *vagrant.Driver) error {
+	err = l.locked(ctx, "halt", out, func(v *vagrant.Driver) error {
 		r := &action.Runner{Verb: "halt", Out: out}
 		return r.Run(ctx, []action.Action{
 			{Name: "agent", Do: func(ctx context.Context) (*action.Undo, error) { _, err := l.StopAgent(ctx); return nil, err }},

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/labctl/labctl/lab/host"
 	"github.com/labctl/labctl/lab/labdir"
@@ -144,13 +145,20 @@ func (l *Lab) Lock(verb string) (unlock func() error, err error) {
 }
 
 // locked runs fn with the lab's lock held for verb and its Vagrant driver open (Vagrant's
-// progress on out): how every verb that changes the lab starts.
-func (l *Lab) locked(verb string, out io.Writer, fn func(v *vagrant.Driver) error) error {
+// progress on out): how every verb that changes the lab starts. A vagrant process left on the
+// lab's machine by a labctl that was killed (SIGKILL ends labctl, not its children) is waited
+// for first: Vagrant locks a machine to one process and would refuse this verb's.
+func (l *Lab) locked(ctx context.Context, verb string, out io.Writer, fn func(v *vagrant.Driver) error) error {
 	unlock, err := l.Lock(verb)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	if err := host.WaitForEnv(ctx, "VAGRANT_CWD="+l.Dir, []string{"vagrant", "ruby"}, 10*time.Minute, func(pids []int) {
+		fmt.Fprintf(out, "vm: a vagrant process of this lab's machine is still running (pid %v, left by a labctl that was killed?): waiting for it to end (up to 10 minutes)\n", pids)
+	}); err != nil {
+		return err
+	}
 	v, closeV, err := l.Vagrant(out)
 	if err != nil {
 		return err

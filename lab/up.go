@@ -97,7 +97,7 @@ func (l *Lab) Up(ctx context.Context, out io.Writer, o UpOptions) (UpReport, err
 	start := time.Now()
 	u := &upRun{lab: l, o: o, out: out, rollback: true}
 	defer u.close()
-	err := l.locked("up", out, func(v *vagrant.Driver) error {
+	err := l.locked(ctx, "up", out, func(v *vagrant.Driver) error {
 		u.boot = booting{v: v, out: out}
 		fmt.Fprintf(out, "lab %s: %s on %s\n", l.Spec.Name, l.Spec.BoxName(), l.Spec.ProviderFor())
 		r := &action.Runner{Verb: "up", Out: out, Keep: o.Keep, KeepFlag: "--keep-on-failure"}
@@ -123,7 +123,7 @@ type Booted struct {
 func (l *Lab) Boot(ctx context.Context, out io.Writer) (Booted, error) {
 	u := &upRun{lab: l, out: out}
 	r := &action.Runner{Verb: "boot", Out: out}
-	err := l.locked("up", out, func(v *vagrant.Driver) error {
+	err := l.locked(ctx, "up", out, func(v *vagrant.Driver) error {
 		u.boot = booting{v: v, out: out}
 		return r.Run(ctx, u.bootActions())
 	})

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -169,4 +170,52 @@ func Alive(pid int) bool {
 		}
 	}
 	return false
+}
+
+// WithEnv lists the live processes of this user named one of comms (their /proc comm) whose
+// environment holds kv ("KEY=value"), other than this process.
+func WithEnv(kv string, comms ...string) []int {
+	var pids []int
+	for _, p := range processes() {
+		if p.pid == os.Getpid() {
+			continue
+		}
+		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/comm")
+		if !slices.Contains(comms, strings.TrimSpace(string(comm))) {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, e := range strings.Split(string(env), "\x00") {
+			if e == kv {
+				pids = append(pids, p.pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// WaitForEnv waits until no process WithEnv(kv, comms...) is left, telling waiting (once)
+// which it waits for; it gives up after max, saying which are left, or when ctx ends.
+func WaitForEnv(ctx context.Context, kv string, comms []string, max time.Duration, waiting func(pids []int)) error {
+	deadline := time.Now().Add(max)
+	told := false
+	for pids := WithEnv(kv, comms...); len(pids) > 0; pids = WithEnv(kv, comms...) {
+		if !told && waiting != nil {
+			waiting(pids)
+			told = true
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes %v (%s) still run after %s: end them (kill %d), then run labctl again", pids, kv, max, pids[0])
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return nil
 }
