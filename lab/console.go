@@ -80,14 +80,18 @@ const consoleLines = 12
 
 // withConsole adds to a failed `vagrant up` what the guest's serial console printed last
 // (libvirt keeps it in the lab's console log): a boot that never reached SSH shows there
-// where it stopped. err is returned as it is when the lab keeps no console.
+// where it stopped. err is returned as it is when the lab keeps no console, and when the
+// console is empty but for a boot that timed out (Vagrant failed before the guest booted: its
+// machine locked by another process, say, and the console says nothing of it).
 func (l *Lab) withConsole(err error) error {
 	says := l.consoleSays()
-	if says == "" {
+	if says == "" || (strings.HasSuffix(says, consoleEmpty) && !vagrant.IsBootTimeout(err)) {
 		return err
 	}
 	return fmt.Errorf("%w\n%s", err, says)
 }
+
+const consoleEmpty = "is empty: its kernel printed nothing"
 
 // consoleSays tells what the guest's console printed last, in a sentence; "" when the lab
 // keeps no console.
@@ -98,7 +102,7 @@ func (l *Lab) consoleSays() string {
 	}
 	text := strings.TrimSpace(strings.ToValidUTF8(ansi.ReplaceAllString(strings.ReplaceAll(string(data), "\r", ""), ""), "?"))
 	if text == "" {
-		return fmt.Sprintf("the guest's console (%s) is empty: its kernel printed nothing", l.Log(labdir.ConsoleLog))
+		return fmt.Sprintf("the guest's console (%s) %s", l.Log(labdir.ConsoleLog), consoleEmpty)
 	}
 	tail := host.LastLines(text, consoleLines)
 	return fmt.Sprintf("the guest's console (%s) ended with:\n  %s", l.Log(labdir.ConsoleLog), strings.ReplaceAll(tail, "\n", "\n  "))

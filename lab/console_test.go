@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/lab/labdir"
+	"github.com/labctl/labctl/lab/vagrant"
 )
 
 // TestConsoleTailOnFailedBoot: a failed boot's error ends with the last lines of the guest's
@@ -15,8 +16,8 @@ import (
 // console log that is a symlink is refused, its target untouched.
 func TestConsoleTailOnFailedBoot(t *testing.T) {
 	l := testLab(t)
-	boot := errors.New("vagrant up: Timed out while waiting for the machine to boot")
-	if err := l.withConsole(boot); err != boot {
+	boot := &vagrant.VagrantError{Args: []string{"up"}, Err: errors.New("exit status 1"), Output: "Timed out while waiting for the machine to boot", BootTimedOut: true}
+	if err := l.withConsole(boot); err != error(boot) {
 		t.Fatalf("no console log: want the error as it was, got %v", err)
 	}
 	var b strings.Builder
@@ -44,6 +45,12 @@ func TestConsoleTailOnFailedBoot(t *testing.T) {
 	}
 	if err := l.withConsole(boot); err == nil || !strings.Contains(err.Error(), "is empty: its kernel printed nothing") {
 		t.Fatalf("an empty console must say so, got %v", err)
+	}
+	// Vagrant failed before any boot (its machine locked by another process): an empty
+	// console says nothing of it, and is not shown.
+	locked := &vagrant.VagrantError{Args: []string{"up"}, Err: errors.New("exit status 1"), Output: "another process is already executing an action on the machine"}
+	if err := l.withConsole(locked); err != error(locked) {
+		t.Fatalf("an empty console was added to a failure that was no boot: %v", err)
 	}
 
 	target := l.Path("elsewhere")
