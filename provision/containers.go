@@ -25,13 +25,20 @@ func (p *Provisioner) lxcState(ctx context.Context, c *spec.Container) (string, 
 	return strings.TrimSpace(r.Stdout), nil
 }
 
-// State returns the state of the named container: RUNNING, STOPPED, ... or "" when absent.
+// State returns the state of the named container: RUNNING, STOPPED, ... or "" when absent;
+// a guest that gives no answer in CheckDeadline is a SilentError.
 func (p *Provisioner) State(ctx context.Context, name string) (string, error) {
 	c := p.Spec.Container(name)
 	if c == nil {
 		return "", fmt.Errorf("no container %q in the spec", name)
 	}
-	return p.lxcState(ctx, c)
+	var state string
+	err := within(ctx, CheckDeadline, func(ctx context.Context) error {
+		var err error
+		state, err = p.lxcState(ctx, c)
+		return err
+	})
+	return state, err
 }
 
 func (p *Provisioner) createTopStep(c *spec.Container) Step {

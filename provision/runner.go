@@ -47,6 +47,40 @@ type Summary struct {
 
 func (s Summary) String() string { return fmt.Sprintf("%d changed, %d ok", s.Changed, s.OK) }
 
+// Deadlines of what labctl asks the guest: a check or the facts only read (seconds on a ready
+// lab), an apply may install packages or make a container (minutes under TCG). A guest that
+// holds a command open past them (hung, or hostile) fails it, said so, instead of holding
+// labctl until Ctrl-C. Variables so that tests can shorten them.
+var (
+	CheckDeadline = 5 * time.Minute
+	ApplyDeadline = 30 * time.Minute
+)
+
+// SilentError is a command that the guest held open past its deadline: labctl stopped it.
+type SilentError struct {
+	After time.Duration
+}
+
+func (e *SilentError) Error() string {
+	return fmt.Sprintf("the guest gave no answer in %s (a command held open there: hung, or busy with something else), so labctl stopped it; see the log for the command, and run labctl again", e.After)
+}
+
+// within runs f with a deadline d: when f fails because the deadline passed (and not because
+// ctx ended), its error is a SilentError. d <= 0 sets none.
+func within(ctx context.Context, d time.Duration, f func(context.Context) error) error {
+	if d <= 0 {
+		return f(ctx)
+	}
+	silent := &SilentError{After: d}
+	dctx, cancel := context.WithTimeoutCause(ctx, d, silent)
+	defer cancel()
+	err := f(dctx)
+	if err != nil && ctx.Err() == nil && context.Cause(dctx) == error(silent) {
+		return silent
+	}
+	return err
+}
+
 // RunSteps runs steps in order, printing one line per step (ok / changed / failed, with its
 // time) and stopping at the first failure. With plan set it only checks and lists what would
 // change. It always ends with "N changed, M ok".
@@ -112,7 +146,7 @@ func apply(ctx context.Context, st Step, out io.Writer, change string, start tim
 	// what it is doing.
 	fmt.Fprintf(out, "  %-9s %-28s %s\n", "applying", st.Name, change)
 	var cut *remote.CutError
-	if err := st.Apply(ctx); err != nil {
+	if err := within(ctx, ApplyDeadline, st.Apply); err != nil {
 		if !errors.As(err, &cut) || ctx.Err() != nil {
 			fmt.Fprintf(out, "  %-9s %-28s %s\n", failWord(ctx), st.Name, since(start))
 			return change, &StepError{Step: st.Name, Err: err, Hint: st.Hint}
@@ -209,13 +243,17 @@ func (a *ahead) stop() {
 
 // checkAgain runs a step's check, once more when the connection was cut under it (a check
 // only reads, so running it twice is harmless; its commands say so: remote.Reading).
-func checkAgain(ctx context.Context, st Step) (bool, string, error) {
-	ctx = remote.Reading(ctx)
-	done, change, err := st.Check(ctx)
-	var cut *remote.CutError
-	if errors.As(err, &cut) && ctx.Err() == nil {
+// Both runs together have CheckDeadline.
+func checkAgain(ctx context.Context, st Step) (done bool, change string, err error) {
+	err = within(remote.Reading(ctx), CheckDeadline, func(ctx context.Context) error {
+		var err error
 		done, change, err = st.Check(ctx)
-	}
+		var cut *remote.CutError
+		if errors.As(err, &cut) && ctx.Err() == nil {
+			done, change, err = st.Check(ctx)
+		}
+		return err
+	})
 	return done, change, err
 }
 
