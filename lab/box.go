@@ -47,11 +47,15 @@ func (l *Lab) EnsureBox(ctx context.Context, v *vagrant.Driver, w io.Writer) (st
 	marker := filepath.Join(host.VagrantHome(), "labctl-box-"+r.Flavour)
 	if data, err := os.ReadFile(marker); err == nil && strings.TrimSpace(string(data)) == r.Key() && vagrantCopyIntact(r.Name(), file) {
 		if list, err := v.BoxList(ctx); err == nil && strings.Contains(list, r.Name()+" ") {
-			return r.Key(), nil
+			return r.Key(), host.OwnerOnly(vagrantBoxImage(r.Name()))
 		}
 	}
 	start := time.Now()
 	if err := v.BoxAdd(ctx, r.Name(), file); err != nil {
+		return "", err
+	}
+	// Vagrant unpacks the box's disk under the umask (0644); the cached box file is 0600.
+	if err := host.OwnerOnly(vagrantBoxImage(r.Name())); err != nil {
 		return "", err
 	}
 	if err := host.WriteFileAtomic(marker, []byte(r.Key()+"\n"), 0o644); err != nil {

@@ -3,11 +3,13 @@ package lab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/labctl/labctl/lab/faulttest"
@@ -182,3 +184,57 @@ func TestFaultCorruptLayerRefusedAndRemade(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestFaultLayerDisksAreTheOwners: a layer's disks hold a provisioned lab (its containers, its
+// files): kept under a umask of 022 they are still its owner's alone, as a layer an older
+// labctl kept with 0644 disks is made when it is next used, and another user (root's tests)
+// cannot read them by guessing their names (the pool's directory is only traversable).
+func TestFaultLayerDisksAreTheOwners(t *testing.T) {
+	faulttest.Count(t, "fault", "layer-disks-read-by-other-user")
+	old := syscall.Umask(0o022)
+	t.Cleanup(func() { syscall.Umask(old) })
+	l := testLab(t)
+	p, pool := layerPool(t, l)
+	ctx := context.Background()
+	var out bytes.Buffer
+	u := &upRun{lab: l, out: &out, boot: booting{p: p, boxKey: "box-key"}}
+	if _, err := u.pickLayer(ctx); err != nil || u.layerIn == nil {
+		t.Fatalf("no layer inputs: %v\n%s", err, out.String())
+	}
+	if _, err := u.keepLayer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := LayerStore().Get(u.layerIn.Key())
+	if err != nil {
+		t.Fatalf("not kept: %v\n%s", err, out.String())
+	}
+	disks := []string{filepath.Join(pool, rec.Root.Name), filepath.Join(pool, rec.Data.Name)}
+	private := func(when string) {
+		t.Helper()
+		for _, d := range disks {
+			st, err := os.Stat(d)
+			if err != nil || st.Mode().Perm() != 0o600 {
+				t.Fatalf("%s: the layer's disk %s: %v, mode %v, want 0600", when, filepath.Base(d), err, st.Mode().Perm())
+			}
+		}
+	}
+	private("kept")
+	for _, d := range disks { // as an older labctl left them
+		os.Chmod(d, 0o644)
+	}
+	os.Remove(filepath.Join(pool, l.Spec.DomainName()+"-sda.qcow2"))
+	if _, _, err := p.UseLayer(ctx, l, rec); err != nil {
+		t.Fatal(err)
+	}
+	private("used")
+	if os.Geteuid() != 0 {
+		return
+	}
+	os.Chmod(pool, 0o711) // as the system pool's directory
+	faulttest.Traversable(t, pool)
+	for _, d := range disks {
+		if err := faulttest.AsOtherUser(t, "read", d); !errors.Is(err, syscall.EACCES) {
+			t.Errorf("another user reading %s: %v, want EACCES", filepath.Base(d), err)
+		}
+	}
+}

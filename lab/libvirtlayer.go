@@ -86,6 +86,12 @@ func (p libvirt) baseGone(rec layer.Layer) string {
 // data disk as an overlay of the layer's; it returns the box's name and the disk's volume.
 func (p libvirt) UseLayer(ctx context.Context, l *Lab, rec layer.Layer) (box, disk string, err error) {
 	box = layerBox(rec.Key)
+	// A layer an older labctl kept was readable by every user.
+	for _, f := range []layer.File{rec.Root, rec.Data} {
+		if err := host.OwnerOnly(filepath.Join(p.virt.PoolDir(), f.Name)); err != nil {
+			return "", "", err
+		}
+	}
 	if err := p.layerBoxDir(rec); err != nil {
 		return "", "", err
 	}
@@ -170,6 +176,10 @@ func (p libvirt) CaptureLayer(ctx context.Context, l *Lab, in layer.Inputs, flav
 		if err := cmd.Run(); err != nil {
 			os.Remove(part)
 			return rec, fmt.Errorf("layer %s: qemu-img convert of %s failed (%v): see the log", rec.Key, filepath.Base(c.src), err)
+		}
+		// The lab's provisioned disks: its owner's alone (qemu-img made it under the umask).
+		if err := host.OwnerOnly(part); err != nil {
+			return rec, err
 		}
 		if err := os.Chtimes(part, rec.Created, rec.Created); err != nil {
 			return rec, err

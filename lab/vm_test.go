@@ -304,7 +304,20 @@ func TestVMLayerKeptAndBootedFrom(t *testing.T) {
 	if key2, _ := os.ReadFile(l.KnownHosts()); len(key2) == 0 || string(key2) == string(key1) {
 		t.Fatalf("the VM booted from the layer has the host key of the one that made it (or none):\n%s", key2)
 	}
-	if rec, err := lab.LayerStore().Get(second.Layer); err != nil || rec.Used.IsZero() {
+	rec, err := lab.LayerStore().Get(second.Layer)
+	if err != nil || rec.Used.IsZero() {
 		t.Fatalf("the layer's record does not note its use: %v", err)
+	}
+	// The disks of the box and of the layer (a provisioned lab) are their owner's alone.
+	virt, err := host.LibvirtFor(s.Libvirt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := virt.PoolDir()
+	for _, f := range []string{filepath.Join(filepath.Dir(host.VagrantBoxKey("labctl/bookworm")), "box.img"),
+		filepath.Join(pool, rec.Root.Name), filepath.Join(pool, rec.Data.Name)} {
+		if st, err := os.Stat(f); err != nil || st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s: %v, mode %v: others may read it", f, err, st.Mode().Perm())
+		}
 	}
 }

@@ -59,6 +59,20 @@ func PrivateDir(dir string) error {
 	return os.Chmod(dir, 0o700)
 }
 
+// OwnerOnly takes the group's and others' permissions off the regular file path (a disk image
+// that tools made under a umask of 022: a box's or a layer's disk, which another local user
+// could otherwise read by guessing its name). A symlink or a missing file is left alone.
+func OwnerOnly(path string) error {
+	st, err := os.Lstat(path)
+	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o077 == 0 {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return os.Chmod(path, st.Mode().Perm()&0o700)
+}
+
 // OpenOwn opens the file path with flag (os.O_CREATE: made with mode when missing) for a file
 // that is labctl's alone: never through a symlink, and never a file that is not regular or that
 // has another hard link, which could be any file of the same file system (a log planted as a
