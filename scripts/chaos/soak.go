@@ -46,7 +46,7 @@ func newSoak(o options) (*soak, error) {
 	s := &soak{o: o, name: "chaos", bin: bin, dir: dir, file: filepath.Join(dir, "lab.yaml"),
 		state: filepath.Join(dir, "state"), logPath: filepath.Join(dir, "soak.log"), started: time.Now(), known: map[string]bool{}}
 	s.image = filepath.Join(host.CacheDir(), "chaos-state.img")
-	log, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	log, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +106,10 @@ func (s *soak) mountState() error {
 		if err := s.sh("mkfs.ext4", "-q", "-F", "-m", "0", s.image); err != nil {
 			return err
 		}
+	}
+	// It holds the lab's directory (its state and logs): root's alone, as the lab's directory.
+	if err := os.Chmod(s.image, 0o600); err != nil {
+		return err
 	}
 	if err := s.sh("mount", "-o", "loop", s.image, s.state); err != nil {
 		return err
