@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
-	"syscall"
+	"path/filepath"
 	"time"
 )
 
@@ -25,9 +26,7 @@ func ServeSocket(ctx context.Context, s *Server, sock string, idle time.Duration
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", sock)
-	syscall.Umask(old)
+	ln, err := listenPrivate(sock)
 	if err != nil {
 		return err
 	}
@@ -92,4 +91,38 @@ func ServeStdio(expect, dir string, stdin io.Reader, stdout io.Writer, log io.Wr
 	}
 	defer s.Close()
 	return s.Serve(stdin, stdout)
+}
+
+// listenPrivate listens on the Unix socket sock, mode 0600 from the moment it can be reached
+// there: it is made in a new directory of its owner's alone beside sock, given its mode, and
+// renamed into place (the umask is the process's, and other goroutines create files too). The
+// directory's name is as long as sock's, so a path short enough for a socket stays so.
+func listenPrivate(sock string) (net.Listener, error) {
+	var dir string
+	for i := 0; ; i++ {
+		dir = filepath.Join(filepath.Dir(sock), fmt.Sprintf(".a%06x", rand.Uint32()&0xffffff))
+		err := os.Mkdir(dir, 0o700)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrExist) || i == 10 {
+			return nil, err
+		}
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, err
+	}
+	// The socket's path changes: its listener must not remove whatever is at tmp one day.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err = os.Chmod(tmp, 0o600); err == nil {
+		err = os.Rename(tmp, sock)
+	}
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }
