@@ -56,6 +56,7 @@ func TestFaultSSHStall20s(t *testing.T) {
 // on the far side. Run reconnects, waits until it has ended, and says the connection was cut
 // (CutError): what the command did is there, done once.
 func TestFaultSSHCutMidCommand(t *testing.T) {
+	t.Parallel() // its own sshd
 	faulttest.Count(t, "fault", "ssh-cut-mid-command")
 	c, p := proxied(t)
 	mark := filepath.Join(t.TempDir(), "ran")
@@ -77,6 +78,7 @@ func TestFaultSSHCutMidCommand(t *testing.T) {
 // TestFaultSSHStallShortKeepalive: with a 1 s keepalive, a 3 s stall (three missed answers)
 // still keeps the connection: only KeepAliveMisses (4) in a row drop it.
 func TestFaultSSHStallShortKeepalive(t *testing.T) {
+	t.Parallel() // its own sshd
 	faulttest.Count(t, "fault", "ssh-stall-keepalive-misses")
 	s := sshdtest.Start(t)
 	p := sshdtest.NewProxy(t, s.Port)

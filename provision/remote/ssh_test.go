@@ -29,6 +29,7 @@ func dialTest(t *testing.T, s *sshdtest.Server) (*Comm, string) {
 }
 
 func TestSSHExec(t *testing.T) {
+	t.Parallel() // its own sshd
 	s := sshdtest.Start(t)
 	c, kh := dialTest(t, s)
 	ctx := context.Background()
@@ -60,6 +61,7 @@ func TestSSHExec(t *testing.T) {
 
 // TestSSHQuotingHostile sends hostile strings through Quote to a real shell over SSH.
 func TestSSHQuotingHostile(t *testing.T) {
+	t.Parallel() // its own sshd
 	s := sshdtest.Start(t)
 	c, _ := dialTest(t, s)
 	for _, h := range []string{"it's", "$(touch /tmp/labctl-pwned)", "`id`", "a;b|c&d", "new\nline", `\"\\`, "'\"'\"'", "-e"} {
@@ -74,6 +76,7 @@ func TestSSHQuotingHostile(t *testing.T) {
 }
 
 func TestSSHUpload50MB(t *testing.T) {
+	t.Parallel() // its own sshd
 	s := sshdtest.Start(t)
 	c, _ := dialTest(t, s)
 	data := make([]byte, 50<<20)
@@ -115,6 +118,7 @@ func TestSSHUploadShortSourceFails(t *testing.T) {
 }
 
 func TestSSHReconnectAfterRestart(t *testing.T) {
+	t.Parallel() // its own sshd
 	s := sshdtest.Start(t)
 	c, _ := dialTest(t, s)
 	ctx := context.Background()
@@ -169,6 +173,7 @@ func TestSSHWrongKeyFailsFast(t *testing.T) {
 }
 
 func TestSSHCancelStopsCommand(t *testing.T) {
+	t.Parallel() // its own sshd
 	s := sshdtest.Start(t)
 	c, _ := dialTest(t, s)
 	marker := filepath.Join(s.Dir(), "still-running")
@@ -194,6 +199,7 @@ func TestSSHCancelStopsCommand(t *testing.T) {
 }
 
 func TestSSHWaitForBoot(t *testing.T) {
+	t.Parallel() // its own sshd
 	// Nothing listens yet: Dial keeps probing until the server comes up.
 	s := sshdtest.Start(t)
 	s.Stop()
