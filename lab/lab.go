@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -155,7 +156,7 @@ func (l *Lab) locked(ctx context.Context, verb string, out io.Writer, fn func(v 
 	}
 	defer unlock()
 	if err := host.WaitForEnv(ctx, "VAGRANT_CWD="+l.Dir, []string{"vagrant", "ruby"}, 10*time.Minute, func(pids []int) {
-		fmt.Fprintf(out, "vm: a vagrant process of this lab's machine is still running (pid %v, left by a labctl that was killed?): waiting for it to end (up to 10 minutes)\n", pids)
+		fmt.Fprintf(out, "vm: a vagrant process of this lab's machine is still running (pid %s, left by a labctl that was killed?): waiting for it to end (up to 10 minutes)\n", strings.Trim(fmt.Sprint(pids), "[]"))
 	}); err != nil {
 		return err
 	}
