@@ -186,9 +186,10 @@ func TestFaultCorruptLayerRefusedAndRemade(t *testing.T) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // TestFaultLayerDisksAreTheOwners: a layer's disks hold a provisioned lab (its containers, its
-// files): kept under a umask of 022 they are still its owner's alone, as a layer an older
-// labctl kept with 0644 disks is made when it is next used, and another user (root's tests)
-// cannot read them by guessing their names (the pool's directory is only traversable).
+// files): kept under a umask of 022 they are still its owner's alone, as the layers an older
+// labctl kept with 0644 disks are made when one is next used (that one and every other on
+// record), and another user (root's tests) cannot read them by guessing their names (the
+// pool's directory is only traversable).
 func TestFaultLayerDisksAreTheOwners(t *testing.T) {
 	faulttest.Count(t, "fault", "layer-disks-read-by-other-user")
 	old := syscall.Umask(0o022)
@@ -219,6 +220,20 @@ func TestFaultLayerDisksAreTheOwners(t *testing.T) {
 		}
 	}
 	private("kept")
+	// Another layer on record, never used again: tightened too when a layer is used.
+	other := rec
+	other.Key = "0123456789abcdef"
+	other.Root.Name = strings.ReplaceAll(rec.Root.Name, rec.Key, other.Key)
+	other.Data.Name = strings.ReplaceAll(rec.Data.Name, rec.Key, other.Key)
+	for _, f := range []string{other.Root.Name, other.Data.Name} {
+		if err := os.WriteFile(filepath.Join(pool, f), []byte("a disk"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		disks = append(disks, filepath.Join(pool, f))
+	}
+	if err := LayerStore().Put(other); err != nil {
+		t.Fatal(err)
+	}
 	for _, d := range disks { // as an older labctl left them
 		os.Chmod(d, 0o644)
 	}

@@ -86,11 +86,9 @@ func (p libvirt) baseGone(rec layer.Layer) string {
 // data disk as an overlay of the layer's; it returns the box's name and the disk's volume.
 func (p libvirt) UseLayer(ctx context.Context, l *Lab, rec layer.Layer) (box, disk string, err error) {
 	box = layerBox(rec.Key)
-	// A layer an older labctl kept was readable by every user.
-	for _, f := range []layer.File{rec.Root, rec.Data} {
-		if err := host.OwnerOnly(filepath.Join(p.virt.PoolDir(), f.Name)); err != nil {
-			return "", "", err
-		}
+	// The layers an older labctl kept (this one and any other) were readable by every user.
+	if err := p.layersOwnerOnly(rec); err != nil {
+		return "", "", err
 	}
 	if err := p.layerBoxDir(rec); err != nil {
 		return "", "", err
@@ -106,6 +104,20 @@ func (p libvirt) UseLayer(ctx context.Context, l *Lab, rec layer.Layer) (box, di
 		return "", "", err
 	}
 	return box, disk, nil
+}
+
+// layersOwnerOnly makes the disks of rec and of every layer on record their owner's alone.
+func (p libvirt) layersOwnerOnly(rec layer.Layer) error {
+	recs, _ := LayerStore().List() // a record that cannot be read is another check's business
+	var errs []error
+	for _, r := range append(recs, rec) {
+		for _, f := range []layer.File{r.Root, r.Data} {
+			if f.Name != "" && !strings.ContainsRune(f.Name, '/') {
+				errs = append(errs, host.OwnerOnly(filepath.Join(p.virt.PoolDir(), f.Name)))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // layerBoxDir writes the layer's Vagrant box: the base box's files (its metadata, Vagrantfile,
