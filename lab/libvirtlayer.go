@@ -106,15 +106,14 @@ func (p libvirt) UseLayer(ctx context.Context, l *Lab, rec layer.Layer) (box, di
 	return box, disk, nil
 }
 
-// layersOwnerOnly makes the disks of rec and of every layer on record their owner's alone.
+// layersOwnerOnly makes the disks of rec and of every layer on record their owner's alone
+// (layer.Store.Get has checked that their names are plain file names of the pool).
 func (p libvirt) layersOwnerOnly(rec layer.Layer) error {
 	recs, _ := LayerStore().List() // a record that cannot be read is another check's business
 	var errs []error
 	for _, r := range append(recs, rec) {
 		for _, f := range []layer.File{r.Root, r.Data} {
-			if f.Name != "" && !strings.ContainsRune(f.Name, '/') {
-				errs = append(errs, host.OwnerOnly(filepath.Join(p.virt.PoolDir(), f.Name)))
-			}
+			errs = append(errs, host.OwnerOnly(filepath.Join(p.virt.PoolDir(), f.Name)))
 		}
 	}
 	return errors.Join(errs...)

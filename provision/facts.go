@@ -38,8 +38,8 @@ echo userns_max=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null)
 echo userns_clone=$(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null)
 echo uid=$(id -u %s 2>/dev/null)`
 
-// GatherFacts reads the facts of the VM in one command, within CheckDeadline (which the lab's agent may answer from
-// its first answer since the VM's boot and the last root command there).
+// GatherFacts reads the facts of the VM in one command (which the lab's agent may answer from
+// its first answer since the VM's boot and the last root command there), within CheckDeadline.
 func GatherFacts(ctx context.Context, vm remote.Target, user string) (Facts, error) {
 	var r remote.Result
 	err := within(ctx, CheckDeadline, func(ctx context.Context) error {
