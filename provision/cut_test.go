@@ -20,13 +20,7 @@ func TestFaultCutDuringApply(t *testing.T) {
 	faulttest.Count(t, "fault", "cut-during-apply")
 	s := sshdtest.Start(t)
 	p := sshdtest.NewProxy(t, s.Port)
-	c, err := remote.Dial(context.Background(), remote.SSHConfig{Host: "127.0.0.1", Port: p.Port, User: s.User,
-		IdentityFiles: []string{s.ClientKey}, KnownHosts: filepath.Join(t.TempDir(), "known_hosts"), BootTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	vm := &remote.SSHVM{Conn: c}
+	vm := sshdVM(t, s, p.Port)
 	mark := filepath.Join(t.TempDir(), "applied")
 	applies := 0
 	step := Step{Name: "slow apply",
@@ -56,4 +50,17 @@ func TestFaultCutDuringApply(t *testing.T) {
 	if applies != 1 || string(data) != "once\n" {
 		t.Fatalf("the apply ran %d times, its command left %q", applies, data)
 	}
+}
+
+// sshdVM is a VM target over one connection to the test's sshd s, reached at port (its own,
+// or a proxy's in front of it); the connection is closed when the test ends.
+func sshdVM(t *testing.T, s *sshdtest.Server, port int) *remote.SSHVM {
+	t.Helper()
+	c, err := remote.Dial(context.Background(), remote.SSHConfig{Host: "127.0.0.1", Port: port, User: s.User,
+		IdentityFiles: []string{s.ClientKey}, KnownHosts: filepath.Join(t.TempDir(), "known_hosts"), BootTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &remote.SSHVM{Conn: c}
 }

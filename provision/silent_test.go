@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,13 +30,7 @@ func shortDeadlines(t *testing.T, check, apply time.Duration) {
 func TestFaultGuestHoldingACommandIsStopped(t *testing.T) {
 	faulttest.Count(t, "fault", "guest-holds-a-command")
 	s := sshdtest.Start(t)
-	c, err := remote.Dial(context.Background(), remote.SSHConfig{Host: "127.0.0.1", Port: s.Port, User: s.User,
-		IdentityFiles: []string{s.ClientKey}, KnownHosts: filepath.Join(t.TempDir(), "known_hosts"), BootTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	vm := &remote.SSHVM{Conn: c}
+	vm := sshdVM(t, s, s.Port)
 	// A sleep of a length no other process has, to find it afterwards.
 	held1 := fmt.Sprintf("sleep 601.%d", time.Now().UnixNano()%1000)
 	held2 := fmt.Sprintf("sleep 602.%d", time.Now().UnixNano()%1000)
